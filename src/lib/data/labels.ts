@@ -1,0 +1,72 @@
+/**
+ * Class name -> integer label. The rule (documented in the README):
+ *   roadwork | 1 | positive | yes            -> 1
+ *   none | no_roadwork | 0 | negative | no | background | not_roadwork -> 0
+ *   street_signs                             -> 2 (the subnet's next task type)
+ * Matching ignores case, spaces and dashes. A `classMap` override wins over the rule. Anything else is unknown.
+ */
+
+export const DEFAULT_CLASS_NAMES = ['None', 'Roadwork'] as const;
+
+const DEFAULT_RULE: Record<string, number> = {
+  roadwork: 1,
+  '1': 1,
+  positive: 1,
+  yes: 1,
+  none: 0,
+  noroadwork: 0,
+  notroadwork: 0,
+  '0': 0,
+  negative: 0,
+  no: 0,
+  background: 0,
+  streetsigns: 2,
+  '2': 2,
+};
+
+function canonical(name: string): string {
+  return name.trim().toLowerCase().replace(/[\s_-]+/g, '');
+}
+
+/** The label of a class name, or undefined when neither the override nor the rule knows it. */
+export function labelForClassName(name: string, classMap?: Record<string, number>): number | undefined {
+  if (classMap) {
+    if (name in classMap) return classMap[name];
+    const c = canonical(name);
+    for (const [key, value] of Object.entries(classMap)) if (canonical(key) === c) return value;
+  }
+  return DEFAULT_RULE[canonical(name)];
+}
+
+/** Parses a label cell (manifest, parquet): integers as they are, names through the rule. */
+export function parseLabelValue(value: unknown, classMap?: Record<string, number>): number | undefined {
+  if (value === null || value === undefined || value === '') return undefined;
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  return labelForClassName(text, classMap);
+}
+
+/** `a=1,b=0` -> {a: 1, b: 0}, for the `--class-map` flag. */
+export function parseClassMapFlag(text: string): Record<string, number> {
+  const map: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined || !/^\d+$/.test(v.trim())) throw new Error(`bad --class-map entry "${part}" (expected name=integer)`);
+    map[k.trim()] = Number(v.trim());
+  }
+  return map;
+}
+
+/** Class names by label, from the default names plus whatever labels a dataset used. */
+export function classNamesFor(labels: Iterable<number>, known: Record<number, string> = {}): string[] {
+  const names: string[] = [...DEFAULT_CLASS_NAMES];
+  if (known[2] === undefined) known = {2: 'Street_Signs', ...known};
+  for (const label of labels) {
+    while (names.length <= label) names.push(known[names.length] ?? `class_${names.length}`);
+  }
+  for (const [k, v] of Object.entries(known)) if (Number(k) < names.length) names[Number(k)] = v;
+  return names;
+}

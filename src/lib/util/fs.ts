@@ -1,0 +1,54 @@
+/**
+ * File helpers with crash-safety guarantees: atomic writes (temp file, fsync, rename, fsync of the folder) and
+ * streaming SHA-256. A reader never sees a half-written file.
+ */
+import {createHash, randomBytes} from 'node:crypto';
+import {createReadStream} from 'node:fs';
+import {mkdir, open, rename, rm} from 'node:fs/promises';
+import path from 'node:path';
+
+/** fsyncs a folder so a rename inside it survives a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to `file` atomically: readers see the old content or the new, never a mix. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, {recursive: true});
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (error) {
+    await rm(tmp, {force: true});
+    throw error;
+  }
+  await fsyncDir(dir);
+}
+
+/** SHA-256 (hex) of a file, streamed. */
+export function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}

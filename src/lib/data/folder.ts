@@ -3,7 +3,7 @@
  * Split folders are recognised by name (train, val/valid/validation, test); class folder names map to labels by
  * the rule in labels.ts. Files are yielded in sorted order; a symlink leaving the root is reported, never read.
  */
-import {readdir} from 'node:fs/promises';
+import {readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
 import {labelForClassName} from './labels.js';
@@ -19,9 +19,32 @@ export function splitForFolder(name: string): string | undefined {
   return SPLIT_ALIASES[name.toLowerCase()];
 }
 
+/** Sub-folders of `dir`, symlinked ones included (they are checked against the root before use). */
 async function subdirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, {withFileTypes: true});
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names: string[] = [];
+  for (const e of entries) {
+    if (e.isDirectory()) names.push(e.name);
+    else if (e.isSymbolicLink()) {
+      try {
+        if ((await stat(path.join(dir, e.name))).isDirectory()) names.push(e.name);
+      } catch {
+        // dangling link: nothing to list
+      }
+    }
+  }
+  return names.sort();
+}
+
+const IMAGE_NAME = new RegExp(`\\.(${IMAGE_EXTENSIONS.join('|')})$`, 'i');
+
+/** Image files of a class folder: regular files and symlinks (symlinks are vetted by resolveInsideRoot later). */
+async function imageFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, {withFileTypes: true});
+  return entries
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && !e.name.startsWith('.') && IMAGE_NAME.test(e.name))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** True when `root` looks like a class-folder dataset (class dirs, optionally under split dirs, holding images). */
@@ -44,14 +67,7 @@ export async function readFolderDataset(root: string, options: ReaderOptions = {
     if (wanted && (!split || !wanted.includes(split))) continue;
     const base = path.join(root, dir);
     for (const className of await subdirs(base)) {
-      const files = await fg(`*.{${IMAGE_EXTENSIONS.join(',')}}`, {
-        cwd: path.join(base, className),
-        caseSensitiveMatch: false,
-        onlyFiles: true,
-        followSymbolicLinks: false,
-        dot: false,
-      });
-      for (const f of files.sort()) entries.push({rel: path.posix.join(dir, className, f), split, className});
+      for (const f of await imageFiles(path.join(base, className))) entries.push({rel: path.posix.join(dir, className, f), split, className});
     }
   }
 

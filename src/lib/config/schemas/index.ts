@@ -1,0 +1,10 @@
+/**
+ * Every JSON Schema natix validates against or publishes: config files and `--json` outputs.
+ * Each schema lives in its own module here (`as const`, with its TypeScript type derived by json-schema-to-ts);
+ * register it below so the schema test compiles it and `npm run schemas` publishes it under `schemas/`.
+ */
+import type {JsonSchema} from '../load.js';
+
+export const SCHEMAS: Record<string, JsonSchema> = {
+  // 'validate-data-report': validateDataReportSchema,
+};

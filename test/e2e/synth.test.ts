@@ -155,3 +155,26 @@ describe('natix datasets synth', () => {
     expect(bad.stderr).toContain('--splits');
   });
 });
+
+describe('--config files mirror flags', () => {
+  it('takes flag values from the file, lets the command line win, and rejects bad values with exit 2', async () => {
+    const {writeFile} = await import('node:fs/promises');
+    const config = path.join(tmp, 'synth.yaml');
+    await writeFile(config, 'count: 6\nsize: 96x64\nformat: manifest\npositive-ratio: 0.5\n');
+    const out = path.join(tmp, 'from-config');
+    const r = await runNatix(['datasets', 'synth', '--config', config, '--out', out, '--count', '4', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.result).toMatchObject({images: 4, format: 'manifest'});
+    const meta = await sharp(path.join(out, (await fg('images/*.jpg', {cwd: out}))[0]!)).metadata();
+    expect([meta.width, meta.height]).toEqual([96, 64]);
+
+    await writeFile(config, 'count: many\n');
+    const bad = await runNatix(['datasets', 'synth', '--config', config, '--out', path.join(tmp, 'nope')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('synth.yaml: /count');
+    await writeFile(config, 'format: tiff\n');
+    const badEnum = await runNatix(['datasets', 'synth', '--config', config, '--out', path.join(tmp, 'nope')]);
+    expect(badEnum.code).toBe(2);
+    expect(badEnum.stderr).toContain('synth.yaml: /format must be one of "folder", "manifest", "yolo", "coco", "parquet"');
+  });
+});

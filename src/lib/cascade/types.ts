@@ -46,4 +46,9 @@ export interface CascadeResult {
   /** End-to-end wall time: decode + every stage + bookkeeping. */
   totalMs: number;
   stages: StageTrace[];
+  /**
+   * Set when the image could not be decoded ('unreadable image: ...') or no stage answered ('no stage answered').
+   * The probability is then 0.5 (decision "none") and `degraded` is true; benchmarks count these as errors.
+   */
+  error?: string;
 }

@@ -31,6 +31,8 @@ export interface DecodedImage {
 export interface DecodeOptions {
   /** Longest side of the decoded result; the image is shrunk to fit (never enlarged). Omit for full size. */
   maxSide?: number;
+  /** Shortest side of the decoded result: shrink while both sides stay >= this (never enlarged). For model inputs. */
+  minSide?: number;
   /** Refuse inputs with more pixels than this (default DEFAULT_PIXEL_LIMIT). */
   pixelLimit?: number;
   /** Fail on any libvips warning, so truncated files are errors rather than grey-filled images (default true). */
@@ -46,7 +48,9 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
   });
   const meta = await image.metadata();
   let pipeline = image.rotate(); // honour EXIF orientation, as every training tool does
-  if (options.maxSide) {
+  if (options.minSide) {
+    pipeline = pipeline.resize({width: options.minSide, height: options.minSide, fit: 'outside', withoutEnlargement: true, fastShrinkOnLoad: true});
+  } else if (options.maxSide) {
     pipeline = pipeline.resize({width: options.maxSide, height: options.maxSide, fit: 'inside', withoutEnlargement: true, fastShrinkOnLoad: true});
   }
   const {data, info} = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({resolveWithObject: true});

@@ -4,7 +4,8 @@
  * register it below so the schema test compiles it and `npm run schemas` publishes it under `schemas/`.
  */
 import type {JsonSchema} from '../load.js';
+import {cascadeFileSchema} from './cascade.js';
 
 export const SCHEMAS: Record<string, JsonSchema> = {
-  // 'validate-data-report': validateDataReportSchema,
+  cascade: cascadeFileSchema,
 };

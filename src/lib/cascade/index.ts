@@ -1,0 +1,142 @@
+/**
+ * The cascade library's entry point.
+ *
+ *   const cascade = await loadCascade(modelPath, {device: 'auto', threads: 0});
+ *   const result = await cascade.predict('image.jpg', {path: 'image.jpg'}); // CascadeResult (types.ts)
+ *   await cascade.close();
+ *
+ * `modelPath` may be a single `.onnx` file, a Hugging Face-style directory (`model.onnx` + `config.json` +
+ * `preprocessor_config.json`), a cascade file (YAML/JSON, schema in src/lib/config/schemas/cascade.ts), or a
+ * directory holding `cascade.yaml`. Without it, the bundled `checkpoints/default/cascade.yaml` is used.
+ * `predict` never throws for a bad image or a failing model: see CascadeResult.error and .degraded.
+ */
+import {existsSync, statSync} from 'node:fs';
+import path from 'node:path';
+import {cascadeFileSchema, type CascadeFile, type ModelConfig} from '../config/schemas/cascade.js';
+import {loadConfigFile} from '../config/load.js';
+import {ExitCode, NatixError} from '../errors.js';
+import type {InferenceLogs} from '../logging/inference-logs.js';
+import {packageRoot} from '../runtime/environment.js';
+import {Cascade, type StagePlan} from './cascade.js';
+import {loadModel, type LoadedModel} from './model.js';
+import type {Device} from './onnx-session.js';
+
+export {Cascade} from './cascade.js';
+export type {CascadeDescription, StagePlan} from './cascade.js';
+export type {CascadeResult, ModelTrace, StageTrace} from './types.js';
+export type {Device} from './onnx-session.js';
+
+export interface LoadCascadeOptions {
+  device?: Device;
+  /** Intra-op threads per ONNX session; 0 = onnxruntime's default. */
+  threads?: number;
+  /** Timeout per model inference when the cascade file gives none (ms). */
+  timeoutMs?: number;
+  /** Decision threshold override (default: the cascade file's, else 0.5). */
+  threshold?: number;
+  breaker?: {failures: number; cooldownMs: number};
+  logs?: InferenceLogs;
+  /** Where the default cascade is looked for (default: the natix package root). */
+  root?: string;
+}
+
+const CASCADE_NAMES = ['cascade.yaml', 'cascade.yml', 'cascade.json'];
+
+/** The bundled default cascade file, or undefined when it does not exist. */
+export function defaultCascadePath(root = packageRoot()): string | undefined {
+  for (const name of CASCADE_NAMES) {
+    const file = path.join(root, 'checkpoints', 'default', name);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+/** Classifies what `--model` points at. */
+export function classifyModelPath(modelPath: string): 'cascade' | 'onnx' | 'hf' | 'tfjs' {
+  if (!existsSync(modelPath)) throw new NatixError(`Model not found: ${modelPath}`, {code: 'MODEL_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass a .onnx file, a model directory or a cascade file to --model.']});
+  if (statSync(modelPath).isDirectory()) {
+    if (CASCADE_NAMES.some((n) => existsSync(path.join(modelPath, n)))) return 'cascade';
+    if (existsSync(path.join(modelPath, 'model.json')) && !existsSync(path.join(modelPath, 'model.onnx'))) return 'tfjs';
+    return 'hf';
+  }
+  if (/\.(ya?ml)$/i.test(modelPath)) return 'cascade';
+  if (/model\.json$/i.test(modelPath)) return 'tfjs';
+  if (/\.json$/i.test(modelPath)) return 'cascade';
+  return 'onnx';
+}
+
+/** Loads a cascade (or a single model as a one-stage cascade). */
+export async function loadCascade(modelPath: string | undefined, options: LoadCascadeOptions = {}): Promise<Cascade> {
+  let target = modelPath;
+  if (!target) {
+    target = defaultCascadePath(options.root);
+    if (!target) {
+      throw new NatixError('No model given and the bundled default cascade (checkpoints/default/cascade.yaml) does not exist', {
+        code: 'NO_DEFAULT_CASCADE',
+        exitCode: ExitCode.Usage,
+        actions: ['Pass --model (a .onnx file, a model directory or a cascade file).', 'Or train one: natix train, then natix export.'],
+      });
+    }
+  }
+  const kind = classifyModelPath(target);
+  if (kind === 'tfjs') {
+    throw new NatixError(`TensorFlow.js models are not supported by the cascade yet: ${target}`, {
+      code: 'TFJS_UNSUPPORTED',
+      exitCode: ExitCode.Usage,
+      actions: ['Export it to ONNX first (natix export for natix checkpoints).'],
+    });
+  }
+  let file: CascadeFile;
+  let baseDir: string;
+  if (kind === 'cascade') {
+    const cascadeFile = statSync(target).isDirectory() ? path.join(target, CASCADE_NAMES.find((n) => existsSync(path.join(target!, n)))!) : target;
+    file = await loadConfigFile<CascadeFile>(cascadeFile, cascadeFileSchema);
+    baseDir = path.dirname(path.resolve(cascadeFile));
+  } else {
+    const name = path.basename(target).replace(/\.onnx$/i, '') || 'model';
+    file = {models: {[name]: {path: path.resolve(target)}}, stages: [{name: 'stage1', models: [name]}]};
+    baseDir = process.cwd();
+  }
+  const settings = {device: options.device ?? 'auto', threads: options.threads ?? 0, defaultTimeoutMs: options.timeoutMs ?? 5000};
+  const loaded = new Map<string, LoadedModel>();
+  const need = (name: string, where: string): ModelConfig => {
+    const config = file.models[name];
+    if (!config) {
+      throw new NatixError(`${where} refers to model "${name}", which is not declared under models (${Object.keys(file.models).join(', ')})`, {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage});
+    }
+    return config;
+  };
+  const get = async (name: string, where: string): Promise<LoadedModel> => {
+    let model = loaded.get(name);
+    if (!model) {
+      model = await loadModel(name, need(name, where), baseDir, settings);
+      loaded.set(name, model);
+    }
+    return model;
+  };
+  const stages: StagePlan[] = [];
+  for (const [i, stage] of file.stages.entries()) {
+    const where = `stages[${i}]`;
+    const members: StagePlan['members'] = [];
+    for (const m of stage.models) {
+      const ref = typeof m === 'string' ? {model: m, weight: 1} : {model: m.model, weight: m.weight ?? 1};
+      members.push({model: await get(ref.model, where), weight: ref.weight});
+    }
+    const fallback = stage.fallback === undefined || stage.fallback === 'skip' ? stage.fallback : await get(stage.fallback, `${where}.fallback`);
+    stages.push({
+      name: stage.name ?? `stage${i + 1}`,
+      members,
+      combine: stage.combine ?? (members.some((m) => m.weight !== 1) ? 'weighted-mean' : 'mean'),
+      escalate: stage.escalate as StagePlan['escalate'],
+      fallback: fallback as StagePlan['fallback'],
+    });
+  }
+  const breakers: Record<string, {failures?: number; cooldownMs?: number}> = {};
+  for (const [name, config] of Object.entries(file.models)) if (config.breaker) breakers[name] = config.breaker;
+  return new Cascade(stages, {
+    threshold: options.threshold ?? file.threshold ?? 0.5,
+    breaker: options.breaker ?? {failures: 3, cooldownMs: 30_000},
+    breakers,
+    logs: options.logs,
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * The cascade file (YAML or JSON): models, and stages that run them with a combiner and an escalation rule.
+ * See docs/cascade.md for the meaning of every key.
+ */
+import type {FromSchema} from 'json-schema-to-ts';
+
+const rgbTriple = {type: 'array', items: {type: 'number'}, minItems: 3, maxItems: 3} as const;
+
+export const preprocessSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    width: {type: 'integer', minimum: 1, maximum: 4096},
+    height: {type: 'integer', minimum: 1, maximum: 4096},
+    resize: {enum: ['stretch', 'shorter-side-crop', 'letterbox']},
+    resample: {enum: ['nearest', 'bilinear', 'bicubic', 'lanczos']},
+    scale: {type: 'number', exclusiveMinimum: 0},
+    mean: rgbTriple,
+    std: rgbTriple,
+    channels: {enum: ['rgb', 'bgr']},
+    layout: {enum: ['nchw', 'nhwc']},
+    dtype: {enum: ['float32', 'uint8']},
+    /** Shorter-side target before the centre crop (Hugging Face `shortest_edge`); defaults to the crop size. */
+    shortestEdge: {type: 'integer', minimum: 1, maximum: 4096},
+  },
+} as const;
+
+export const outputSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    decode: {enum: ['auto', 'probability', 'sigmoid', 'softmax', 'detections']},
+    positiveIndex: {type: 'integer', minimum: 0},
+    positiveLabel: {type: 'string'},
+    /** Detections: class ids that count as roadwork (default: all). */
+    classes: {type: 'array', items: {type: 'integer', minimum: 0}},
+    confidence: {type: 'number', minimum: 0, maximum: 1},
+    iou: {type: 'number', minimum: 0, maximum: 1},
+    score: {enum: ['max', 'noisy-or']},
+    outputName: {type: 'string'},
+  },
+} as const;
+
+export const modelSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['path'],
+  properties: {
+    path: {type: 'string', minLength: 1},
+    type: {enum: ['auto', 'onnx', 'hf', 'tfjs']},
+    preprocess: preprocessSchema,
+    output: outputSchema,
+    timeoutMs: {type: 'number', exclusiveMinimum: 0},
+    breaker: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {failures: {type: 'integer', minimum: 1}, cooldownMs: {type: 'number', minimum: 0}},
+    },
+  },
+} as const;
+
+export const stageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['models'],
+  properties: {
+    name: {type: 'string'},
+    models: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        anyOf: [
+          {type: 'string'},
+          {type: 'object', additionalProperties: false, required: ['model'], properties: {model: {type: 'string'}, weight: {type: 'number', exclusiveMinimum: 0}}},
+        ],
+      },
+    },
+    combine: {enum: ['mean', 'weighted-mean', 'geometric-mean', 'vote']},
+    escalate: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['when', 'band'],
+      properties: {
+        when: {enum: ['inside', 'outside']},
+        band: {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}, minItems: 2, maxItems: 2},
+      },
+    },
+    /** `skip` drops a failing model from the vote; a model name runs that model in its place. */
+    fallback: {type: 'string'},
+  },
+} as const;
+
+export const cascadeFileSchema = {
+  $id: 'https://natix.dev/schemas/cascade.schema.json',
+  title: 'natix cascade file',
+  type: 'object',
+  additionalProperties: false,
+  required: ['models', 'stages'],
+  properties: {
+    name: {type: 'string'},
+    description: {type: 'string'},
+    /** Roadwork iff the final probability > threshold (the subnet rounds half to even: 0.5 is "none"). */
+    threshold: {type: 'number', minimum: 0, maximum: 1},
+    models: {type: 'object', minProperties: 1, additionalProperties: modelSchema},
+    stages: {type: 'array', minItems: 1, items: stageSchema},
+  },
+} as const;
+
+export type CascadeFile = FromSchema<typeof cascadeFileSchema>;
+export type ModelConfig = FromSchema<typeof modelSchema>;
+export type PreprocessConfig = FromSchema<typeof preprocessSchema>;
+export type OutputConfig = FromSchema<typeof outputSchema>;
+export type StageConfig = FromSchema<typeof stageSchema>;

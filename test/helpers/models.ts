@@ -1,0 +1,155 @@
+/**
+ * Small, real ONNX models built in the tests with natix's own encoder (src/lib/onnx/model.ts), whose outputs can be
+ * computed by hand, plus Hugging Face-style model directories. Shared by the cascade, test-inference and bench tests.
+ */
+import {mkdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {encodeOnnxModel, floatTensor, int64Tensor, type OnnxNode, type OnnxTensor} from '../../src/lib/onnx/model.js';
+
+export interface ImageModelShape {
+  size?: number;
+  layout?: 'nchw' | 'nhwc';
+}
+
+function inputShape({size = 32, layout = 'nchw'}: ImageModelShape): number[] {
+  return layout === 'nchw' ? [1, 3, size, size] : [1, size, size, 3];
+}
+
+/**
+ * p = sigmoid(a * mean(x) + b), x the preprocessed input (by default pixel/255): a model you can compute by hand.
+ * Output: [1, 1] named `prob`.
+ */
+export function meanSigmoidModel(a: number, b: number, shape: ImageModelShape = {}): Uint8Array {
+  return encodeOnnxModel({
+    inputs: [{name: 'pixels', type: 'float', shape: inputShape(shape)}],
+    outputs: [{name: 'prob', type: 'float', shape: [1, 1]}],
+    initializers: [floatTensor('a', [], [a]), floatTensor('b', [], [b]), int64Tensor('shape', [2], [1, 1])],
+    nodes: [
+      {opType: 'ReduceMean', inputs: ['pixels'], outputs: ['m'], attributes: {axes: [1, 2, 3], keepdims: 0}},
+      {opType: 'Mul', inputs: ['m', 'a'], outputs: ['am']},
+      {opType: 'Add', inputs: ['am', 'b'], outputs: ['z']},
+      {opType: 'Sigmoid', inputs: ['z'], outputs: ['s']},
+      {opType: 'Reshape', inputs: ['s', 'shape'], outputs: ['prob']},
+    ],
+  });
+}
+
+/**
+ * Two logits [1, 2] = [0, k * (mean(R) - mean(B))]: "reddish" images score as class 1 (roadwork). For softmax
+ * decoding and Hugging Face directories. NCHW input.
+ */
+export function redVsBlueLogitsModel(k: number, size = 32): Uint8Array {
+  return encodeOnnxModel({
+    inputs: [{name: 'pixel_values', type: 'float', shape: ['batch', 3, size, size]}],
+    outputs: [{name: 'logits', type: 'float', shape: ['batch', 2]}],
+    initializers: [floatTensor('w', [3, 2], [0, k, 0, 0, 0, -k])],
+    nodes: [
+      {opType: 'ReduceMean', inputs: ['pixel_values'], outputs: ['m'], attributes: {axes: [2, 3], keepdims: 0}},
+      {opType: 'MatMul', inputs: ['m', 'w'], outputs: ['logits']},
+    ],
+  });
+}
+
+/** A small conv classifier: Conv(3->4, 3x3) -> Relu -> GlobalAveragePool -> Flatten -> Gemm(4->2) logits. */
+export function convClassifierModel(size = 32, seed = 1): Uint8Array {
+  let s = seed;
+  const rand = (): number => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648 - 0.5;
+  };
+  return encodeOnnxModel({
+    inputs: [{name: 'x', type: 'float', shape: [1, 3, size, size]}],
+    outputs: [{name: 'y', type: 'float', shape: [1, 2]}],
+    initializers: [
+      floatTensor('cw', [4, 3, 3, 3], Array.from({length: 108}, rand)),
+      floatTensor('cb', [4], [0.1, -0.1, 0.05, 0]),
+      floatTensor('fw', [2, 4], Array.from({length: 8}, rand)),
+      floatTensor('fb', [2], [0, 0.1]),
+    ],
+    nodes: [
+      {opType: 'Conv', inputs: ['x', 'cw', 'cb'], outputs: ['c'], attributes: {kernel_shape: [3, 3], pads: [1, 1, 1, 1]}},
+      {opType: 'Relu', inputs: ['c'], outputs: ['r']},
+      {opType: 'GlobalAveragePool', inputs: ['r'], outputs: ['g']},
+      {opType: 'Flatten', inputs: ['g'], outputs: ['f']},
+      {opType: 'Gemm', inputs: ['f', 'fw', 'fb'], outputs: ['y'], attributes: {transB: 1}},
+    ],
+  });
+}
+
+/**
+ * A YOLO-style detection head output [1, 4 + classes, N] that ignores its input (constant boxes): rows are
+ * cx, cy, w, h, then one score per class. `boxes[i]` = [cx, cy, w, h, ...classScores].
+ */
+export function detectionModel(boxes: number[][], classes: number, size = 32): Uint8Array {
+  const n = boxes.length;
+  const values = new Array<number>((4 + classes) * n).fill(0);
+  boxes.forEach((b, j) => b.forEach((v, r) => (values[r * n + j] = v)));
+  return encodeOnnxModel({
+    inputs: [{name: 'images', type: 'float', shape: [1, 3, size, size]}],
+    outputs: [{name: 'output0', type: 'float', shape: [1, 4 + classes, n]}],
+    initializers: [floatTensor('det', [1, 4 + classes, n], values), floatTensor('zero', [], [0])],
+    nodes: [
+      {opType: 'ReduceMean', inputs: ['images'], outputs: ['m'], attributes: {axes: [1, 2, 3], keepdims: 1}},
+      {opType: 'Mul', inputs: ['m', 'zero'], outputs: ['z']},
+      {opType: 'Add', inputs: ['det', 'z'], outputs: ['output0']},
+    ],
+  });
+}
+
+/**
+ * A model that takes a while: `steps` 384x384 matrix products that depend on the input (so nothing is folded at
+ * load time), then sigmoid(0 * ...) = 0.5. Tens to hundreds of ms on one core.
+ */
+export function slowModel(steps = 24, size = 32): Uint8Array {
+  const n = 384;
+  const eye: number[] = new Array<number>(n * n).fill(0);
+  for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+  const nodes: OnnxNode[] = [
+    {opType: 'ReduceMean', inputs: ['x'], outputs: ['m'], attributes: {axes: [1, 2, 3], keepdims: 0}},
+    {opType: 'Mul', inputs: ['A', 'm'], outputs: ['y0']},
+  ];
+  for (let k = 0; k < steps; k++) nodes.push({opType: 'MatMul', inputs: [`y${k}`, 'A'], outputs: [`y${k + 1}`]});
+  nodes.push(
+    {opType: 'ReduceMean', inputs: [`y${steps}`], outputs: ['r'], attributes: {keepdims: 0}},
+    {opType: 'Mul', inputs: ['r', 'zero'], outputs: ['z']},
+    {opType: 'Sigmoid', inputs: ['z'], outputs: ['s']},
+    {opType: 'Reshape', inputs: ['s', 'shape'], outputs: ['prob']},
+  );
+  const initializers: OnnxTensor[] = [floatTensor('A', [n, n], eye), floatTensor('zero', [], [0]), int64Tensor('shape', [2], [1, 1])];
+  return encodeOnnxModel({inputs: [{name: 'x', type: 'float', shape: [1, 3, size, size]}], outputs: [{name: 'prob', type: 'float', shape: [1, 1]}], initializers, nodes});
+}
+
+/** Writes bytes to `file` (creating folders) and returns the path. */
+export async function writeModel(file: string, bytes: Uint8Array): Promise<string> {
+  await mkdir(path.dirname(file), {recursive: true});
+  await writeFile(file, bytes);
+  return file;
+}
+
+/** A truncated copy of a model: loading it must fail. */
+export function truncated(bytes: Uint8Array): Uint8Array {
+  return bytes.slice(0, Math.floor(bytes.length / 2));
+}
+
+export interface HfDirOptions {
+  id2label?: Record<string, string>;
+  preprocessor?: Record<string, unknown>;
+  onnxSubdir?: boolean;
+}
+
+/** A Hugging Face-style image-classification export: model.onnx + config.json + preprocessor_config.json. */
+export async function writeHfModelDir(dir: string, model: Uint8Array, options: HfDirOptions = {}): Promise<string> {
+  const id2label = options.id2label ?? {0: 'None', 1: 'Roadwork'};
+  await writeModel(path.join(dir, options.onnxSubdir ? 'onnx' : '', 'model.onnx'), model);
+  await writeFile(
+    path.join(dir, 'config.json'),
+    JSON.stringify({architectures: ['ViTForImageClassification'], id2label, label2id: Object.fromEntries(Object.entries(id2label).map(([k, v]) => [v, Number(k)]))}),
+  );
+  await writeFile(
+    path.join(dir, 'preprocessor_config.json'),
+    JSON.stringify(
+      options.preprocessor ?? {do_resize: true, size: {height: 32, width: 32}, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5]},
+    ),
+  );
+  return dir;
+}

@@ -4,8 +4,10 @@
  * register it below so the schema test compiles it and `npm run schemas` publishes it under `schemas/`.
  */
 import type {JsonSchema} from '../load.js';
+import {benchResultSchema} from './bench.js';
 import {cascadeFileSchema} from './cascade.js';
 
 export const SCHEMAS: Record<string, JsonSchema> = {
   cascade: cascadeFileSchema,
+  'bench-result': benchResultSchema,
 };

@@ -1,0 +1,205 @@
+import os from 'node:os';
+import path from 'node:path';
+import {readFile} from 'node:fs/promises';
+import {existsSync} from 'node:fs';
+import {Flags} from '@oclif/core';
+import {NatixCommand} from '../lib/cli/base-command.js';
+import {formatTable} from '../lib/cli/ui.js';
+import {baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
+import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
+import {runBench, type BenchResult} from '../lib/bench/index.js';
+import {loadCascade, type Cascade} from '../lib/cascade/index.js';
+import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
+import type {Sample} from '../lib/data/sample.js';
+import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
+import {minQueriesForPercentile} from '../lib/metrics/latency.js';
+import {junitXml} from '../lib/report/junit.js';
+import {benchMarkdown} from '../lib/report/markdown.js';
+import {writeBenchPlot} from '../lib/report/plot.js';
+import {packageRoot} from '../lib/runtime/environment.js';
+import {writeFileAtomic} from '../lib/util/fs.js';
+
+/** `500ms`, `10s`, `2m` or a bare number of ms. */
+function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new NatixError(`--${flag} expects a duration like 500ms, 10s or 2m, got "${text}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+  return Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1);
+}
+
+const GATE_FLAGS: GateName[] = ['min-mcc', 'min-accuracy', 'max-p50-ms', 'max-p95-ms', 'max-p99-ms', 'min-throughput', 'min-reward'];
+const gateFlag = (what: string) => Flags.string({description: `${what} Value "pass" or "pass,warn".`, helpGroup: 'GATES'});
+
+export default class Bench extends NatixCommand<typeof Bench> {
+  static summary = 'Measure MCC, accuracy and latency of a model or cascade as the subnet would score it, with CI gates.';
+  static description = `Runs the model on a labelled dataset: warm-up, then queries until both --min-queries and --min-duration are met
+(cycling the data; warm-up excluded). Accuracy metrics come from one accumulated confusion matrix (MCC as
+scikit-learn, the subnet's rule: roadwork iff p > 0.5); latency percentiles are sorted[floor(N*p)], and a p90 / p95 /
+p99 gate needs 64 / 130 / 662 queries (LoadGen's early-stopping rule) or it reports INVALID.
+--simulate-validator turns the data into subnet challenges (50/50 labels, augmentation levels 0-3, 224x224 JPEG q75)
+and scores them with the subnet's reward. Verdict PASS / WARN / FAIL / INVALID: exit 0 on PASS (and WARN unless
+--strict), 1 on FAIL or INVALID, 2 on usage errors. With no arguments: the bundled default cascade on the bundled
+sample's test split.`;
+
+  static examples = [
+    '<%= config.bin %> bench',
+    '<%= config.bin %> bench --model my-vit/ --dataset data/roadwork --split test --min-mcc 0.95,0.9 --max-p95-ms 80',
+    '<%= config.bin %> bench --simulate-validator --challenges 500 --seed 7 --plot bench.png',
+    '<%= config.bin %> bench --baseline last.json --max-regression mcc=0.002,p95=10% --junit bench.xml --markdown summary.md',
+  ];
+
+  static flags = {
+    model: Flags.string({char: 'm', description: 'A .onnx file, a model directory or a cascade file (default: checkpoints/default).'}),
+    dataset: Flags.string({char: 'd', description: 'Labelled dataset (default: the bundled datasets/sample).'}),
+    split: Flags.string({description: 'Split to use (default: test when the dataset has one, else everything).'}),
+    format: Flags.option({description: 'Dataset layout.', options: DATASET_FORMATS, default: 'auto' as FormatChoice})(),
+    device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
+    threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0}),
+    threshold: Flags.string({description: 'Roadwork iff probability > threshold.'}),
+    scenario: Flags.option({description: 'single-stream: one query at a time (latency); offline: all at once (throughput).', options: ['single-stream', 'offline'] as const, default: 'single-stream'})(),
+    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario.', default: os.availableParallelism(), min: 1}),
+    warmup: Flags.string({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: '200ms'}),
+    'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1}),
+    'min-duration': Flags.string({description: 'Measure for at least this long (500ms, 10s).', default: '0ms'}),
+    'max-queries': Flags.integer({description: 'Never measure more than this many queries.', min: 1}),
+    'min-mcc': gateFlag('Gate: MCC at least (default 0.9975,0.995).'),
+    'min-accuracy': gateFlag('Gate: accuracy at least.'),
+    'max-p50-ms': gateFlag('Gate: p50 latency at most, ms (default 25,30).'),
+    'max-p95-ms': gateFlag('Gate: p95 latency at most, ms (default 40,50).'),
+    'max-p99-ms': gateFlag('Gate: p99 latency at most, ms.'),
+    'min-throughput': gateFlag('Gate: images/s at least.'),
+    'min-reward': gateFlag('Gate: validator moving-average score at least (needs --simulate-validator).'),
+    'no-default-gates': Flags.boolean({description: 'Only the gates given; drop the defaults (MCC, p50, p95).', default: false, helpGroup: 'GATES'}),
+    strict: Flags.boolean({description: 'Exit 1 on WARN too.', default: false, helpGroup: 'GATES'}),
+    'simulate-validator': Flags.boolean({description: 'Score the model on simulated subnet challenges.', default: false, helpGroup: 'VALIDATOR'}),
+    challenges: Flags.integer({description: 'Number of simulated challenges.', default: 200, min: 1, helpGroup: 'VALIDATOR'}),
+    seed: Flags.integer({description: 'Seed of the challenge draw (same seed, same challenges).', default: 1, helpGroup: 'VALIDATOR'}),
+    flips: Flags.boolean({description: 'Enable the random flips the subnet intends (they never fire there because of a bug).', default: false, helpGroup: 'VALIDATOR'}),
+    baseline: Flags.string({description: 'A previous `natix bench --json` output to compare with.', helpGroup: 'OUTPUT'}),
+    'max-regression': Flags.string({description: 'Fail when worse than the baseline by more than this.', default: 'mcc=0.002,p95=10%', helpGroup: 'OUTPUT'}),
+    junit: Flags.string({description: 'Write JUnit XML (one testcase per gate).', helpGroup: 'OUTPUT'}),
+    markdown: Flags.string({description: 'Write a Markdown summary (for a CI job page).', helpGroup: 'OUTPUT'}),
+    predictions: Flags.string({description: 'Write per-image predictions as JSON lines (and challenges when simulated).', helpGroup: 'OUTPUT'}),
+    plot: Flags.string({description: 'Write a picture (.svg or .png): latency histogram, confusion matrix, reward curve.', helpGroup: 'OUTPUT'}),
+  };
+
+  private cascade?: Cascade;
+
+  async run(): Promise<BenchResult> {
+    const {flags} = this;
+    const usage = (error: unknown): never => {
+      throw new NatixError(errorMessage(error), {code: 'USAGE', exitCode: ExitCode.Usage});
+    };
+    const gates = new Map<GateName, GateSpec>();
+    if (!flags['no-default-gates']) for (const g of DEFAULT_GATES) gates.set(g.name, g);
+    for (const name of GATE_FLAGS) {
+      const value = flags[name];
+      if (value !== undefined) {
+        try {
+          gates.set(name, parseGate(name, value));
+        } catch (error) {
+          usage(error);
+        }
+      }
+    }
+    if (gates.has('min-reward') && !flags['simulate-validator']) this.warn('--min-reward needs --simulate-validator; the gate will be INVALID');
+
+    let baseline: Parameters<typeof runBench>[3]['baseline'];
+    if (flags.baseline) {
+      try {
+        baseline = {file: flags.baseline, result: baselineResult(JSON.parse(await readFile(flags.baseline, 'utf8'))), limits: parseMaxRegression(flags['max-regression'])};
+      } catch (error) {
+        throw new NatixError(`--baseline ${flags.baseline}: ${errorMessage(error)}`, {code: 'BASELINE_INVALID', exitCode: ExitCode.Usage});
+      }
+    }
+
+    const datasetPath = flags.dataset ?? path.join(packageRoot(), 'datasets', 'sample');
+    if (!existsSync(datasetPath)) throw new NatixError(`Dataset not found: ${datasetPath}`, {code: 'DATASET_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass --dataset, or make one with natix datasets synth.']});
+    const dataset = await openDataset(datasetPath, flags.format);
+    const all: Sample[] = [];
+    for await (const s of dataset.samples()) all.push(s);
+    const hasTest = all.some((s) => s.split === 'test');
+    const split = flags.split ?? (hasTest ? 'test' : undefined);
+    const samples = split ? all.filter((s) => s.split === split) : all;
+    if (samples.length === 0) throw new NatixError(`No images${split ? ` in split "${split}"` : ''} of ${dataset.root}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
+    if (samples.every((s) => s.label === null)) this.warn('the images carry no labels: only latency is measured');
+    this.info(`Dataset ${dataset.root} (${dataset.format}, ${dataset.detectedBy})${split ? `, split ${split}` : ''}: ${samples.length} images`);
+
+    const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
+    this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
+    const described = this.cascade.describe();
+    for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
+
+    const warmup = /^\d+$/.test(flags.warmup.trim()) ? {queries: Number(flags.warmup), ms: 0} : {queries: 1, ms: parseDuration(flags.warmup, 'warmup')};
+    const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);
+    const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
+    const progress = this.ui.progress('bench', minQueries + (flags['simulate-validator'] ? flags.challenges : 0));
+    let reported = 0;
+    const output = await runBench(this.cascade, samples, {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}, {
+      run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: parseDuration(flags['min-duration'], 'min-duration'), maxQueries: flags['max-queries']},
+      gates: [...gates.values()],
+      validator: flags['simulate-validator'] ? {challenges: flags.challenges, seed: flags.seed, flips: flags.flips} : undefined,
+      baseline,
+      onProgress: (phase, done) => {
+        const total = phase === 'measure' ? done : minQueries + done;
+        progress.increment(Math.max(0, total - reported));
+        reported = Math.max(reported, total);
+      },
+    });
+    progress.stop();
+    for (const w of output.warnings) this.warn(w);
+    const r = output.result;
+
+    if (flags.junit) await writeFileAtomic(flags.junit, junitXml('natix-bench', r.gates, r.verdict, r.windowSeconds));
+    if (flags.markdown) await writeFileAtomic(flags.markdown, benchMarkdown(r));
+    if (flags.predictions) {
+      const lines = [...output.predictions.map((p) => JSON.stringify(p)), ...output.challenges.map((c) => JSON.stringify({...c, kind: 'challenge'}))];
+      await writeFileAtomic(flags.predictions, `${lines.join('\n')}\n`);
+    }
+    if (flags.plot) {
+      await writeBenchPlot(flags.plot, {
+        title: `natix bench - ${r.verdict} - MCC ${r.metrics.mcc.toFixed(4)}, p95 ${r.latency.p95.toFixed(2)} ms`,
+        latencies: output.latencies,
+        p50: r.latency.p50,
+        p95: r.latency.p95,
+        confusion: r.metrics.confusion,
+        rewards: r.validator?.rewards,
+        scores: r.validator?.scores,
+      });
+    }
+    this.render(r);
+    if (r.verdict === 'FAIL' || r.verdict === 'INVALID' || (r.verdict === 'WARN' && flags.strict)) this.failCheck();
+    // The reward/score series are for plots; the --json result keeps them out to stay small.
+    if (r.validator) r.validator = {...r.validator, rewards: [], scores: []};
+    return r;
+  }
+
+  private render(r: BenchResult): void {
+    const c = this.ui.color;
+    const paint = (v: string): string => (v === 'PASS' ? c.green(v) : v === 'WARN' ? c.yellow(v) : c.red(v));
+    const f = (v: number | null | undefined, d = 4): string => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+    const m = r.metrics;
+    this.log(`${c.bold('Quality')} (n=${m.n}): MCC ${f(m.mcc)}  accuracy ${f(m.accuracy)}  precision ${f(m.precision)}  recall ${f(m.recall)}  F1 ${f(m.f1)}  AUC ${f(m.auc)}  [tp ${m.confusion.tp} fp ${m.confusion.fp} tn ${m.confusion.tn} fn ${m.confusion.fn}]`);
+    const l = r.latency;
+    this.log(`${c.bold('Latency')} ms (n=${l.n}, ${r.scenario}, ${l.definition}): min ${f(l.min, 2)}  p50 ${f(l.p50, 2)}  p90 ${f(l.p90, 2)}  p95 ${f(l.p95, 2)}  p99 ${f(l.p99, 2)}  max ${f(l.max, 2)}  mean ${f(l.mean, 2)} +- ${f(l.stddev, 2)}`);
+    this.log(`${c.bold('Throughput')} ${f(r.throughput, 1)} images/s over ${f(r.windowSeconds, 2)} s; CPU ${f(r.cpu.coresBusy, 2)} of ${r.cpu.cores} cores busy (${r.warmupQueries} warm-up queries excluded)`);
+    if (r.cascade.length > 1) {
+      this.log(formatTable(['stage', 'ran', 'time share', 'mean ms', 'acc if last', 'MCC if last'], r.cascade.map((s) => [s.name, `${(s.runRate * 100).toFixed(1)}%`, `${(s.timeShare * 100).toFixed(1)}%`, f(s.meanMs, 2), f(s.accuracyIfLast), f(s.mccIfLast)]), ['left', 'right', 'right', 'right', 'right', 'right']));
+    }
+    if (r.validator) {
+      const v = r.validator;
+      this.log(`${c.bold('Validator simulation')} (${v.challenges} challenges, seed ${v.seed}): final reward ${f(v.finalReward)}  moving-average score ${f(v.finalScore)}  MCC ${f(v.mcc)}  accuracy ${f(v.accuracy)}`);
+      this.log(formatTable(['level', 'n', 'MCC', 'accuracy'], v.perLevel.map((p) => [p.level, p.n, f(p.mcc), f(p.accuracy)]), ['left', 'right', 'right', 'right']));
+      this.log(c.dim(v.notSimulated));
+    }
+    if (r.baseline) {
+      this.log(formatTable(['vs baseline', 'baseline', 'now', 'delta'], r.baseline.deltas.map((d) => [d.metric, f(d.baseline), f(d.current), `${d.delta >= 0 ? '+' : ''}${f(d.delta)}`]), ['left', 'right', 'right', 'right']));
+    }
+    this.log(formatTable(['gate', 'value', 'threshold', 'verdict', 'why'], r.gates.map((g) => [g.name, f(g.value), `${g.pass}${g.warn !== undefined ? ` (warn ${g.warn})` : ''}`, paint(g.verdict), g.message])));
+    this.log(`${c.bold('Verdict:')} ${paint(r.verdict)}`);
+  }
+
+  protected override async finally(err: Error | undefined): Promise<void> {
+    await this.cascade?.close();
+    await super.finally(err);
+  }
+}

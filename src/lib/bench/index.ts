@@ -1,0 +1,165 @@
+/**
+ * `natix bench` as a library: measure a cascade on a labelled dataset (accuracy from one accumulated confusion
+ * matrix, latency by the LoadGen-style runner), optionally simulate the subnet's validators, then gate.
+ */
+import os from 'node:os';
+import type {Cascade, CascadeDescription} from '../cascade/index.js';
+import type {Sample} from '../data/sample.js';
+import {rocAuc} from '../metrics/auc.js';
+import {ConfusionMatrix, classificationMetrics, type ClassificationMetrics} from '../metrics/classification.js';
+import {latencyPercentiles, type LatencyStats} from '../metrics/latency.js';
+import {simulateValidator, type ChallengeRecord, type ValidatorSummary} from '../validator/simulate.js';
+import {compareWithBaseline, regressionGates, type BaselineDelta, type ComparableResult, type RegressionLimit} from './baseline.js';
+import {cascadeStats, type StageStats} from './cascade-stats.js';
+import {evaluateGate, overallVerdict, type GateResult, type GateSpec, type Verdict} from './gates.js';
+import {runMeasurement, type BenchQuery, type RunSettings, type Scenario} from './runner.js';
+
+export interface BenchOptions {
+  run: RunSettings;
+  gates: GateSpec[];
+  validator?: {challenges: number; seed: number; flips: boolean};
+  baseline?: {file: string; result: ComparableResult; limits: RegressionLimit[]};
+  onProgress?: (phase: 'measure' | 'validator', done: number) => void;
+}
+
+export interface PredictionRecord {
+  id: string;
+  path: string;
+  label: number | null;
+  probability: number;
+  roadwork: boolean;
+  ms: number;
+  error?: string;
+}
+
+export interface BenchResult {
+  model: CascadeDescription;
+  dataset: {root: string; format: string; split: string | null; images: number};
+  scenario: Scenario;
+  settings: {warmupQueries: number; warmupMs: number; minQueries: number; minDurationMs: number; concurrency: number};
+  metrics: ClassificationMetrics & {auc: number | null};
+  errors: number;
+  latency: LatencyStats;
+  stageLatency: Record<string, {n: number; mean: number; p50: number; p95: number}>;
+  throughput: number;
+  windowSeconds: number;
+  warmupQueries: number;
+  cpu: {cores: number; coresBusy: number; utilisation: number};
+  cascade: StageStats[];
+  validator?: ValidatorSummary;
+  baseline?: {file: string; deltas: BaselineDelta[]};
+  gates: GateResult[];
+  verdict: Verdict;
+}
+
+export interface BenchOutput {
+  result: BenchResult;
+  predictions: PredictionRecord[];
+  challenges: ChallengeRecord[];
+  /** End-to-end latencies of the measured queries, for plots. */
+  latencies: Float64Array;
+  warnings: string[];
+}
+
+export async function runBench(cascade: Cascade, samples: Sample[], dataset: BenchResult['dataset'], options: BenchOptions): Promise<BenchOutput> {
+  const warnings: string[] = [];
+  const queries: BenchQuery[] = samples.map((s) => ({input: s.bytes ?? s.absPath!, id: s.id, path: s.path, label: s.label}));
+  const predict = (input: string | Uint8Array, meta: {id?: string; path?: string}): ReturnType<Cascade['predict']> => cascade.predict(input, meta);
+  const cores = os.availableParallelism();
+  const outcome = await runMeasurement(queries, predict, options.run, cores, (done) => options.onProgress?.('measure', done));
+  const n = outcome.measured.length;
+  const latencies = new Float64Array(n);
+  outcome.measured.forEach((m, i) => (latencies[i] = m.ms));
+  const latency = latencyPercentiles(latencies);
+  if (latency.cv > 0.1) warnings.push(`latency varies a lot (coefficient of variation ${(latency.cv * 100).toFixed(1)}% > 10%): close other programs, raise --warmup / --min-duration, or pin --threads`);
+
+  // Quality from each sample's first measured answer: one accumulated confusion matrix, no double counting.
+  const seen = new Set<number>();
+  const firstAnswers: Array<{label: number | null; result: (typeof outcome.measured)[number]['result']}> = [];
+  for (const m of outcome.measured) {
+    if (seen.has(m.query)) continue;
+    seen.add(m.query);
+    firstAnswers.push({label: queries[m.query]!.label, result: m.result});
+  }
+  const cm = new ConfusionMatrix(2);
+  const labels: number[] = [];
+  const scores: number[] = [];
+  let errors = 0;
+  for (const a of firstAnswers) {
+    if (a.result.error) errors++;
+    if (a.label === null) continue;
+    cm.add(a.label, a.result.roadwork ? 1 : 0);
+    labels.push(a.label);
+    scores.push(a.result.probability);
+  }
+  if (seen.size < queries.length) warnings.push(`only ${seen.size} of ${queries.length} images were measured: raise --min-queries to cover the dataset`);
+  if (errors > 0) warnings.push(`${errors} image(s) could not be read or answered (counted as "none")`);
+  const auc = rocAuc(labels, scores);
+  const metrics = {...classificationMetrics(cm), auc: Number.isNaN(auc) ? null : auc};
+
+  const stageLatency: BenchResult['stageLatency'] = {};
+  const stageNames = outcome.measured[0]?.result.stages.map((s) => s.name) ?? [];
+  for (const [k, name] of stageNames.entries()) {
+    const values = outcome.measured.filter((m) => m.result.stages[k]?.ran).map((m) => m.result.stages[k]!.ms);
+    const s = latencyPercentiles(values);
+    stageLatency[name] = {n: s.n, mean: s.mean, p50: s.p50, p95: s.p95};
+  }
+
+  let validator: ValidatorSummary | undefined;
+  let challenges: ChallengeRecord[] = [];
+  if (options.validator) {
+    const sim = await simulateValidator(samples, predict, {...options.validator, onChallenge: (done) => options.onProgress?.('validator', done)});
+    validator = sim.summary;
+    challenges = sim.records;
+  }
+
+  const throughput = n / (outcome.windowMs / 1000);
+  const gates = options.gates.map((g) =>
+    evaluateGate(g, {
+      mcc: metrics.n ? metrics.mcc : null,
+      accuracy: metrics.n ? metrics.accuracy : null,
+      p50: latency.p50,
+      p95: latency.p95,
+      p99: latency.p99,
+      throughput,
+      reward: validator ? validator.finalScore : null,
+      latencyN: n,
+      metricN: metrics.n,
+    }),
+  );
+  let baseline: BenchResult['baseline'];
+  if (options.baseline) {
+    const deltas = compareWithBaseline({metrics, latency, throughput}, options.baseline.result);
+    baseline = {file: options.baseline.file, deltas};
+    gates.push(...regressionGates(deltas, options.baseline.limits));
+  }
+  const result: BenchResult = {
+    model: cascade.describe(),
+    dataset,
+    scenario: options.run.scenario,
+    settings: {warmupQueries: options.run.warmup.queries, warmupMs: options.run.warmup.ms, minQueries: options.run.minQueries, minDurationMs: options.run.minDurationMs, concurrency: options.run.scenario === 'offline' ? options.run.concurrency : 1},
+    metrics,
+    errors,
+    latency,
+    stageLatency,
+    throughput,
+    windowSeconds: outcome.windowMs / 1000,
+    warmupQueries: outcome.warmupQueries,
+    cpu: {cores, coresBusy: outcome.coresBusy, utilisation: outcome.cpuUtilisation},
+    cascade: cascadeStats(firstAnswers, cascade.threshold),
+    ...(validator ? {validator} : {}),
+    ...(baseline ? {baseline} : {}),
+    gates,
+    verdict: overallVerdict(gates),
+  };
+  const predictions: PredictionRecord[] = firstAnswers.map((a) => ({
+    id: a.result.id ?? '',
+    path: a.result.path ?? '',
+    label: a.label,
+    probability: a.result.probability,
+    roadwork: a.result.roadwork,
+    ms: a.result.totalMs,
+    ...(a.result.error ? {error: a.result.error} : {}),
+  }));
+  return {result, predictions, challenges, latencies, warnings};
+}

@@ -52,7 +52,7 @@ function confusionMatrix(c: PlotData['confusion'], x: number, y: number, size: n
     ['TP', c.tp, 1, 1],
   ];
   const max = Math.max(1, c.tn, c.fp, c.fn, c.tp);
-  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">Confusion matrix (rows: truth, columns: prediction)</text>`;
+  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">Confusion matrix (rows: truth)</text>`;
   for (const [name, v, col, row] of cells) {
     const shade = Math.round(245 - (v / max) * 170);
     out += `<rect x="${x + col * size}" y="${y + row * size}" width="${size - 2}" height="${size - 2}" fill="rgb(${shade},${shade},255)"/><text x="${x + col * size + size / 2}" y="${y + row * size + size / 2}" text-anchor="middle">${name} ${v}</text>`;

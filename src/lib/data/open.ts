@@ -3,11 +3,15 @@
  * Detection order: a manifest file (or a folder holding one), parquet file(s), a YOLO `data.yaml`, a COCO JSON,
  * then class folders.
  */
+import {existsSync} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 import {ExitCode, NatixError} from '../errors.js';
 import {looksLikeFolderDataset, readFolderDataset} from './folder.js';
 import {MANIFEST_NAMES, readManifestDataset} from './manifest.js';
+import {readCocoDataset} from './coco.js';
+import {readParquetDataset} from './parquet.js';
+import {readYoloDataset} from './yolo.js';
 import {realRoot} from './safe-path.js';
 import type {Dataset, DatasetFormat, ReaderOptions} from './sample.js';
 
@@ -26,6 +30,14 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** COCO annotation files of a folder: `*.json` there or in `annotations/` named like instances/annotations/coco. */
+async function cocoFilesIn(dir: string): Promise<string[]> {
+  const fg = (await import('fast-glob')).default;
+  const all = (await fg('{,annotations/}*.json', {cwd: dir, deep: 2})).sort();
+  const named = all.filter((f) => /instances|annotations|coco/i.test(f));
+  return (named.length > 0 ? named : all.length === 1 ? all : []).map((f) => path.join(dir, f));
 }
 
 /** Decides the layout of `input` (a folder or a file) and says why. */
@@ -47,9 +59,8 @@ export async function detectFormat(input: string): Promise<{format: DatasetForma
   for (const name of ['data.yaml', 'data.yml', 'dataset.yaml']) {
     if (await exists(path.join(input, name))) return {format: 'yolo', file: path.join(input, name), reason: `found ${name}`};
   }
-  const cocoFiles = await fg('{,annotations/}*.json', {cwd: input, deep: 2});
-  const coco = cocoFiles.find((f) => /instances|annotations|coco/i.test(f)) ?? (cocoFiles.length === 1 ? cocoFiles[0] : undefined);
-  if (coco) return {format: 'coco', file: path.join(input, coco), reason: `found ${coco}`};
+  const coco = await cocoFilesIn(input);
+  if (coco.length > 0) return {format: 'coco', reason: `found ${coco.map((f) => path.relative(input, f)).join(', ')}`};
   if (await looksLikeFolderDataset(input)) return {format: 'folder', reason: 'found class folders with images'};
   throw new NatixError(`No dataset found in ${input}`, {
     code: 'DATASET_EMPTY',
@@ -86,8 +97,30 @@ export async function openDataset(input: string, format: FormatChoice = 'auto', 
       if (!file) throw new NatixError(`No manifest file in ${input} (looked for ${MANIFEST_NAMES.join(', ')})`, {code: 'DATASET_EMPTY'});
       dataset = await readManifestDataset(file, options);
       break;
-    default:
-      throw new NatixError(`The ${chosen} reader is not available in this build`, {code: 'FORMAT_UNSUPPORTED', exitCode: ExitCode.Usage});
+    case 'parquet':
+      dataset = await readParquetDataset(file ?? real, options);
+      break;
+    case 'yolo': {
+      const yamlFile = file ?? ['data.yaml', 'data.yml', 'dataset.yaml'].map((n) => path.join(real, n)).find((f) => existsSync(f));
+      if (!yamlFile) throw new NatixError(`No data.yaml in ${input}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
+      dataset = await readYoloDataset(yamlFile, options);
+      break;
+    }
+    case 'coco': {
+      // A folder: every COCO JSON in it or in annotations/ (e.g. instances_train.json + instances_val.json).
+      const files = file && !(await stat(file)).isDirectory() ? [file] : await cocoFilesIn(real);
+      if (files.length === 0) throw new NatixError(`No COCO JSON in ${input}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage, actions: ['Pass the annotations JSON file itself.']});
+      const parts = await Promise.all(files.map((f) => readCocoDataset(f, options)));
+      dataset = {
+        format: 'coco',
+        root: parts[0]!.root,
+        classNames: parts[0]!.classNames,
+        async *samples() {
+          for (const part of parts) yield* part.samples();
+        },
+      };
+      break;
+    }
   }
   return Object.assign(dataset, {detectedBy}) as OpenedDataset;
 }

@@ -6,8 +6,11 @@
 import type {JsonSchema} from '../load.js';
 import {benchResultSchema} from './bench.js';
 import {cascadeFileSchema} from './cascade.js';
+import {validateDataConfigSchema, validateDataResultSchema} from './validate-data.js';
 
 export const SCHEMAS: Record<string, JsonSchema> = {
   cascade: cascadeFileSchema,
   'bench-result': benchResultSchema,
+  'validate-data-config': validateDataConfigSchema,
+  'validate-data-result': validateDataResultSchema,
 };

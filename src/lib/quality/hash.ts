@@ -1,0 +1,143 @@
+/**
+ * Image fingerprints: a 64-bit DCT perceptual hash (pHash) for near duplicates, Hamming distance on it, and a
+ * BK-tree so "all pairs within radius r" stays far below O(n^2) on large datasets.
+ */
+
+/** Grey 32x32 by area averaging from an RGB buffer (luma BT.601). */
+export function grey32(rgb: Uint8Array, width: number, height: number): Float64Array {
+  const out = new Float64Array(32 * 32);
+  const counts = new Float64Array(32 * 32);
+  for (let y = 0; y < height; y++) {
+    const gy = Math.min(31, Math.floor((y * 32) / height));
+    for (let x = 0; x < width; x++) {
+      const gx = Math.min(31, Math.floor((x * 32) / width));
+      const i = (y * width + x) * 3;
+      out[gy * 32 + gx]! += 0.299 * rgb[i]! + 0.587 * rgb[i + 1]! + 0.114 * rgb[i + 2]!;
+      counts[gy * 32 + gx]!++;
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] = counts[i] ? out[i]! / counts[i]! : 0;
+  return out;
+}
+
+/**
+ * A 16x16 colour thumbnail, normalised to zero mean and unit variance (so brightness and contrast changes cancel):
+ * the confirmation signature for near duplicates. The pHash alone matches different scenes that share a layout
+ * (sky above a road to the horizon); pHash candidates are kept only when these thumbnails correlate strongly.
+ */
+export function colourSignature(rgb: Uint8Array, width: number, height: number): Float32Array {
+  const sums = new Float64Array(16 * 16 * 3);
+  const counts = new Float64Array(16 * 16);
+  for (let y = 0; y < height; y++) {
+    const gy = Math.min(15, Math.floor((y * 16) / height));
+    for (let x = 0; x < width; x++) {
+      const cell = gy * 16 + Math.min(15, Math.floor((x * 16) / width));
+      const i = (y * width + x) * 3;
+      sums[cell * 3]! += rgb[i]!;
+      sums[cell * 3 + 1]! += rgb[i + 1]!;
+      sums[cell * 3 + 2]! += rgb[i + 2]!;
+      counts[cell]!++;
+    }
+  }
+  const out = new Float32Array(sums.length);
+  let mean = 0;
+  for (let k = 0; k < out.length; k++) {
+    out[k] = counts[Math.floor(k / 3)] ? sums[k]! / counts[Math.floor(k / 3)]! : 0;
+    mean += out[k]!;
+  }
+  mean /= out.length;
+  let variance = 0;
+  for (const v of out) variance += (v - mean) ** 2;
+  const std = Math.sqrt(variance / out.length) || 1;
+  for (let k = 0; k < out.length; k++) out[k] = (out[k]! - mean) / std;
+  return out;
+}
+
+/** Pearson correlation of two normalised signatures (1 = same picture up to brightness/contrast). */
+export function signatureCorrelation(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s / a.length;
+}
+
+const COS = (() => {
+  const table = new Float64Array(32 * 8);
+  for (let u = 0; u < 8; u++) for (let x = 0; x < 32; x++) table[u * 32 + x] = Math.cos(((2 * x + 1) * u * Math.PI) / 64);
+  return table;
+})();
+
+/** pHash: the 8x8 lowest frequencies of the 32x32 DCT, each bit = coefficient > median (DC excluded from the median). */
+export function perceptualHash(rgb: Uint8Array, width: number, height: number): bigint {
+  const g = grey32(rgb, width, height);
+  const coeffs = new Float64Array(64);
+  for (let u = 0; u < 8; u++) {
+    for (let v = 0; v < 8; v++) {
+      let s = 0;
+      for (let y = 0; y < 32; y++) {
+        const cy = COS[v * 32 + y]!;
+        for (let x = 0; x < 32; x++) s += g[y * 32 + x]! * COS[u * 32 + x]! * cy;
+      }
+      coeffs[v * 8 + u] = s;
+    }
+  }
+  const sorted = Array.from(coeffs.subarray(1)).sort((a, b) => a - b);
+  const median = (sorted[31]! + sorted[32]!) / 2;
+  let hash = 0n;
+  for (let i = 0; i < 64; i++) if (coeffs[i]! > median) hash |= 1n << BigInt(i);
+  return hash;
+}
+
+export function hammingDistance(a: bigint, b: bigint): number {
+  let x = a ^ b;
+  let n = 0;
+  while (x) {
+    x &= x - 1n;
+    n++;
+  }
+  return n;
+}
+
+interface BkNode {
+  hash: bigint;
+  ids: number[];
+  children: Map<number, BkNode>;
+}
+
+/** A BK-tree over 64-bit hashes (metric: Hamming distance). */
+export class BkTree {
+  private root: BkNode | undefined;
+
+  add(hash: bigint, id: number): void {
+    if (!this.root) {
+      this.root = {hash, ids: [id], children: new Map()};
+      return;
+    }
+    let node = this.root;
+    for (;;) {
+      const d = hammingDistance(hash, node.hash);
+      if (d === 0) {
+        node.ids.push(id);
+        return;
+      }
+      const child = node.children.get(d);
+      if (!child) {
+        node.children.set(d, {hash, ids: [id], children: new Map()});
+        return;
+      }
+      node = child;
+    }
+  }
+
+  /** Ids whose hash is within `radius` of `hash`, with their distances. */
+  search(hash: bigint, radius: number): Array<{id: number; distance: number}> {
+    const out: Array<{id: number; distance: number}> = [];
+    const stack = this.root ? [this.root] : [];
+    while (stack.length) {
+      const node = stack.pop()!;
+      const d = hammingDistance(hash, node.hash);
+      if (d <= radius) for (const id of node.ids) out.push({id, distance: d});
+      for (const [k, child] of node.children) if (k >= d - radius && k <= d + radius) stack.push(child);
+    }
+    return out;
+  }
+}

@@ -50,7 +50,7 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
   static flags = {
     format: Flags.option({description: 'Dataset layout.', options: DATASET_FORMATS, default: 'auto' as FormatChoice})(),
     'fail-on': Flags.option({description: 'Exit 1 when any finding is at or above this severity.', options: ['error', 'warning', 'never'] as const, default: 'error'})(),
-    hamming: Flags.integer({description: 'Near-duplicate radius: perceptual-hash Hamming distance (0-32); candidates must also match in colour.', default: 4, min: 0, max: 32}),
+    hamming: Flags.integer({description: 'Near-duplicate radius: perceptual-hash Hamming distance (0-32); candidates must also match in colour.', default: 8, min: 0, max: 32}),
     report: Flags.string({description: 'Write a self-contained HTML report with thumbnails of flagged images.'}),
     quarantine: Flags.string({description: 'COPY flagged files here (never moves), with quarantine.json saying why.'}),
     concurrency: Flags.integer({description: 'Images decoded at once (default 2 x cores).', min: 1}),

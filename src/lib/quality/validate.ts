@@ -102,7 +102,7 @@ export interface ValidationResult {
 }
 
 /** Colour-thumbnail correlation a pHash candidate needs to count as a near duplicate. */
-export const NEAR_DUPLICATE_MIN_CORRELATION = 0.98;
+export const NEAR_DUPLICATE_MIN_CORRELATION = 0.99;
 
 const EXT_FORMAT: Record<string, string> = {jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', tif: 'tiff', tiff: 'tiff', avif: 'heif', heic: 'heif'};
 

@@ -1,0 +1,255 @@
+import {createHash} from 'node:crypto';
+import {copyFile, mkdir, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {Ajv} from 'ajv';
+import fg from 'fast-glob';
+import {parquetWriteBuffer} from 'hyparquet-writer';
+import sharp from 'sharp';
+import {beforeAll, describe, expect, it} from 'vitest';
+import {validateDataResultSchema} from '../../src/lib/config/schemas/validate-data.js';
+import {lcg, pngBomb} from '../helpers/corrupt.js';
+import {REPO_ROOT, runNatix} from '../helpers/cli.js';
+
+const SAMPLE = path.join(REPO_ROOT, 'datasets', 'sample');
+let base: string;
+
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of (await fg('**/*', {cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false})).sort()) {
+    out[f] = createHash('sha256').update(await readFile(path.join(dir, f))).digest('hex');
+  }
+  return out;
+}
+
+const checksOf = (json: {result: {findings: Array<{check: string; path: string}>}}, file: string): string[] => json.result.findings.filter((f) => f.path === file).map((f) => f.check).sort();
+
+beforeAll(async () => {
+  base = await mkdtemp(path.join(os.tmpdir(), 'natix-vd-'));
+});
+
+describe('natix validate-data on class folders', () => {
+  let root: string;
+  let controls: string[];
+
+  beforeAll(async () => {
+    root = path.join(base, 'folders');
+    const train = (await fg('train/*/*.jpg', {cwd: SAMPLE})).sort();
+    controls = [];
+    // Control images: sharp, clear sample photos, copied as they are.
+    for (const f of train) {
+      const meta = await sharp(path.join(SAMPLE, f)).stats();
+      if (controls.length < 6 && meta.sharpness > 2) {
+        await mkdir(path.join(root, path.dirname(f)), {recursive: true});
+        await copyFile(path.join(SAMPLE, f), path.join(root, f));
+        controls.push(f);
+      }
+    }
+    const src = path.join(SAMPLE, controls[0]!);
+    const put = async (rel: string, data: Buffer | Promise<Buffer>): Promise<void> => {
+      await mkdir(path.dirname(path.join(root, rel)), {recursive: true});
+      await writeFile(path.join(root, rel), await data);
+    };
+    const jpeg = await readFile(src);
+    await put('train/none/dark.jpg', sharp(src).linear(0.15, 0).jpeg().toBuffer());
+    await put('train/none/light.jpg', sharp(src).linear(0.05, 245).jpeg().toBuffer());
+    await put('train/none/blurry.jpg', sharp(src).blur(3.2).jpeg().toBuffer());
+    await put('train/none/flat.png', sharp({create: {width: 320, height: 180, channels: 3, background: '#6a8'}}).png().toBuffer());
+    await put('train/none/grey.jpg', sharp(src).greyscale().toColourspace('srgb').jpeg().toBuffer());
+    await put('train/none/wide.jpg', sharp(src).resize(400, 100, {fit: 'fill'}).jpeg().toBuffer());
+    await put('train/none/tiny.jpg', sharp(src).resize(8, 6).jpeg().toBuffer());
+    await put('train/none/huge.jpg', sharp(src).resize(2400, 1350).jpeg().toBuffer());
+    await put('train/none/truncated.jpg', Promise.resolve(jpeg.subarray(0, Math.floor(jpeg.length * 0.6))));
+    await put('train/none/empty.jpg', Promise.resolve(Buffer.alloc(0)));
+    await put('train/none/random.jpg', Promise.resolve(Buffer.from(Array.from({length: 4096}, (_, i) => (i * 7919) % 251))));
+    await put('train/none/actually-png.jpg', sharp(src).png().toBuffer());
+    await put('train/none/bomb.png', Promise.resolve(pngBomb()));
+    await put(`test/${controls[1]!.split('/').slice(1).join('/')}`, readFile(path.join(SAMPLE, controls[1]!))); // exact copy across splits
+    await put('val/roadwork/resized-copy.jpg', sharp(path.join(SAMPLE, controls[2]!)).resize(200).jpeg({quality: 80}).toBuffer()); // near copy across splits
+    await symlink(path.join(base, 'outside-secret.jpg'), path.join(root, 'train', 'none', 'escape.jpg'));
+    await writeFile(path.join(base, 'outside-secret.jpg'), jpeg);
+  });
+
+  it('flags each constructed problem, leaves the controls alone, never writes the dataset, and matches the schema', async () => {
+    const before = await snapshot(root);
+    const report = path.join(base, 'report.html');
+    const quarantine = path.join(base, 'quarantine');
+    const r = await runNatix(['validate-data', root, '--json', '--report', report, '--quarantine', quarantine]);
+    expect(r.code, r.stderr).toBe(1);
+    const ajv = new Ajv({strict: false, allowUnionTypes: true});
+    expect(ajv.validate(validateDataResultSchema, r.json.result), JSON.stringify(ajv.errors)).toBe(true);
+    const c = (f: string): string[] => checksOf(r.json, f);
+    expect(c('train/none/dark.jpg')).toContain('dark');
+    expect(c('train/none/light.jpg')).toContain('light');
+    expect(c('train/none/blurry.jpg')).toContain('blurry');
+    expect(c('train/none/flat.png')).toContain('low-information');
+    expect(c('train/none/grey.jpg')).toContain('grayscale');
+    expect(c('train/none/wide.jpg')).toContain('odd-aspect-ratio');
+    expect(c('train/none/tiny.jpg')).toContain('too-small');
+    expect(c('train/none/huge.jpg')).toContain('odd-size');
+    expect(c('train/none/truncated.jpg')).toEqual(['unreadable']);
+    expect(c('train/none/empty.jpg')).toEqual(['unreadable']);
+    expect(c('train/none/random.jpg')).toEqual(['unreadable']);
+    expect(c('train/none/actually-png.jpg')).toContain('extension-mismatch');
+    expect(c('train/none/bomb.png')).toEqual(['too-large']);
+    expect(c('train/none/escape.jpg')).toEqual(['path-escape']);
+    const testCopy = `test/${controls[1]!.split('/').slice(1).join('/')}`;
+    expect([...c(testCopy), ...c(controls[1]!)]).toEqual(expect.arrayContaining(['exact-duplicate', 'split-leak']));
+    expect([...c('val/roadwork/resized-copy.jpg'), ...c(controls[2]!)]).toEqual(expect.arrayContaining(['near-duplicate', 'split-leak']));
+    for (const control of controls.slice(3)) expect(c(control)).toEqual([]);
+    expect(r.json.result.summary.unreadable.count).toBe(3);
+    expect(r.json.result.dataset).toMatchObject({format: 'folder'});
+    // Never modified; the report and the quarantine exist outside it.
+    expect(await snapshot(root)).toEqual(before);
+    expect(await readFile(report, 'utf8')).toContain('data:image/jpeg;base64,');
+    const manifest = JSON.parse(await readFile(path.join(quarantine, 'quarantine.json'), 'utf8'));
+    expect(manifest.files.find((f: {path: string}) => f.path === 'train/none/dark.jpg').checks.map((x: {check: string}) => x.check)).toContain('dark');
+    expect(await readFile(path.join(quarantine, 'files', 'train/none/dark.jpg'))).toEqual(await readFile(path.join(root, 'train/none/dark.jpg')));
+  });
+
+  it('--fail-on never exits 0; a severity set to off hides a check; a bad config is exit 2 naming the key', async () => {
+    const config = path.join(base, 'vd.yaml');
+    await writeFile(config, 'fail-on: never\nseverities:\n  dark: off\nthresholds:\n  blurry: 30\n');
+    const r = await runNatix(['validate-data', root, '--config', config, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.result.summary.dark).toBeUndefined();
+    await writeFile(config, 'thresholds:\n  dark: 3\n');
+    const bad = await runNatix(['validate-data', root, '--config', config]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('vd.yaml: /thresholds/dark must be <= 1');
+  });
+});
+
+describe('natix validate-data on manifests, YOLO, COCO and parquet', () => {
+  it('manifest and COCO paths that escape the root are reported and never opened', async () => {
+    const root = path.join(base, 'manifest');
+    await mkdir(path.join(root, 'img'), {recursive: true});
+    await copyFile(path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE}))[0]!), path.join(root, 'img', 'a.jpg'));
+    await writeFile(path.join(root, 'manifest.csv'), 'path,label,split\nimg/a.jpg,1,train\n../../etc/passwd,0,train\n/etc/passwd,0,val\nimg/a.jpg,,test\n');
+    const r = await runNatix(['validate-data', root, '--json']);
+    expect(r.code).toBe(1);
+    const checks = r.json.result.findings.map((f: {check: string}) => f.check);
+    expect(checks.filter((c: string) => c === 'path-escape')).toHaveLength(2);
+    expect(checks).toContain('label-missing');
+
+    const coco = path.join(base, 'coco');
+    await mkdir(path.join(coco, 'annotations'), {recursive: true});
+    await mkdir(path.join(coco, 'images'), {recursive: true});
+    await copyFile(path.join(root, 'img', 'a.jpg'), path.join(coco, 'images', 'a.jpg'));
+    await writeFile(
+      path.join(coco, 'annotations', 'instances_train.json'),
+      JSON.stringify({
+        images: [{id: 1, file_name: 'images/a.jpg', width: 320, height: 180}, {id: 2, file_name: '../../etc/passwd', width: 10, height: 10}],
+        annotations: [
+          {id: 1, image_id: 1, category_id: 1, bbox: [10, 10, 20, 20]},
+          {id: 2, image_id: 1, category_id: 9, bbox: [10, 10, 20, 20]},
+          {id: 3, image_id: 1, category_id: 1, bbox: [300, 10, 50, 20]},
+          {id: 4, image_id: 1, category_id: 1, bbox: [5, 5, 0, 4]},
+          {id: 5, image_id: 1, category_id: 1, bbox: [10, 10, 20, 20]},
+          {id: 6, image_id: 42, category_id: 1, bbox: [1, 1, 2, 2]},
+        ],
+        categories: [{id: 1, name: 'Cone'}],
+      }),
+    );
+    const rc = await runNatix(['validate-data', coco, '--json']);
+    expect(rc.json.result.dataset.format).toBe('coco');
+    const cc = rc.json.result.findings.map((f: {check: string}) => f.check).sort();
+    expect(cc).toEqual(expect.arrayContaining(['path-escape', 'label-class-unknown', 'box-out-of-bounds', 'box-degenerate', 'duplicate-box', 'label-malformed']));
+  });
+
+  it('YOLO label checks: malformed rows, unknown classes, out-of-bounds, degenerate and duplicate boxes', async () => {
+    const root = path.join(base, 'yolo');
+    await mkdir(path.join(root, 'images', 'train'), {recursive: true});
+    await mkdir(path.join(root, 'labels', 'train'), {recursive: true});
+    const src = path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE}))[0]!);
+    for (const n of ['a', 'b']) await copyFile(src, path.join(root, 'images', 'train', `${n}.jpg`));
+    await writeFile(path.join(root, 'data.yaml'), 'path: .\ntrain: images/train\nnames:\n  0: Cone\n  1: Drum\n');
+    await writeFile(path.join(root, 'labels', 'train', 'a.txt'), '0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.1 0.1\n1 0.95 0.5 0.3 0.2\n1 0.5 0.5 0 0.2\n0 0.5 abc 0.1 0.1\n0 0.5 0.5 0.1\n');
+    const r = await runNatix(['validate-data', root, '--json']);
+    expect(r.json.result.dataset.format).toBe('yolo');
+    const byLine = r.json.result.findings.filter((f: {path: string}) => f.path === 'labels/train/a.txt').map((f: {check: string}) => f.check).sort();
+    expect(byLine).toEqual(['box-degenerate', 'box-out-of-bounds', 'duplicate-box', 'label-class-unknown', 'label-malformed', 'label-malformed']);
+  });
+
+  it('NATIX parquet: rows streamed, <file>#<row> paths, the description rule and video leaks', async () => {
+    const root = path.join(base, 'parquet');
+    await mkdir(path.join(root, 'data'), {recursive: true});
+    const jpeg = new Uint8Array(await readFile(path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE})).sort()[3]!)));
+    const other = new Uint8Array(await readFile(path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE})).sort()[60]!)));
+    const shard = (rows: Array<{img: Uint8Array; label: number; desc: string; vid: string}>): ArrayBuffer =>
+      parquetWriteBuffer({
+        columnData: [
+          {name: 'image', data: rows.map((r) => ({bytes: r.img, path: 'x.jpg'}))},
+          {name: 'label', data: rows.map((r) => BigInt(r.label))},
+          {name: 'scene_description', data: rows.map((r) => r.desc)},
+          {name: 'video_info', data: rows.map((r) => ({vid_id: r.vid}))},
+        ],
+        schema: [
+          {name: 'root', num_children: 4},
+          {name: 'image', repetition_type: 'OPTIONAL', num_children: 2},
+          {name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL'},
+          {name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
+          {name: 'label', type: 'INT64', repetition_type: 'OPTIONAL'},
+          {name: 'scene_description', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
+          {name: 'video_info', repetition_type: 'OPTIONAL', num_children: 1},
+          {name: 'vid_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
+        ] as never,
+        rowGroupSize: 2,
+      });
+    await writeFile(path.join(root, 'data', 'train-00000-of-00001.parquet'), new Uint8Array(shard([
+      {img: jpeg, label: 1, desc: 'cones on the right', vid: 'v1'},
+      {img: other, label: 1, desc: '', vid: 'v2'},
+      {img: jpeg.subarray(0, 100), label: 0, desc: '', vid: 'v3'},
+    ])));
+    await writeFile(path.join(root, 'data', 'test-00000-of-00001.parquet'), new Uint8Array(shard([{img: other, label: 0, desc: 'a barrier', vid: 'v1'}])));
+    const r = await runNatix(['validate-data', root, '--json']);
+    expect(r.json.result.dataset).toMatchObject({format: 'parquet', images: 4, splits: {train: 3, test: 1}});
+    const f = (p: string): string[] => checksOf(r.json, p);
+    expect(f('data/train-00000-of-00001.parquet#1')).toContain('label-description-mismatch');
+    expect(f('data/test-00000-of-00001.parquet#0')).toContain('label-description-mismatch');
+    expect(f('data/train-00000-of-00001.parquet#2')).toEqual(['unreadable']);
+    const leaks = r.json.result.findings.filter((x: {check: string}) => x.check === 'split-leak').map((x: {path: string; related: string[]; message: string}) => [[x.path, ...x.related].sort().join(' '), /vid_id/.test(x.message) ? 'video' : 'pixels']);
+    expect(leaks.sort()).toEqual([
+      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#0', 'video'],
+      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#1', 'pixels'],
+    ]);
+  });
+});
+
+describe('fuzzing', () => {
+  it('thousands of broken files: no crash, every truncated or random file is a finding, exit 1', async () => {
+    const root = path.join(base, 'fuzz');
+    const rand = lcg(99);
+    const seeds = await Promise.all(
+      [0, 1, 2, 3].map((i) => sharp({create: {width: 24 + i * 8, height: 16 + i * 4, channels: 3, background: {r: 40 * i, g: 200 - 30 * i, b: 90}}}).jpeg().toBuffer()),
+    );
+    const pngSeed = await sharp({create: {width: 20, height: 20, channels: 3, background: '#a52'}}).png().toBuffer();
+    const mustFlag: string[] = [];
+    await mkdir(path.join(root, 'train', 'roadwork'), {recursive: true});
+    for (let i = 0; i < 2000; i++) {
+      const kind = i % 5;
+      const src = i % 7 === 0 ? pngSeed : seeds[i % seeds.length]!;
+      let bytes: Buffer;
+      if (kind === 0) bytes = src.subarray(0, Math.floor(rand() * (src.length - 20)) + 1); // truncated
+      else if (kind === 1) bytes = Buffer.from(Array.from({length: 1 + Math.floor(rand() * 600)}, () => Math.floor(rand() * 256))); // random bytes
+      else if (kind === 2) {
+        bytes = Buffer.from(src);
+        for (let k = 0; k < 8; k++) bytes[Math.floor(rand() * 12)] = Math.floor(rand() * 256); // broken header
+      } else {
+        bytes = Buffer.from(src);
+        for (let k = 0; k < 4; k++) bytes[Math.floor(rand() * bytes.length)] = Math.floor(rand() * 256); // flipped bytes anywhere
+      }
+      const name = `train/roadwork/f${String(i).padStart(4, '0')}.jpg`;
+      await writeFile(path.join(root, name), bytes);
+      if (kind === 0 || kind === 1) mustFlag.push(name);
+    }
+    await writeFile(path.join(root, 'train', 'roadwork', 'bomb.jpg'), pngBomb(40_000, 40_000));
+    const r = await runNatix(['validate-data', root, '--json', '--max-findings', '100000'], {timeoutMs: 180_000});
+    expect(r.code, r.stderr.slice(-2000)).toBe(1);
+    const flagged = new Set(r.json.result.findings.map((f: {path: string}) => f.path));
+    const missed = mustFlag.filter((f) => !flagged.has(f));
+    expect(missed).toEqual([]);
+    expect(checksOf(r.json, 'train/roadwork/bomb.jpg')).toEqual(expect.arrayContaining(['too-large']));
+    expect(r.json.result.dataset.images).toBe(2001);
+  }, 240_000);
+});

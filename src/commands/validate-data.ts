@@ -85,6 +85,7 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
       hamming: flags.hamming,
       concurrency: flags.concurrency ?? os.availableParallelism() * 2,
       maxSide: 256,
+      keepBytes: Boolean(flags.report || flags.quarantine),
       expectedSplits: config['expected-splits'] ?? {train: 0.8, val: 0.1, test: 0.1},
       onImage: (done) => {
         progress.setTotal(done + 1);

@@ -39,6 +39,11 @@ export function colourSignature(rgb: Uint8Array, width: number, height: number):
       counts[cell]!++;
     }
   }
+  return normaliseSignature(sums, counts);
+}
+
+/** Turns 16x16 cell RGB sums and pixel counts into the normalised signature. */
+export function normaliseSignature(sums: Float64Array, counts: Float64Array): Float32Array {
   const out = new Float32Array(sums.length);
   let mean = 0;
   for (let k = 0; k < out.length; k++) {
@@ -66,17 +71,28 @@ const COS = (() => {
   return table;
 })();
 
-/** pHash: the 8x8 lowest frequencies of the 32x32 DCT, each bit = coefficient > median (DC excluded from the median). */
+/**
+ * pHash: the 8x8 lowest frequencies of the 32x32 DCT-II (separable: rows, then columns), each bit = coefficient >
+ * median (DC excluded from the median).
+ */
 export function perceptualHash(rgb: Uint8Array, width: number, height: number): bigint {
-  const g = grey32(rgb, width, height);
-  const coeffs = new Float64Array(64);
-  for (let u = 0; u < 8; u++) {
-    for (let v = 0; v < 8; v++) {
+  return hashFromGrey32(grey32(rgb, width, height));
+}
+
+export function hashFromGrey32(g: Float64Array): bigint {
+  const rows = new Float64Array(32 * 8); // rows[y][u] = sum_x g[y][x] cos_u(x)
+  for (let y = 0; y < 32; y++) {
+    for (let u = 0; u < 8; u++) {
       let s = 0;
-      for (let y = 0; y < 32; y++) {
-        const cy = COS[v * 32 + y]!;
-        for (let x = 0; x < 32; x++) s += g[y * 32 + x]! * COS[u * 32 + x]! * cy;
-      }
+      for (let x = 0; x < 32; x++) s += g[y * 32 + x]! * COS[u * 32 + x]!;
+      rows[y * 8 + u] = s;
+    }
+  }
+  const coeffs = new Float64Array(64);
+  for (let v = 0; v < 8; v++) {
+    for (let u = 0; u < 8; u++) {
+      let s = 0;
+      for (let y = 0; y < 32; y++) s += rows[y * 8 + u]! * COS[v * 32 + y]!;
       coeffs[v * 8 + u] = s;
     }
   }

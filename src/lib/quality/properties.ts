@@ -5,7 +5,7 @@
  */
 import {createHash} from 'node:crypto';
 import type {DecodedImage} from '../image/decode.js';
-import {colourSignature, perceptualHash} from './hash.js';
+import {hashFromGrey32, normaliseSignature} from './hash.js';
 
 export interface ImageProperties {
   width: number;
@@ -39,20 +39,41 @@ export function computeProperties(image: DecodedImage): ImageProperties {
   const brightHist = new Uint32Array(1024);
   const greyHist = new Uint32Array(256);
   const grey = new Uint8Array(n);
+  // One pass over the pixels feeds every property: 32x32 grey cells (pHash), 16x16 RGB cells (signature).
+  const g32 = new Float64Array(32 * 32);
+  const g32n = new Float64Array(32 * 32);
+  const c16 = new Float64Array(16 * 16 * 3);
+  const c16n = new Float64Array(16 * 16);
+  const col32 = Int32Array.from({length: width}, (_, x) => Math.min(31, Math.floor((x * 32) / width)));
+  const col16 = Int32Array.from({length: width}, (_, x) => Math.min(15, Math.floor((x * 16) / width)));
   let equal = 0;
   let sum = 0;
-  for (let i = 0, p = 0; p < n; i += 3, p++) {
-    const r = data[i]!;
-    const g = data[i + 1]!;
-    const b = data[i + 2]!;
-    const bright = Math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 255;
-    brightHist[Math.min(1023, Math.floor(bright * 1023))]!++;
-    sum += bright;
-    const l = Math.round(0.299 * r + 0.587 * g + 0.114 * b);
-    grey[p] = l;
-    greyHist[l]!++;
-    if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
+  for (let y = 0, i = 0, p = 0; y < height; y++) {
+    const row32 = Math.min(31, Math.floor((y * 32) / height)) * 32;
+    const row16 = Math.min(15, Math.floor((y * 16) / height)) * 16;
+    for (let x = 0; x < width; x++, i += 3, p++) {
+      const r = data[i]!;
+      const g = data[i + 1]!;
+      const b = data[i + 2]!;
+      const bright = Math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 255;
+      brightHist[Math.min(1023, Math.floor(bright * 1023))]!++;
+      sum += bright;
+      const luma = 0.299 * r + 0.587 * g + 0.114 * b;
+      const l = Math.round(luma);
+      grey[p] = l;
+      greyHist[l]!++;
+      if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
+      const k32 = row32 + col32[x]!;
+      g32[k32]! += luma;
+      g32n[k32]!++;
+      const k16 = row16 + col16[x]!;
+      c16[k16 * 3]! += r;
+      c16[k16 * 3 + 1]! += g;
+      c16[k16 * 3 + 2]! += b;
+      c16n[k16]!++;
+    }
   }
+  for (let k = 0; k < g32.length; k++) g32[k] = g32n[k] ? g32[k]! / g32n[k]! : 0;
   const percentile = (q: number): number => {
     const target = q * n;
     let acc = 0;
@@ -79,8 +100,8 @@ export function computeProperties(image: DecodedImage): ImageProperties {
     grayscale: source.channels <= 2 || equal >= 0.995 * n,
     aspectRatio: Math.min(w / h, h / w),
     sizeScore: Math.sqrt(w * h),
-    phash: perceptualHash(data, width, height),
-    signature: colourSignature(data, width, height),
+    phash: hashFromGrey32(g32),
+    signature: normaliseSignature(c16, c16n),
     pixelHash: createHash('sha1').update(`${w}x${h}x${source.channels}:`).update(data).digest('hex'),
   };
 }

@@ -14,6 +14,7 @@ export async function quarantineFlagged(dir: string, findings: Finding[], record
   const entries: Array<{path: string; copy: string; checks: Array<{check: string; severity: string; message: string}>}> = [];
   for (const [rel, list] of reasons) {
     const record = byPath.get(rel)!;
+    if (!record.source) continue;
     const target = path.join(dir, 'files', rel.replace(/#(\d+)$/, '_row$1.img'));
     await mkdir(path.dirname(target), {recursive: true});
     if (typeof record.source === 'string') await copyFile(record.source, target);

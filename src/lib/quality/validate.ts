@@ -73,6 +73,8 @@ export interface ValidateOptions {
   /** Longest side of the analysis decode (default 256). */
   maxSide: number;
   expectedSplits: Record<string, number>;
+  /** Keep the bytes of in-file images (parquet rows) for the report / quarantine (costs memory). */
+  keepBytes?: boolean;
   onImage?: (done: number) => void;
 }
 
@@ -82,8 +84,11 @@ export interface ImageRecord {
   label: number | null;
   props?: ImageProperties;
   metadata: Record<string, unknown>;
-  /** Where to read the file again (report thumbnails, duplicate confirmation, quarantine). */
-  source: string | Uint8Array;
+  /**
+   * Where to read the image again (report thumbnails, duplicate confirmation, quarantine): a file path, or - for
+   * rows inside a file (parquet) - the bytes, kept only when `keepBytes` is set so memory stays flat by default.
+   */
+  source?: string | Uint8Array;
 }
 
 export interface ValidationResult {
@@ -122,7 +127,8 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const images: ImageRecord[] = [];
 
   const analyse = async (sample: Sample, slot: number): Promise<void> => {
-    const record: ImageRecord = {path: sample.path, split: sample.split, label: sample.label, metadata: sample.metadata, source: sample.bytes ?? sample.absPath!};
+    const record: ImageRecord = {path: sample.path, split: sample.split, label: sample.label, metadata: sample.metadata, source: sample.absPath ?? (options.keepBytes ? sample.bytes : undefined)};
+    const input = sample.absPath ?? sample.bytes!;
     images[slot] = record;
     if (sample.absPath) {
       const info = await stat(sample.absPath).catch(() => undefined);
@@ -132,7 +138,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       return add({check: 'unreadable', path: sample.path, message: 'empty image bytes'});
     }
     try {
-      const decoded = await decodeImage(record.source, {maxSide: options.maxSide, pixelLimit: t['too-large']});
+      const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
       record.props = computeProperties(decoded);
     } catch (error) {
       const message = errorMessage(error);
@@ -226,7 +232,9 @@ async function crossImageChecks(images: ImageRecord[], options: ValidateOptions,
   for (const r of decoded) byPixels.set(r.props!.pixelHash, [...(byPixels.get(r.props!.pixelHash) ?? []), r]);
   for (const [key, group] of byPixels) {
     if (group.length < 2) continue;
-    const full = await Promise.all(group.map((r) => decodeImage(r.source, {strict: false}).then((d) => d.data).catch(() => undefined)));
+    // Rows whose bytes were not kept are trusted on the reduced-pixel hash and shape.
+    if (group.some((r) => !r.source)) continue;
+    const full = await Promise.all(group.map((r) => decodeImage(r.source!, {strict: false}).then((d) => d.data).catch(() => undefined)));
     const confirmed = group.filter((_, i) => full[i] && full[0] && full[i]!.equals(full[0]));
     byPixels.set(key, confirmed.length >= 2 ? confirmed : [group[0]!]);
   }

@@ -1,0 +1,100 @@
+/**
+ * validate-data speed and memory, measured in one run:
+ *  (a) a bare pass that only decodes every image once at the reduced size validate-data uses (256 px, same
+ *      concurrency), and (b) the full validate-data analysis on the same folder -> images/s for both, ratio b/a
+ *      (goal <= 1.3), CPU use;
+ *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
+ *      rows: memory must stay flat, not grow with the dataset.
+ * Inputs are generated once with natix's synth generator and cached under bench/.cache/.
+ *
+ *   npx tsx bench/validate-data.ts [images=1000]
+ */
+import {spawn} from 'node:child_process';
+import {existsSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import fg from 'fast-glob';
+import {openDataset} from '../src/lib/data/open.js';
+import type {DataIssue} from '../src/lib/data/sample.js';
+import {decodeImage} from '../src/lib/image/decode.js';
+import {DEFAULT_THRESHOLDS, validateDataset} from '../src/lib/quality/validate.js';
+import {synthesizeDataset} from '../src/lib/synth/dataset.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cache = path.join(root, 'bench', '.cache');
+const count = Number(process.argv[2] ?? 1000);
+const concurrency = os.availableParallelism() * 2;
+
+async function ensure(dir: string, make: () => Promise<unknown>): Promise<void> {
+  if (existsSync(path.join(dir, '.complete'))) return;
+  console.log(`generating ${dir} (cached for later runs)...`);
+  await make();
+  const {writeFile} = await import('node:fs/promises');
+  await writeFile(path.join(dir, '.complete'), '');
+}
+
+const synth = (out: string, n: number, width: number, height: number, format: 'folder' | 'parquet', seed: number) =>
+  synthesizeDataset({out, count: n, seed, width, height, splits: [0.8, 0.1, 0.1], positiveRatio: 0.5, format, quality: [80, 92], framesPerVideo: 1, overwrite: true});
+
+const hd = path.join(cache, `vd-1080-${count}`);
+await ensure(hd, () => synth(hd, count, 1920, 1080, 'folder', 11));
+
+// (a) bare decode pass.
+const files = (await fg('**/*.jpg', {cwd: hd, absolute: true})).sort();
+async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({length: concurrency}, async () => {
+    while (i < items.length) await fn(items[i++]!);
+  }));
+}
+let cpu = process.cpuUsage();
+let t0 = performance.now();
+await pool(files, (f) => decodeImage(f, {maxSide: 256}));
+const bareSeconds = (performance.now() - t0) / 1000;
+const bareCpu = process.cpuUsage(cpu);
+
+// (b) validate-data's analysis (library entry point, as the command runs it).
+cpu = process.cpuUsage();
+t0 = performance.now();
+const issues: DataIssue[] = [];
+const dataset = await openDataset(hd, 'auto', {onIssue: (i) => issues.push(i)});
+const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, expectedSplits: {train: 0.8, val: 0.1, test: 0.1}});
+const fullSeconds = (performance.now() - t0) / 1000;
+const fullCpu = process.cpuUsage(cpu);
+
+const busy = (u: NodeJS.CpuUsage, s: number): string => ((u.user + u.system) / 1e6 / s).toFixed(2);
+console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}`);
+console.log(`  (a) bare decode at 256 px : ${(files.length / bareSeconds).toFixed(1)} images/s (${bareSeconds.toFixed(2)} s, ${busy(bareCpu, bareSeconds)} cores busy)`);
+console.log(`  (b) validate-data         : ${(files.length / fullSeconds).toFixed(1)} images/s (${fullSeconds.toFixed(2)} s, ${busy(fullCpu, fullSeconds)} cores busy, ${result.findings.length} findings)`);
+console.log(`  ratio b/a (time)          : ${(fullSeconds / bareSeconds).toFixed(3)}  (goal <= 1.3)`);
+
+// Memory on parquet: peak RSS of the real binary in a child process.
+async function peakRss(dir: string): Promise<{mb: number; seconds: number}> {
+  const script = `
+    const {execute} = await import('@oclif/core');
+    process.on('exit', () => { process.stderr.write('MAXRSS ' + process.resourceUsage().maxRSS + '\\n'); });
+    await execute({dir: ${JSON.stringify(path.join(root, 'bin', 'run.js'))}, args: ['validate-data', ${JSON.stringify(dir)}, '--json', '--max-findings', '10']});
+  `;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {cwd: root, stdio: ['ignore', 'ignore', 'pipe']});
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => {
+      const m = /MAXRSS (\d+)/.exec(err);
+      if (!m) return reject(new Error(`no MAXRSS in: ${err.slice(-500)}`));
+      resolve({mb: Number(m[1]) / 1024, seconds: (performance.now() - started) / 1000});
+    });
+  });
+}
+const rows: Array<[number, {mb: number; seconds: number}]> = [];
+for (const n of [2000, 10000]) {
+  const dir = path.join(cache, `vd-parquet-${n}`);
+  await ensure(dir, () => synth(dir, n, 320, 180, 'parquet', 12));
+  rows.push([n, await peakRss(dir)]);
+}
+console.log('\npeak RSS of natix validate-data on NATIX-style parquet (320x180 images, shards of 1,000 rows, row groups of 100):');
+for (const [n, r] of rows) console.log(`  ${String(n).padStart(6)} rows: ${r.mb.toFixed(0)} MB peak RSS, ${(n / r.seconds).toFixed(0)} rows/s`);
+console.log(`  growth 2k -> 10k rows: ${(rows[1]![1].mb / rows[0]![1].mb).toFixed(2)}x for 5x the rows`);

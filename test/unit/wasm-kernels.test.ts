@@ -21,7 +21,7 @@ describe('wasm training kernels', () => {
         await tf.setBackend(backend);
         const x = tf.tensor4d(xv, c.x as [number, number, number, number]);
         const f = tf.tensor4d(fv, c.f as [number, number, number, number]);
-        const g = tf.grad((filter: tf.Tensor4D) => tf.conv2d(x, filter, c.strides, c.pad, 'NHWC', c.dilations).square().sum())(f);
+        const g = tf.grad((filter: tf.Tensor) => tf.conv2d(x, filter as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dilations).square().sum())(f);
         const data = (await g.data()) as Float32Array;
         tf.dispose([x, f, g]);
         return data;
@@ -40,7 +40,7 @@ describe('wasm training kernels', () => {
     const before = tf.memory().numTensors;
     const x = tf.randomNormal([2, 8, 8, 3]);
     const f = tf.randomNormal([3, 3, 3, 4]);
-    tf.dispose(tf.grad((filter: tf.Tensor4D) => tf.conv2d(x as tf.Tensor4D, filter, 1, 'same').sum())(f as tf.Tensor4D));
+    tf.dispose(tf.grad((filter: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'same').sum())(f));
     tf.dispose([x, f]);
     expect(tf.memory().numTensors).toBe(before); // no tensors leak from the kernel
   });

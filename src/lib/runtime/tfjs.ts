@@ -27,7 +27,8 @@ async function tryNode(kind: 'tensorflow-gpu' | 'tensorflow'): Promise<Tf | stri
     }
     return tf;
   } catch (error) {
-    return `${PACKAGES[kind]} is not installed or failed to load (${errorMessage(error).split('\n')[0]})`;
+    const code = (error as {code?: string}).code;
+    return code === 'ERR_MODULE_NOT_FOUND' ? `${PACKAGES[kind]} is not installed` : `${PACKAGES[kind]} failed to load (${errorMessage(error).split('\n')[0]})`;
   }
 }
 

@@ -6,6 +6,7 @@
 import type {JsonSchema} from '../load.js';
 import {benchResultSchema} from './bench.js';
 import {cascadeFileSchema} from './cascade.js';
+import {trainConfigSchema} from './train.js';
 import {validateDataConfigSchema, validateDataResultSchema} from './validate-data.js';
 
 export const SCHEMAS: Record<string, JsonSchema> = {
@@ -13,4 +14,5 @@ export const SCHEMAS: Record<string, JsonSchema> = {
   'bench-result': benchResultSchema,
   'validate-data-config': validateDataConfigSchema,
   'validate-data-result': validateDataResultSchema,
+  'train-config': trainConfigSchema,
 };

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import {Flags} from '@oclif/core';
+import {NatixCommand} from '../lib/cli/base-command.js';
+import {trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.js';
+import {openDataset, type FormatChoice} from '../lib/data/open.js';
+import {ExitCode, NatixError} from '../lib/errors.js';
+import {loadTfjs, type TfjsBackendChoice} from '../lib/runtime/tfjs.js';
+import {readRunConfig, resolveTrainConfig, train, type TrainResult} from '../lib/train/trainer.js';
+
+export default class Train extends NatixCommand<typeof Train> {
+  static summary = 'Train a roadwork classifier with crash-safe checkpoints that can be resumed.';
+  static description = `Trains a model from the built-in zoo (tiny-cnn, small-cnn, with a width multiplier) or fine-tunes one (model.init) on any
+dataset natix reads. Every epoch writes checkpoints/<run>/epoch-NNNN/ (weights, optimizer state, trainer state,
+manifest.json with SHA-256) atomically, updates last.json and best.json (by validation MCC unless best-metric says
+otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the current step, writes a checkpoint
+and exits 1 with the command to resume. --resume continues from the newest checkpoint whose checksums verify;
+--epochs may change on resume. The backend is the best one present: tfjs-node-gpu, tfjs-node, then wasm.`;
+
+  static examples = [
+    '<%= config.bin %> train --config train.yaml',
+    '<%= config.bin %> train --config train.yaml --epochs 30 --run-name fast-64',
+    '<%= config.bin %> train --config train.yaml --run-name fast-64 --resume --epochs 40',
+  ];
+
+  static configSchema = trainConfigSchema;
+
+  static flags = {
+    'run-name': Flags.string({description: 'Run folder name under --out (default: config run-name, else architecture + time).'}),
+    out: Flags.string({description: 'Checkpoints root.', default: 'checkpoints'}),
+    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1}),
+    'batch-size': Flags.integer({description: 'Batch size.', min: 1}),
+    lr: Flags.string({description: 'Learning rate.'}),
+    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.'}),
+    backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
+    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
+    resume: Flags.boolean({description: 'Continue the run named by --run-name / run-name from its newest valid checkpoint.', default: false}),
+  };
+
+  private stopRequested: NodeJS.Signals | undefined;
+
+  async run(): Promise<Omit<TrainResult, 'state'> & {backend: string; epochs: number; best: TrainResult['state']['best']}> {
+    const {flags} = this;
+    if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
+    const fileConfig = this.fileConfig as unknown as TrainConfig;
+    const lr = flags.lr === undefined ? undefined : Number(flags.lr);
+    if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    const root = path.dirname(path.resolve(flags.config));
+    let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' ? undefined : path.resolve(flags.out)}, root);
+    if (flags.resume) {
+      const previous = await readRunConfig(path.join(cfg.out, cfg.runName));
+      if (!previous) throw new NatixError(`No run "${cfg.runName}" in ${cfg.out} to resume`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Pass the run name with --run-name.']});
+      // The run keeps its own settings; only the epoch budget may change on resume.
+      cfg = {...previous, epochs: flags.epochs ?? fileConfig.epochs ?? previous.epochs};
+    }
+    const {tf, backend, reason} = await loadTfjs(flags.backend as TfjsBackendChoice);
+    this.info(`Backend: ${backend} (${reason})`);
+    const dataset = await openDataset(cfg.dataset.path, cfg.dataset.format as FormatChoice);
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (this.stopRequested) process.exit(ExitCode.CheckFailed); // a second signal: stop now
+      this.stopRequested = signal;
+      process.stderr.write(`\n${signal}: finishing the current step and writing a checkpoint (press again to abort)...\n`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    const progress = this.ui.progress('train', 1);
+    const result = await train(tf, backend, dataset, cfg, flags.resume, {
+      info: (m) => this.info(m),
+      warn: (m) => this.warn(m),
+      shouldStop: () => this.stopRequested !== undefined,
+      onProgress: (phase, done, total) => {
+        if (phase === 'train') {
+          progress.setTotal(total);
+          progress.increment(0);
+        }
+        void done;
+      },
+      onEpoch: (r) => {
+        this.log(
+          `epoch ${String(r.epoch).padStart(3)}/${cfg.epochs}  loss ${r.loss!.toFixed(4)}  acc ${r.accuracy!.toFixed(4)}  val_loss ${r.val_loss!.toFixed(4)}  val_acc ${r.val_accuracy!.toFixed(4)}  val_mcc ${r.val_mcc!.toFixed(4)}  lr ${r.lr!.toExponential(2)}  ${r.seconds!.toFixed(1)} s`,
+        );
+      },
+    });
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (result.interrupted) {
+      this.warn(`Interrupted: checkpoint ${path.basename(result.lastCheckpoint)} written. Resume with: natix train --config ${flags.config} --run-name ${cfg.runName} --resume`);
+      this.failCheck();
+    } else {
+      this.log(`Finished ${cfg.runName}: best ${result.state.best.metric} ${result.state.best.value?.toFixed(4) ?? 'n/a'} at epoch ${result.state.best.epoch ?? '-'}; run folder ${result.runDir}`);
+      this.log(`Export it: natix export ${result.runDir}`);
+    }
+    return {runDir: result.runDir, interrupted: result.interrupted, lastCheckpoint: result.lastCheckpoint, bestCheckpoint: result.bestCheckpoint, history: result.history, skippedImages: result.skippedImages, backend, epochs: result.state.epoch, best: result.state.best};
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Training data: every image decoded ONCE at the training size (stretched to size x size, RGB uint8) and kept in
+ * memory for all epochs; batches are assembled from that cache with augmentation drawn from per-(epoch, image)
+ * generators, so the data order and the augmentations are reproducible and need no state to resume.
+ */
+import os from 'node:os';
+import sharp from 'sharp';
+import type {Dataset, Sample} from '../data/sample.js';
+import {decodeImage} from '../image/decode.js';
+import {SeededRandom} from '../util/random.js';
+
+export interface ImageSet {
+  images: Uint8Array[];
+  labels: number[];
+  ids: string[];
+}
+
+export interface SplitData {
+  train: ImageSet;
+  val: ImageSet;
+  skipped: Array<{path: string; error: string}>;
+}
+
+async function decodeAt(sample: Sample, size: number): Promise<Uint8Array> {
+  const image = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: size * 2});
+  return sharp(image.data, {raw: {width: image.width, height: image.height, channels: 3}}).resize(size, size, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+}
+
+export interface LoadOptions {
+  size: number;
+  trainSplit: string;
+  valSplit: string;
+  /** When the dataset has no splits: [train, val] fractions, drawn with the seed. */
+  splitRatios: [number, number];
+  seed: number;
+  onProgress?: (done: number) => void;
+}
+
+export async function loadSplits(dataset: Dataset, options: LoadOptions): Promise<SplitData> {
+  const samples: Sample[] = [];
+  for await (const s of dataset.samples()) if (s.label !== null) samples.push(s);
+  const hasSplits = samples.some((s) => s.split === options.trainSplit);
+  let train: Sample[];
+  let val: Sample[];
+  if (hasSplits) {
+    train = samples.filter((s) => s.split === options.trainSplit);
+    val = samples.filter((s) => s.split === options.valSplit);
+  } else {
+    const order = new SeededRandom(`${options.seed}:split`).shuffle(samples.map((_, i) => i));
+    const nTrain = Math.round(samples.length * options.splitRatios[0]);
+    const nVal = Math.round(samples.length * options.splitRatios[1]);
+    train = order.slice(0, nTrain).map((i) => samples[i]!);
+    val = order.slice(nTrain, nTrain + nVal).map((i) => samples[i]!);
+  }
+  const skipped: SplitData['skipped'] = [];
+  let done = 0;
+  const decodeAll = async (list: Sample[]): Promise<ImageSet> => {
+    const images: Array<Uint8Array | undefined> = new Array(list.length);
+    let next = 0;
+    await Promise.all(
+      Array.from({length: os.availableParallelism() * 2}, async () => {
+        while (next < list.length) {
+          const i = next++;
+          try {
+            images[i] = await decodeAt(list[i]!, options.size);
+          } catch (error) {
+            skipped.push({path: list[i]!.path, error: (error as Error).message});
+          }
+          options.onProgress?.(++done);
+        }
+      }),
+    );
+    const keep = list.map((_, i) => i).filter((i) => images[i]);
+    return {images: keep.map((i) => images[i]!), labels: keep.map((i) => list[i]!.label!), ids: keep.map((i) => list[i]!.path)};
+  };
+  return {train: await decodeAll(train), val: await decodeAll(val), skipped};
+}
+
+export interface Augmentation {
+  flip: boolean;
+  colorJitter: number;
+  randomCrop: number;
+}
+
+/** Writes image `src` (size x size RGB) into `out` at `offset` as floats in [0, 1], augmented with `rng`. */
+export function fillAugmented(out: Float32Array, offset: number, src: Uint8Array, size: number, aug: Augmentation | undefined, rng: SeededRandom | undefined): void {
+  const flip = aug?.flip && rng ? rng.bool(0.5) : false;
+  const gain = aug && aug.colorJitter > 0 && rng ? 1 + rng.uniform(-aug.colorJitter, aug.colorJitter) : 1;
+  const bias = aug && aug.colorJitter > 0 && rng ? rng.uniform(-aug.colorJitter, aug.colorJitter) * 0.5 : 0;
+  // Random crop: sample a window of at least randomCrop x size and stretch it back (nearest).
+  let crop = size;
+  let cx = 0;
+  let cy = 0;
+  if (aug && aug.randomCrop < 1 && rng) {
+    crop = Math.max(2, Math.round(size * rng.uniform(aug.randomCrop, 1)));
+    cx = rng.int(size - crop + 1);
+    cy = rng.int(size - crop + 1);
+  }
+  const scale = crop / size;
+  for (let y = 0; y < size; y++) {
+    const sy = cy + Math.min(crop - 1, Math.floor(y * scale));
+    for (let x = 0; x < size; x++) {
+      const sxBase = cx + Math.min(crop - 1, Math.floor(x * scale));
+      const sx = flip ? cx + crop - 1 - (sxBase - cx) : sxBase;
+      const s = (sy * size + sx) * 3;
+      const d = offset + (y * size + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        const v = (src[s + c]! / 255) * gain + bias;
+        out[d + c] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+    }
+  }
+}
+
+/** The sample order of an epoch: shuffled (and class-balanced by oversampling when asked), from the seed alone. */
+export function epochOrder(labels: number[], seed: number, epoch: number, balance: 'none' | 'sampling'): number[] {
+  const rng = new SeededRandom(`${seed}:order:${epoch}`);
+  let indices = labels.map((_, i) => i);
+  if (balance === 'sampling') {
+    const byClass = new Map<number, number[]>();
+    labels.forEach((l, i) => byClass.set(l, [...(byClass.get(l) ?? []), i]));
+    const max = Math.max(...[...byClass.values()].map((v) => v.length));
+    indices = [];
+    for (const list of byClass.values()) for (let k = 0; k < max; k++) indices.push(list[k % list.length]!);
+  }
+  return rng.shuffle(indices);
+}

@@ -1,0 +1,287 @@
+/**
+ * The training loop: data decoded once, seeded model, per-epoch validation through the shared metrics, history and
+ * curves, a crash-safe checkpoint every epoch (and on interruption, mid-epoch), best/last pointers, pruning, early
+ * stopping, and resume from the newest checkpoint that verifies. Randomness comes from (seed, epoch, index), so a
+ * run killed and resumed sees the same data order and augmentations as one that never stopped.
+ */
+import {mkdir, readFile} from 'node:fs/promises';
+import path from 'node:path';
+import type {TrainConfig} from '../config/schemas/train.js';
+import type {Dataset} from '../data/sample.js';
+import {ExitCode, NatixError} from '../errors.js';
+import {ConfusionMatrix, classificationMetrics} from '../metrics/classification.js';
+import type {Tf} from '../runtime/tfjs.js';
+import {natixVersion} from '../runtime/environment.js';
+import {SeededRandom} from '../util/random.js';
+import {writeFileAtomic} from '../util/fs.js';
+import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
+import {epochOrder, fillAugmented, loadSplits, type Augmentation, type ImageSet} from './data.js';
+import {writeHistory, type EpochRecord} from './history.js';
+import {buildModel, type Architecture} from './zoo.js';
+
+/** Every setting with its default filled in: what the run folder records as `config.json`. */
+export interface ResolvedTrainConfig {
+  runName: string;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  keepLast: number;
+  dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number};
+  model: {architecture: Architecture; width: number; init?: string; freeze?: number | string[]};
+  optimizer: {name: 'adam' | 'sgd'; momentum: number; weightDecay: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
+  balance: 'none' | 'sampling';
+  earlyStopping?: {patience: number; monitor: string; mode: 'max' | 'min'};
+  bestMetric: string;
+  augmentation: Augmentation;
+}
+
+export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: number; batchSize: number; lr: number; seed: number; keepLast: number; runName: string; out: string}>, root: string): ResolvedTrainConfig {
+  const arch = (c.model?.architecture ?? 'small-cnn') as Architecture;
+  return {
+    runName: overrides.runName ?? c['run-name'] ?? `${arch}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
+    out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
+    epochs: overrides.epochs ?? c.epochs ?? 10,
+    batchSize: overrides.batchSize ?? c['batch-size'] ?? 32,
+    lr: overrides.lr ?? c.lr ?? 0.001,
+    seed: overrides.seed ?? c.seed ?? 1,
+    keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
+    dataset: {
+      path: path.resolve(root, c.dataset.path),
+      format: c.dataset.format ?? 'auto',
+      trainSplit: c.dataset['train-split'] ?? 'train',
+      valSplit: c.dataset['val-split'] ?? 'val',
+      splitRatios: (c.dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
+      imageSize: c.dataset['image-size'] ?? 64,
+    },
+    model: {architecture: arch, width: c.model?.width ?? 1, init: c.model?.init ? path.resolve(root, c.model.init) : undefined, freeze: c.model?.freeze as number | string[] | undefined},
+    optimizer: {
+      name: c.optimizer?.name ?? 'adam',
+      momentum: c.optimizer?.momentum ?? 0.9,
+      weightDecay: c.optimizer?.['weight-decay'] ?? 0,
+      schedule: c.optimizer?.schedule ?? 'constant',
+      warmupEpochs: c.optimizer?.['warmup-epochs'] ?? 0,
+      stepSize: c.optimizer?.['step-size'] ?? 10,
+      gamma: c.optimizer?.gamma ?? 0.1,
+    },
+    balance: c.balance ?? 'none',
+    earlyStopping: c['early-stopping'] ? {patience: c['early-stopping'].patience ?? 5, monitor: c['early-stopping'].monitor ?? 'val_mcc', mode: c['early-stopping'].mode ?? (c['early-stopping'].monitor?.endsWith('loss') ? 'min' : 'max')} : undefined,
+    bestMetric: c['best-metric'] ?? 'val_mcc',
+    augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1},
+  };
+}
+
+/** Learning rate of an epoch: linear warm-up, then constant, step decay or cosine to 0. */
+export function learningRate(cfg: ResolvedTrainConfig, epoch: number): number {
+  const o = cfg.optimizer;
+  if (epoch < o.warmupEpochs) return (cfg.lr * (epoch + 1)) / (o.warmupEpochs + 1);
+  const e = epoch - o.warmupEpochs;
+  const total = Math.max(1, cfg.epochs - o.warmupEpochs);
+  if (o.schedule === 'step') return cfg.lr * Math.pow(o.gamma, Math.floor(e / o.stepSize));
+  if (o.schedule === 'cosine') return cfg.lr * 0.5 * (1 + Math.cos((Math.PI * e) / total));
+  return cfg.lr;
+}
+
+export interface TrainHooks {
+  info(message: string): void;
+  warn(message: string): void;
+  onEpoch?(record: EpochRecord, state: TrainerState): void | Promise<void>;
+  onProgress?(phase: 'decode' | 'train', done: number, total: number): void;
+  /** Polled after every step: true when SIGINT/SIGTERM asked to stop. */
+  shouldStop(): boolean;
+}
+
+export interface TrainResult {
+  runDir: string;
+  state: TrainerState;
+  interrupted: boolean;
+  lastCheckpoint: string;
+  bestCheckpoint?: string;
+  history: EpochRecord[];
+  skippedImages: number;
+}
+
+async function modelWeights(model: import('@tensorflow/tfjs').LayersModel): Promise<NamedArray[]> {
+  return Promise.all(model.weights.map(async (w) => ({name: w.originalName, shape: w.shape as number[], data: (await w.read().data()) as Float32Array})));
+}
+
+async function optimizerWeights(optimizer: import('@tensorflow/tfjs').Optimizer): Promise<NamedArray[]> {
+  const named = await optimizer.getWeights();
+  return Promise.all(named.map(async (n) => ({name: n.name, shape: n.tensor.shape as number[], data: Float32Array.from((await n.tensor.data()) as ArrayLike<number>)})));
+}
+
+function setModelWeights(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, arrays: NamedArray[], strict: boolean): void {
+  const byName = new Map(arrays.map((a) => [a.name, a]));
+  const values = model.weights.map((w) => {
+    const a = byName.get(w.originalName);
+    if (!a || a.shape.join('x') !== (w.shape as number[]).join('x')) {
+      if (strict) throw new NatixError(`checkpoint has no weight "${w.originalName}" of shape [${w.shape.join(', ')}]`, {code: 'CHECKPOINT_MISMATCH', exitCode: ExitCode.Usage});
+      return w.read().clone();
+    }
+    return tf.tensor(a.data, a.shape);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
+}
+
+function evaluate(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, set: ImageSet, size: number, batch: number): {loss: number; metrics: ReturnType<typeof classificationMetrics>} {
+  const cm = new ConfusionMatrix(2);
+  let loss = 0;
+  for (let start = 0; start < set.images.length; start += batch) {
+    const n = Math.min(batch, set.images.length - start);
+    const x = new Float32Array(n * size * size * 3);
+    for (let i = 0; i < n; i++) fillAugmented(x, i * size * size * 3, set.images[start + i]!, size, undefined, undefined);
+    const probs = tf.tidy(() => (model.predict(tf.tensor4d(x, [n, size, size, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
+    const classes = probs.length / n;
+    for (let i = 0; i < n; i++) {
+      const label = set.labels[start + i]!;
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (probs[i * classes + c]! > probs[i * classes + best]!) best = c;
+      // Binary models decide like the subnet: roadwork iff p(roadwork) > 0.5.
+      const predicted = classes === 2 ? (probs[i * 2 + 1]! > 0.5 ? 1 : 0) : best;
+      cm.add(label, predicted);
+      loss -= Math.log(Math.max(1e-7, probs[i * classes + label]!));
+    }
+  }
+  return {loss: set.images.length ? loss / set.images.length : Number.NaN, metrics: classificationMetrics(cm)};
+}
+
+export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: ResolvedTrainConfig, resume: boolean, hooks: TrainHooks): Promise<TrainResult> {
+  const runDir = path.join(cfg.out, cfg.runName);
+  await mkdir(runDir, {recursive: true});
+  let resumed: Awaited<ReturnType<typeof latestValidCheckpoint>>;
+  if (resume) {
+    resumed = await latestValidCheckpoint(runDir, hooks.warn);
+    if (!resumed) throw new NatixError(`Nothing to resume in ${runDir}: no checkpoint verifies`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Start a new run without --resume.']});
+    hooks.info(`Resuming from ${path.basename(resumed.dir)} (epoch ${resumed.state.epoch}, step ${resumed.state.stepInEpoch})`);
+  } else if ((await readPointer(runDir, 'last')) !== undefined) {
+    throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${runDir}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: [`Resume it: natix train --config ... --resume ${cfg.runName}`, 'Or choose another --run-name.']});
+  }
+  await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify({natix: natixVersion(), backend, ...cfg}, null, 2)}\n`);
+
+  const size = cfg.dataset.imageSize;
+  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
+  for (const s of data.skipped.slice(0, 5)) hooks.warn(`skipped unreadable image ${s.path}: ${s.error}`);
+  if (data.train.images.length === 0) throw new NatixError(`No training images in split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
+  hooks.info(`Data: ${data.train.images.length} train / ${data.val.images.length} val images at ${size}x${size}, decoded once and cached`);
+
+  const classes = Math.max(2, ...data.train.labels.map((l) => l + 1));
+  const model = buildModel(tf, {architecture: cfg.model.architecture, size, width: cfg.model.width, classes, seed: cfg.seed});
+  if (cfg.model.init) {
+    const init = await readCheckpoint(await resolveCheckpointDir(cfg.model.init));
+    setModelWeights(tf, model, init.weights, false);
+    hooks.info(`Initialised from ${init.dir}`);
+  }
+  if (cfg.model.freeze !== undefined) {
+    model.layers.forEach((layer, i) => {
+      if (typeof cfg.model.freeze === 'number' ? i < cfg.model.freeze : cfg.model.freeze!.includes(layer.name)) layer.trainable = false;
+    });
+  }
+  const optimizer = cfg.optimizer.name === 'sgd' ? tf.train.momentum(cfg.lr, cfg.optimizer.momentum) : tf.train.adam(cfg.lr);
+  model.compile({optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
+
+  let state: TrainerState = resumed?.state ?? {
+    epoch: 0,
+    stepInEpoch: 0,
+    step: 0,
+    rng: {seed: cfg.seed, scheme: 'seed-epoch-index'},
+    best: {metric: cfg.bestMetric, value: null, epoch: null},
+    history: [],
+    epochsPlanned: cfg.epochs,
+    natixVersion: natixVersion(),
+    backend,
+  };
+  if (resumed) {
+    setModelWeights(tf, model, resumed.weights, true);
+    if (resumed.optimizer.length > 0) await optimizer.setWeights(resumed.optimizer.map((a) => ({name: a.name, tensor: tf.tensor(a.data, a.shape)})));
+    state = {...state, epochsPlanned: cfg.epochs, backend};
+  }
+
+  const steps = Math.ceil((cfg.balance === 'sampling' ? epochOrder(data.train.labels, cfg.seed, 0, 'sampling').length : data.train.images.length) / cfg.batchSize);
+  let lastCheckpoint = resumed?.dir ?? '';
+  let bestCheckpoint = await readPointer(runDir, 'best');
+  let sinceBest = 0;
+  const better = (a: number, b: number | null, metric: string): boolean => b === null || (metric.endsWith('loss') ? a < b : a > b);
+  for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
+    const started = performance.now();
+    const lr = learningRate(cfg, epoch);
+    (optimizer as unknown as {learningRate: number}).learningRate = lr;
+    const order = epochOrder(data.train.labels, cfg.seed, epoch, cfg.balance);
+    let lossSum = 0;
+    let accSum = 0;
+    let counted = 0;
+    for (let step = epoch === state.epoch ? state.stepInEpoch : 0; step < steps; step++) {
+      const idx = order.slice(step * cfg.batchSize, (step + 1) * cfg.batchSize);
+      const x = new Float32Array(idx.length * size * size * 3);
+      const y = new Float32Array(idx.length * classes);
+      idx.forEach((k, i) => {
+        fillAugmented(x, i * size * size * 3, data.train.images[k]!, size, cfg.augmentation, new SeededRandom(`${cfg.seed}:aug:${epoch}:${k}:${step}`));
+        y[i * classes + data.train.labels[k]!] = 1;
+      });
+      const xs = tf.tensor4d(x, [idx.length, size, size, 3]);
+      const ys = tf.tensor2d(y, [idx.length, classes]);
+      const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
+      tf.dispose([xs, ys]);
+      lossSum += loss! * idx.length;
+      accSum += acc! * idx.length;
+      counted += idx.length;
+      state.step++;
+      hooks.onProgress?.('train', step + 1, steps);
+      if (hooks.shouldStop() && step + 1 < steps) {
+        state = {...state, epoch, stepInEpoch: step + 1};
+        lastCheckpoint = await writeCheckpoint(runDir, await modelWeights(model), await optimizerWeights(optimizer), state);
+        await writePointer(runDir, 'last', lastCheckpoint, {interrupted: true});
+        return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length};
+      }
+    }
+    const val = evaluate(tf, model, data.val, size, cfg.batchSize * 2);
+    const record: EpochRecord = {
+      epoch: epoch + 1,
+      lr,
+      loss: counted ? lossSum / counted : Number.NaN,
+      accuracy: counted ? accSum / counted : Number.NaN,
+      val_loss: val.loss,
+      val_accuracy: val.metrics.accuracy,
+      val_mcc: val.metrics.mcc,
+      val_precision: val.metrics.precision,
+      val_recall: val.metrics.recall,
+      seconds: (performance.now() - started) / 1000,
+    };
+    const history = [...state.history, record];
+    const value = record[cfg.bestMetric]!;
+    const improved = Number.isFinite(value) && better(value, state.best.value, cfg.bestMetric);
+    state = {...state, epoch: epoch + 1, stepInEpoch: 0, history, best: improved ? {metric: cfg.bestMetric, value, epoch: epoch + 1} : state.best};
+    lastCheckpoint = await writeCheckpoint(runDir, await modelWeights(model), await optimizerWeights(optimizer), state);
+    await writePointer(runDir, 'last', lastCheckpoint, {epoch: epoch + 1});
+    if (improved) {
+      bestCheckpoint = lastCheckpoint;
+      await writePointer(runDir, 'best', lastCheckpoint, {epoch: epoch + 1, metric: cfg.bestMetric, value});
+    }
+    await pruneCheckpoints(runDir, cfg.keepLast);
+    await writeHistory(runDir, history, `${cfg.runName} (${cfg.model.architecture}, ${backend})`);
+    await hooks.onEpoch?.(record, state);
+    if (cfg.earlyStopping) {
+      const monitored = record[cfg.earlyStopping.monitor]!;
+      const ref = Math.max(...history.slice(0, -1).map((h) => (cfg.earlyStopping!.mode === 'max' ? h[cfg.earlyStopping!.monitor]! : -h[cfg.earlyStopping!.monitor]!)), -Infinity);
+      sinceBest = (cfg.earlyStopping.mode === 'max' ? monitored : -monitored) > ref ? 0 : sinceBest + 1;
+      if (sinceBest >= cfg.earlyStopping.patience) {
+        state = {...state, stoppedEarly: true};
+        hooks.info(`Early stopping: ${cfg.earlyStopping.monitor} has not improved for ${sinceBest} epochs`);
+        break;
+      }
+    }
+    if (hooks.shouldStop()) return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history, skippedImages: data.skipped.length};
+  }
+  await writeFileAtomic(path.join(runDir, 'run.json'), `${JSON.stringify({status: 'finished', epochs: state.epoch, best: state.best, backend, natix: natixVersion()}, null, 2)}\n`);
+  return {runDir, state, interrupted: false, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length};
+}
+
+/** The resolved config a run was started with (for resume). */
+export async function readRunConfig(runDir: string): Promise<ResolvedTrainConfig | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedTrainConfig;
+  } catch {
+    return undefined;
+  }
+}

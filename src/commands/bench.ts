@@ -17,6 +17,7 @@ import {junitXml} from '../lib/report/junit.js';
 import {benchMarkdown} from '../lib/report/markdown.js';
 import {writeBenchPlot} from '../lib/report/plot.js';
 import {packageRoot} from '../lib/runtime/environment.js';
+import {logBenchRun, startCommandRun} from '../lib/tracking/commands.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
 
 /** `500ms`, `10s`, `2m` or a bare number of ms. */
@@ -80,6 +81,9 @@ sample's test split.`;
     markdown: Flags.string({description: 'Write a Markdown summary (for a CI job page).', helpGroup: 'OUTPUT'}),
     predictions: Flags.string({description: 'Write per-image predictions as JSON lines (and challenges when simulated).', helpGroup: 'OUTPUT'}),
     plot: Flags.string({description: 'Write a picture (.svg or .png): latency histogram, confusion matrix, reward curve.', helpGroup: 'OUTPUT'}),
+    track: Flags.boolean({description: 'Log this benchmark as an MLflow run (metrics, gates, verdict, reports).', default: false, helpGroup: 'TRACKING'}),
+    'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-bench).', helpGroup: 'TRACKING'}),
   };
 
   private cascade?: Cascade;
@@ -167,6 +171,12 @@ sample's test split.`;
       });
     }
     this.render(r);
+    if (flags.track) {
+      const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date().toISOString().slice(0, 19)}`, {'natix.command': 'bench'});
+      await logBenchRun(run, r, [flags.junit, flags.markdown, flags.plot].filter((f): f is string => Boolean(f)));
+      await run.end('FINISHED');
+      this.info(`Tracked as MLflow run ${run.info.runId} (experiment ${run.info.experimentId})`);
+    }
     if (r.verdict === 'FAIL' || r.verdict === 'INVALID' || (r.verdict === 'WARN' && flags.strict)) this.failCheck();
     // The reward/score series are for plots; the --json result keeps them out to stay small.
     if (r.validator) r.validator = {...r.validator, rewards: [], scores: []};

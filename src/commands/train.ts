@@ -5,7 +5,14 @@ import {trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.j
 import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
 import {loadTfjs, type TfjsBackendChoice} from '../lib/runtime/tfjs.js';
-import {readRunConfig, resolveTrainConfig, train, type TrainResult} from '../lib/train/trainer.js';
+import {existsSync} from 'node:fs';
+import type {Progress} from '../lib/cli/ui.js';
+import type {Dataset} from '../lib/data/sample.js';
+import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
+import type {Tf} from '../lib/runtime/tfjs.js';
+import {startCommandRun} from '../lib/tracking/commands.js';
+import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
+import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
 
 export default class Train extends NatixCommand<typeof Train> {
   static summary = 'Train a roadwork classifier with crash-safe checkpoints that can be resumed.';
@@ -34,18 +41,24 @@ and exits 1 with the command to resume. --resume continues from the newest check
     backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
     'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
     resume: Flags.boolean({description: 'Continue the run named by --run-name / run-name from its newest valid checkpoint.', default: false}),
+    tracking: Flags.boolean({description: 'Log the run to MLflow (default: the ./mlruns file store).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
+    'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
+    register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model (needs a server).', helpGroup: 'TRACKING'}),
+    alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
   };
 
   private stopRequested: NodeJS.Signals | undefined;
 
-  async run(): Promise<Omit<TrainResult, 'state'> & {backend: string; epochs: number; best: TrainResult['state']['best']}> {
+  async run(): Promise<Omit<TrainResult, 'state'> & {backend: string; epochs: number; best: TrainResult['state']['best']; trackingRunId?: string}> {
     const {flags} = this;
     if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
     const fileConfig = this.fileConfig as unknown as TrainConfig;
     const lr = flags.lr === undefined ? undefined : Number(flags.lr);
     if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.
     const root = path.dirname(path.resolve(flags.config));
-    let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' ? undefined : path.resolve(flags.out)}, root);
+    let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
     if (flags.resume) {
       const previous = await readRunConfig(path.join(cfg.out, cfg.runName));
       if (!previous) throw new NatixError(`No run "${cfg.runName}" in ${cfg.out} to resume`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Pass the run name with --run-name.']});
@@ -62,8 +75,39 @@ and exits 1 with the command to resume. --resume continues from the newest check
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const tracked = flags.tracking
+      ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-train', cfg.runName, {
+          'natix.command': 'train',
+          'natix.backend': backend,
+          ...(flags.resume ? {'natix.resumed': 'true'} : {}),
+        })
+      : undefined;
+    if (tracked) await tracked.logParams(flattenParams(cfg));
     const progress = this.ui.progress('train', 1);
-    const result = await train(tf, backend, dataset, cfg, flags.resume, {
+    let result: TrainResult;
+    try {
+      result = await this.trainWithTracking(tf, backend, dataset, cfg, progress, tracked);
+    } catch (error) {
+      await tracked?.end('FAILED');
+      throw error;
+    }
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (tracked) await this.finishTracking(tracked, result, cfg.runName, tf);
+    if (result.interrupted) {
+      this.warn(`Interrupted: checkpoint ${path.basename(result.lastCheckpoint)} written. Resume with: natix train --config ${flags.config} --run-name ${cfg.runName} --resume`);
+      this.failCheck();
+    } else {
+      this.log(`Finished ${cfg.runName}: best ${result.state.best.metric} ${result.state.best.value?.toFixed(4) ?? 'n/a'} at epoch ${result.state.best.epoch ?? '-'}; run folder ${result.runDir}`);
+      this.log(`Export it: natix export ${result.runDir}`);
+    }
+    return {runDir: result.runDir, interrupted: result.interrupted, lastCheckpoint: result.lastCheckpoint, bestCheckpoint: result.bestCheckpoint, history: result.history, skippedImages: result.skippedImages, backend, epochs: result.state.epoch, best: result.state.best, ...(tracked ? {trackingRunId: tracked.info.runId} : {})};
+  }
+
+  private trainWithTracking(tf: Tf, backend: string, dataset: Dataset, cfg: ResolvedTrainConfig, progress: Progress, tracked: TrackedRun | undefined): Promise<TrainResult> {
+    const {flags} = this;
+    return train(tf, backend, dataset, cfg, flags.resume, {
       info: (m) => this.info(m),
       warn: (m) => this.warn(m),
       shouldStop: () => this.stopRequested !== undefined,
@@ -74,22 +118,30 @@ and exits 1 with the command to resume. --resume continues from the newest check
         }
         void done;
       },
-      onEpoch: (r) => {
+      onData: (fingerprint) => tracked?.setTags({'natix.dataset.fingerprint': fingerprint}),
+      onEpoch: async (r) => {
+        const {epoch, ...values} = r;
+        await tracked?.logMetrics(values, epoch!);
         this.log(
           `epoch ${String(r.epoch).padStart(3)}/${cfg.epochs}  loss ${r.loss!.toFixed(4)}  acc ${r.accuracy!.toFixed(4)}  val_loss ${r.val_loss!.toFixed(4)}  val_acc ${r.val_accuracy!.toFixed(4)}  val_mcc ${r.val_mcc!.toFixed(4)}  lr ${r.lr!.toExponential(2)}  ${r.seconds!.toFixed(1)} s`,
         );
       },
     });
-    progress.stop();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    if (result.interrupted) {
-      this.warn(`Interrupted: checkpoint ${path.basename(result.lastCheckpoint)} written. Resume with: natix train --config ${flags.config} --run-name ${cfg.runName} --resume`);
-      this.failCheck();
-    } else {
-      this.log(`Finished ${cfg.runName}: best ${result.state.best.metric} ${result.state.best.value?.toFixed(4) ?? 'n/a'} at epoch ${result.state.best.epoch ?? '-'}; run folder ${result.runDir}`);
-      this.log(`Export it: natix export ${result.runDir}`);
+  }
+
+  /** Artifacts at the end (history, curves, config, and the exported best model with --register), then status. */
+  private async finishTracking(tracked: TrackedRun, result: TrainResult, runName: string, tf: Tf): Promise<void> {
+    for (const file of ['history.csv', 'curves.svg', 'config.json']) {
+      if (existsSync(path.join(result.runDir, file))) await tracked.logArtifacts(path.join(result.runDir, file));
     }
-    return {runDir: result.runDir, interrupted: result.interrupted, lastCheckpoint: result.lastCheckpoint, bestCheckpoint: result.bestCheckpoint, history: result.history, skippedImages: result.skippedImages, backend, epochs: result.state.epoch, best: result.state.best};
+    if (this.flags.register && !result.interrupted && result.bestCheckpoint) {
+      const out = path.join(result.runDir, 'export');
+      await exportCheckpoint(tf, result.bestCheckpoint, {out, version: '1.0.0', modelName: runName, verify: true, tolerance: 1e-4});
+      await tracked.logArtifacts(out, 'model');
+      await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
+      if (tracked.info.artifactUri.startsWith('file:')) this.warn('--register needs an MLflow server: the file store has no model registry (the model was logged as an artifact)');
+    }
+    await tracked.end(result.interrupted ? 'KILLED' : 'FINISHED');
+    this.info(`Tracked as MLflow run ${tracked.info.runId} (experiment ${tracked.info.experimentId})`);
   }
 }

@@ -15,6 +15,7 @@ let data: string;
 beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'natix-train-'));
   data = path.join(base, 'data');
+  process.env.MLFLOW_TRACKING_URI = path.join(base, 'mlruns'); // spawned runs log here, not in the repository
   let k = 0;
   for (const [split, n] of [['train', 12], ['val', 4]] as const) {
     for (const cls of ['roadwork', 'none'] as const) {
@@ -76,7 +77,7 @@ describe('natix train', () => {
       const result = await child.done;
       started = started || result.signal === 'SIGKILL' || result.code === 0;
       // A kill before the first checkpoint leaves nothing to resume: start again from scratch then.
-      const ckpts = (await readdir(run).catch(() => [])).filter((n) => n.startsWith('epoch-'));
+      const ckpts = (await readdir(run).catch(() => [] as string[])).filter((n) => n.startsWith('epoch-'));
       if (ckpts.length === 0) started = false;
     }
     const final = await runNatix(['train', '--config', cfg, ...(started ? ['--resume'] : []), '--json'], {timeoutMs: 240_000});
@@ -92,7 +93,7 @@ describe('natix train', () => {
     const child = spawnTrain(['--config', cfg]);
     // Interrupt once training is under way (the first checkpoint exists).
     for (let i = 0; i < 600; i++) {
-      if ((await readdir(run).catch(() => [])).includes('epoch-0001')) break;
+      if ((await readdir(run).catch(() => [] as string[])).includes('epoch-0001')) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     child.kill('SIGINT');

@@ -13,7 +13,7 @@ import {ConfusionMatrix, classificationMetrics} from '../metrics/classification.
 import type {Tf} from '../runtime/tfjs.js';
 import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
-import {writeFileAtomic} from '../util/fs.js';
+import {sha256, writeFileAtomic} from '../util/fs.js';
 import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import {epochOrder, fillAugmented, loadSplits, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
@@ -87,6 +87,8 @@ export interface TrainHooks {
   info(message: string): void;
   warn(message: string): void;
   onEpoch?(record: EpochRecord, state: TrainerState): void | Promise<void>;
+  /** Called once the data is loaded, with a fingerprint of the training and validation sets. */
+  onData?(fingerprint: string): void | Promise<void>;
   onProgress?(phase: 'decode' | 'train', done: number, total: number): void;
   /** Polled after every step: true when SIGINT/SIGTERM asked to stop. */
   shouldStop(): boolean;
@@ -164,6 +166,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
   const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
   for (const s of data.skipped.slice(0, 5)) hooks.warn(`skipped unreadable image ${s.path}: ${s.error}`);
   if (data.train.images.length === 0) throw new NatixError(`No training images in split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
+  await hooks.onData?.(sha256(JSON.stringify([data.train.ids, data.train.labels, data.val.ids, data.val.labels, size])).slice(0, 16));
   hooks.info(`Data: ${data.train.images.length} train / ${data.val.images.length} val images at ${size}x${size}, decoded once and cached`);
 
   const classes = Math.max(2, ...data.train.labels.map((l) => l + 1));

@@ -1,0 +1,107 @@
+import {mkdir, mkdtemp, readdir, readFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import fg from 'fast-glob';
+import sharp from 'sharp';
+import YAML from 'yaml';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {FakeMlflowServer} from '../helpers/mlflow-server.js';
+import {redVsBlueLogitsModel, writeHfModelDir} from '../helpers/models.js';
+import {runNatix} from '../helpers/cli.js';
+
+const TOKEN = 'never-print-me-42';
+let base: string;
+let data: string;
+let server: FakeMlflowServer;
+
+beforeAll(async () => {
+  base = await mkdtemp(path.join(os.tmpdir(), 'natix-tracking-e2e-'));
+  data = path.join(base, 'data');
+  let k = 0;
+  for (const split of ['train', 'val', 'test']) {
+    for (const cls of ['roadwork', 'none'] as const) {
+      await mkdir(path.join(data, split, cls), {recursive: true});
+      for (let i = 0; i < 4; i++, k++) {
+        const bg = cls === 'roadwork' ? {r: 200, g: 80 + k, b: 50} : {r: 50, g: 80 + k, b: 200};
+        await sharp({create: {width: 20, height: 20, channels: 3, background: bg}}).png().toFile(path.join(data, split, cls, `${k}.png`));
+      }
+    }
+  }
+  server = new FakeMlflowServer();
+  await server.start();
+});
+afterAll(async () => server.stop());
+
+async function trainConfig(name: string): Promise<string> {
+  const file = path.join(base, `${name}.yaml`);
+  const {writeFile} = await import('node:fs/promises');
+  await writeFile(file, YAML.stringify({'run-name': name, out: 'runs', epochs: 2, 'batch-size': 4, seed: 1, dataset: {path: 'data', 'image-size': 16}, model: {architecture: 'tiny-cnn', width: 0.5}}));
+  return file;
+}
+
+describe('experiment tracking end to end', () => {
+  it('natix train logs to ./mlruns by default: params, one metric line per epoch (step = epoch), tags, artifacts, FINISHED', async () => {
+    const r = await runNatix(['train', '--config', await trainConfig('tracked'), '--json'], {cwd: base, env: {MLFLOW_TRACKING_URI: undefined}});
+    expect(r.code, r.stderr).toBe(0);
+    const runDirs = await fg('mlruns/*/*/meta.yaml', {cwd: base});
+    expect(runDirs).toHaveLength(1);
+    const runDir = path.join(base, path.dirname(runDirs[0]!));
+    const meta = YAML.parse(await readFile(path.join(runDir, 'meta.yaml'), 'utf8'));
+    expect(meta).toMatchObject({run_name: 'tracked', status: 3});
+    expect(meta.run_id).toBe(r.json.result.trackingRunId);
+    const lines = (await readFile(path.join(runDir, 'metrics', 'val_mcc'), 'utf8')).trim().split('\n').map((l) => l.split(' '));
+    expect(lines.map((l) => l[2])).toEqual(['1', '2']);
+    expect(await readFile(path.join(runDir, 'params', 'dataset.imageSize'), 'utf8')).toBe('16');
+    expect(await readFile(path.join(runDir, 'tags', 'natix.backend'), 'utf8')).toBe('wasm');
+    expect((await readFile(path.join(runDir, 'tags', 'natix.dataset.fingerprint'), 'utf8')).length).toBe(16);
+    expect((await readdir(path.join(runDir, 'artifacts'))).sort()).toEqual(['config.json', 'curves.svg', 'history.csv']);
+  }, 120_000);
+
+  it('natix train --register against a server: exported model uploaded, version registered with an alias; the token never leaks', async () => {
+    const r = await runNatix(['train', '--config', await trainConfig('registered'), '--tracking-uri', server.url, '--register', 'roadwork', '--alias', 'champion', '--experiment', 'natix-ci'], {cwd: base, env: {MLFLOW_TRACKING_TOKEN: TOKEN}});
+    expect(r.code, r.stderr).toBe(0);
+    expect(server.calls('/api/2.0/mlflow/experiments/create')[0]!.body).toEqual({name: 'natix-ci'});
+    expect(server.calls('/api/2.0/mlflow/runs/log-batch').filter((c) => (c.body as {metrics?: unknown[]}).metrics).length).toBe(2);
+    expect(server.requests.filter((c) => c.method === 'PUT').map((c) => c.path)).toEqual(expect.arrayContaining([expect.stringMatching(/artifacts\/model\/export\/model\.onnx$/), expect.stringMatching(/history\.csv$/)]));
+    expect(server.calls('/api/2.0/mlflow/registered-models/alias')[0]!.body).toMatchObject({name: 'roadwork', alias: 'champion'});
+    expect(server.calls('/api/2.0/mlflow/runs/update').at(-1)!.body).toMatchObject({status: 'FINISHED'});
+    expect(server.requests.every((c) => c.headers.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    // The secret appears in no output and no written file.
+    expect(r.stdout + r.stderr).not.toContain(TOKEN);
+    for (const f of await fg('**/*', {cwd: base, dot: true, onlyFiles: true})) {
+      if (/\.(png|bin|onnx)$/.test(f)) continue;
+      expect(await readFile(path.join(base, f), 'utf8'), f).not.toContain(TOKEN);
+    }
+  }, 120_000);
+
+  it('natix bench --track logs metrics, gates and the verdict as a run', async () => {
+    const model = await writeHfModelDir(path.join(base, 'model'), redVsBlueLogitsModel(3));
+    const r = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.5', '--track', '--tracking-uri', path.join(base, 'bench-runs'), '--warmup', '1', '--json'], {cwd: base});
+    expect(r.code, r.stderr).toBe(0);
+    const runDir = path.join(base, path.dirname((await fg('bench-runs/*/*/meta.yaml', {cwd: base}))[0]!));
+    expect(await readFile(path.join(runDir, 'tags', 'natix.verdict'), 'utf8')).toBe('PASS');
+    expect(await readFile(path.join(runDir, 'tags', 'natix.gate.min-mcc'), 'utf8')).toMatch(/^PASS/);
+    expect((await readFile(path.join(runDir, 'metrics', 'mcc'), 'utf8')).split(' ')[1]).toBe(String(r.json.result.metrics.mcc));
+  }, 60_000);
+
+  it('with the server down, training goes on and spools; natix tracking sync replays the spool', async () => {
+    const port = server.port;
+    await server.stop();
+    const r = await runNatix(['train', '--config', await trainConfig('offline'), '--tracking-uri', `http://127.0.0.1:${port}`], {cwd: base});
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/natix tracking sync/);
+    const revived = new FakeMlflowServer();
+    await revived.start(port);
+    try {
+      const sync = await runNatix(['tracking', 'sync', '--tracking-uri', revived.url, '--json'], {cwd: base});
+      expect(sync.code, sync.stderr).toBe(0);
+      expect(sync.json.result.runs).toBe(1);
+      expect(sync.json.result.failed).toEqual([]);
+      expect(revived.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+      expect(revived.calls('/api/2.0/mlflow/runs/update').at(-1)!.body).toMatchObject({status: 'FINISHED'});
+    } finally {
+      await revived.stop();
+      await server.start(port);
+    }
+  }, 120_000);
+});

@@ -1,0 +1,125 @@
+import {mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import {afterEach, beforeEach, describe, expect, it} from 'vitest';
+import {FileStoreTracker, logBatchBodies, openTracker, RestTracker, sanitizeKey, syncSpool, spoolDir} from '../../src/lib/tracking/index.js';
+import {FakeMlflowServer} from '../helpers/mlflow-server.js';
+
+let dir: string;
+let server: FakeMlflowServer;
+const TOKEN = 'secret-token-123';
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'natix-track-'));
+  server = new FakeMlflowServer();
+  await server.start();
+});
+afterEach(async () => server.stop());
+
+describe('MLflow file store', () => {
+  it('writes the layout mlflow ui reads: meta.yaml files, metrics lines, params, tags, artifacts, status codes', async () => {
+    const tracker = openTracker({uri: path.join(dir, 'mlruns'), cwd: dir, env: {}, warn: () => {}});
+    expect(tracker).toBeInstanceOf(FileStoreTracker);
+    const run = await tracker.startRun({experimentName: 'roadwork', runName: 'r1', tags: {'natix.backend': 'wasm'}});
+    await run.logParams({'optimizer.name': 'adam', epochs: 3, 'bad key!': 'x'});
+    await run.logMetrics({loss: 0.5, val_mcc: 0.7}, 1, 1000);
+    await run.logMetrics({loss: 0.25, val_mcc: 0.8}, 2, 2000);
+    await writeFile(path.join(dir, 'history.csv'), 'epoch,loss\n1,0.5\n');
+    await run.logArtifacts(path.join(dir, 'history.csv'));
+    await run.end('FINISHED');
+    const exp = path.join(dir, 'mlruns', run.info.experimentId);
+    const expMeta = YAML.parse(await readFile(path.join(exp, 'meta.yaml'), 'utf8'));
+    expect(expMeta).toMatchObject({name: 'roadwork', experiment_id: run.info.experimentId, lifecycle_stage: 'active'});
+    expect(expMeta.artifact_location).toMatch(/^file:\/\//);
+    const runDir = path.join(exp, run.info.runId);
+    const meta = YAML.parse(await readFile(path.join(runDir, 'meta.yaml'), 'utf8'));
+    expect(meta).toMatchObject({run_id: run.info.runId, run_uuid: run.info.runId, run_name: 'r1', status: 3, lifecycle_stage: 'active', experiment_id: run.info.experimentId});
+    expect(meta.end_time).toBeGreaterThanOrEqual(meta.start_time);
+    expect(await readFile(path.join(runDir, 'metrics', 'loss'), 'utf8')).toBe('1000 0.5 1\n2000 0.25 2\n');
+    expect(await readFile(path.join(runDir, 'params', 'optimizer.name'), 'utf8')).toBe('adam');
+    expect(await readFile(path.join(runDir, 'params', 'bad key_'), 'utf8')).toBe('x');
+    expect(await readFile(path.join(runDir, 'tags', 'mlflow.runName'), 'utf8')).toBe('r1');
+    expect(await readFile(path.join(runDir, 'tags', 'natix.backend'), 'utf8')).toBe('wasm');
+    expect(await readdir(path.join(runDir, 'artifacts'))).toEqual(['history.csv']);
+    // A second run in the same experiment reuses its id.
+    const again = await tracker.startRun({experimentName: 'roadwork', runName: 'r2'});
+    expect(again.info.experimentId).toBe(run.info.experimentId);
+    await again.end('KILLED');
+    expect(YAML.parse(await readFile(path.join(exp, again.info.runId, 'meta.yaml'), 'utf8')).status).toBe(5);
+  });
+
+  it('sanitises keys to MLflow characters and splits log-batch bodies at the API limits', () => {
+    expect(sanitizeKey('val/mcc (best)!')).toBe('val/mcc _best__');
+    const metrics = Array.from({length: 2500}, (_, i) => ({key: `m${i}`, value: i, timestamp: 0, step: 0}));
+    const params = Array.from({length: 150}, (_, i) => ({key: `p${i}`, value: 'v'}));
+    const bodies = logBatchBodies(metrics, params, []);
+    expect(bodies.map((b) => ((b.metrics as unknown[]) ?? (b.params as unknown[])).length)).toEqual([1000, 1000, 500, 100, 50]);
+  });
+});
+
+describe('MLflow REST client', () => {
+  it('creates the experiment and run, batches metrics, uploads artifacts, registers a model, with bearer auth', async () => {
+    const tracker = openTracker({uri: server.url, cwd: dir, env: {MLFLOW_TRACKING_TOKEN: TOKEN}, warn: () => {}});
+    expect(tracker).toBeInstanceOf(RestTracker);
+    const run = await tracker.startRun({experimentName: 'exp', runName: 'r1', tags: {'natix.version': '0.1.0'}});
+    await run.logParams({a: 1});
+    await run.logMetrics(Object.fromEntries(Array.from({length: 1200}, (_, i) => [`m${i}`, i])), 3);
+    await run.setTags({'natix.verdict': 'PASS'});
+    await writeFile(path.join(dir, 'curves.svg'), '<svg/>');
+    await run.logArtifacts(path.join(dir, 'curves.svg'), 'plots');
+    await run.registerModel('roadwork', 'model/export', 'champion');
+    await run.end('FINISHED');
+    expect(server.calls('/api/2.0/mlflow/experiments/get-by-name')).toHaveLength(1);
+    expect(server.calls('/api/2.0/mlflow/experiments/create')[0]!.body).toEqual({name: 'exp'});
+    const create = server.calls('/api/2.0/mlflow/runs/create')[0]!.body as {run_name: string; tags: Array<{key: string}>};
+    expect(create.run_name).toBe('r1');
+    expect(create.tags.map((t) => t.key)).toContain('mlflow.runName');
+    const batches = server.calls('/api/2.0/mlflow/runs/log-batch').map((r) => r.body as {metrics?: Array<{step: number}>; params?: unknown[]; run_id: string});
+    expect(batches.map((b) => b.metrics?.length ?? 0)).toEqual([0, 1000, 200]);
+    expect(batches[1]!.metrics![0]!.step).toBe(3);
+    expect(batches.every((b) => b.run_id === 'run1')).toBe(true);
+    expect(server.calls('/api/2.0/mlflow-artifacts/artifacts/1/run1/artifacts/plots/curves.svg')).toHaveLength(1);
+    expect(server.calls('/api/2.0/mlflow/model-versions/create')[0]!.body).toMatchObject({name: 'roadwork', source: 'mlflow-artifacts:/1/run1/artifacts/model/export', run_id: 'run1'});
+    expect(server.calls('/api/2.0/mlflow/registered-models/alias')[0]!.body).toEqual({name: 'roadwork', alias: 'champion', version: '1'});
+    expect(server.calls('/api/2.0/mlflow/runs/update')[0]!.body).toMatchObject({run_id: 'run1', status: 'FINISHED'});
+    expect(server.requests.every((r) => r.headers.authorization === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
+  it('retries 500s, timeouts and dropped connections with back-off, then succeeds', async () => {
+    server.faults = ['http500', 'drop', 'hang'];
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 300, retries: 3, backoffMs: 10, spoolDir: spoolDir(dir), warn: () => {}});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    expect(run.info.runId).toBe('run1');
+    await run.end('FINISHED');
+    expect(server.calls('/api/2.0/mlflow/experiments/get-by-name')).toHaveLength(4);
+  });
+
+  it('a dead server never stalls the caller for long: calls go to the spool with a warning, and sync replays them', async () => {
+    const warnings: string[] = [];
+    const port = server.port;
+    await server.stop();
+    const tracker = new RestTracker({baseUrl: `http://127.0.0.1:${port}`, env: {}, timeoutMs: 200, retries: 2, backoffMs: 10, spoolDir: spoolDir(dir), warn: (m) => warnings.push(m)});
+    const started = performance.now();
+    const run = await tracker.startRun({experimentName: 'offline', runName: 'r'});
+    await run.logMetrics({loss: 1}, 1);
+    await run.logParams({a: 'b'});
+    await run.end('FINISHED');
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(warnings.join('\n')).toMatch(/natix tracking sync/);
+    expect((await readdir(spoolDir(dir))).filter((f) => f.endsWith('.jsonl'))).toHaveLength(1);
+    const revived = new FakeMlflowServer();
+    await revived.start(port);
+    try {
+      const result = await syncSpool({uri: revived.url, cwd: dir, env: {}, warn: () => {}});
+      expect(result).toMatchObject({runs: 1, replayed: 3, failed: []});
+      expect(revived.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+      expect(revived.calls('/api/2.0/mlflow/runs/log-batch')).toHaveLength(2);
+      expect(revived.calls('/api/2.0/mlflow/runs/update')[0]!.body).toMatchObject({status: 'FINISHED', run_id: 'run1'});
+      // Idempotent: the replayed file is marked done.
+      expect(await syncSpool({uri: revived.url, cwd: dir, env: {}, warn: () => {}})).toMatchObject({runs: 0});
+    } finally {
+      await revived.stop();
+    }
+  });
+});

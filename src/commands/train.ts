@@ -134,12 +134,15 @@ and exits 1 with the command to resume. --resume continues from the newest check
     for (const file of ['history.csv', 'curves.svg', 'config.json']) {
       if (existsSync(path.join(result.runDir, file))) await tracked.logArtifacts(path.join(result.runDir, file));
     }
-    if (this.flags.register && !result.interrupted && result.bestCheckpoint) {
+    if (!result.interrupted && result.bestCheckpoint) {
+      // The exported best model is part of the tracked run (and what --register registers).
       const out = path.join(result.runDir, 'export');
       await exportCheckpoint(tf, result.bestCheckpoint, {out, version: '1.0.0', modelName: runName, verify: true, tolerance: 1e-4});
       await tracked.logArtifacts(out, 'model');
-      await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
-      if (tracked.info.artifactUri.startsWith('file:')) this.warn('--register needs an MLflow server: the file store has no model registry (the model was logged as an artifact)');
+      if (this.flags.register) {
+        await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
+        if (tracked.info.artifactUri.startsWith('file:')) this.warn('--register needs an MLflow server: the file store has no model registry (the model was logged as an artifact)');
+      }
     }
     await tracked.end(result.interrupted ? 'KILLED' : 'FINISHED');
     this.info(`Tracked as MLflow run ${tracked.info.runId} (experiment ${tracked.info.experimentId})`);

@@ -54,7 +54,8 @@ describe('experiment tracking end to end', () => {
     expect(await readFile(path.join(runDir, 'params', 'dataset.imageSize'), 'utf8')).toBe('16');
     expect(await readFile(path.join(runDir, 'tags', 'natix.backend'), 'utf8')).toBe('wasm');
     expect((await readFile(path.join(runDir, 'tags', 'natix.dataset.fingerprint'), 'utf8')).length).toBe(16);
-    expect((await readdir(path.join(runDir, 'artifacts'))).sort()).toEqual(['config.json', 'curves.svg', 'history.csv']);
+    expect((await readdir(path.join(runDir, 'artifacts'))).sort()).toEqual(['config.json', 'curves.svg', 'history.csv', 'model']);
+    expect((await readdir(path.join(runDir, 'artifacts', 'model', 'export'))).sort()).toEqual(['config.json', 'model.onnx', 'model_card.json', 'preprocessor_config.json']);
   }, 120_000);
 
   it('natix train --register against a server: exported model uploaded, version registered with an alias; the token never leaks', async () => {

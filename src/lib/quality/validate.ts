@@ -130,19 +130,17 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     const record: ImageRecord = {path: sample.path, split: sample.split, label: sample.label, metadata: sample.metadata, source: sample.absPath ?? (options.keepBytes ? sample.bytes : undefined)};
     const input = sample.absPath ?? sample.bytes!;
     images[slot] = record;
-    if (sample.absPath) {
-      const info = await stat(sample.absPath).catch(() => undefined);
-      if (!info) return add({check: 'unreadable', path: sample.path, message: 'file does not exist'});
-      if (info.size === 0) return add({check: 'unreadable', path: sample.path, message: 'empty file (0 bytes)'});
-    } else if (sample.bytes && sample.bytes.byteLength === 0) {
-      return add({check: 'unreadable', path: sample.path, message: 'empty image bytes'});
-    }
+    if (sample.bytes && sample.bytes.byteLength === 0) return add({check: 'unreadable', path: sample.path, message: 'empty image bytes'});
     try {
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
       record.props = computeProperties(decoded);
     } catch (error) {
       const message = errorMessage(error);
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
+      // Only failures pay for a stat(): say plainly when the file is missing or empty.
+      const info = sample.absPath ? await stat(sample.absPath).catch(() => undefined) : undefined;
+      if (sample.absPath && !info) return add({check: 'unreadable', path: sample.path, message: 'file does not exist'});
+      if (info?.size === 0) return add({check: 'unreadable', path: sample.path, message: 'empty file (0 bytes)'});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
     const p = record.props;

@@ -76,12 +76,23 @@ export function decodeDetections(data: ArrayLike<number>, dims: readonly number[
   return kept;
 }
 
+/** True when the values are already a probability distribution (all in [0, 1], summing to 1). */
+function isDistribution(data: ArrayLike<number>): boolean {
+  let sum = 0;
+  for (let i = 0; i < data.length; i++) {
+    if (!(data[i]! >= 0 && data[i]! <= 1)) return false;
+    sum += data[i]!;
+  }
+  return Math.abs(sum - 1) < 1e-4;
+}
+
 /** The roadwork probability of a model output. */
 export function outputProbability(data: ArrayLike<number>, dims: readonly number[], spec: OutputSpec): number {
   let mode = spec.decode;
   if (mode === 'auto') {
     if (data.length === 1) mode = data[0]! >= 0 && data[0]! <= 1 ? 'probability' : 'sigmoid';
     else if (dims.length >= 3 && dims[dims.length - 2]! > 4) mode = 'detections';
+    else if (isDistribution(data)) return data[spec.positiveIndex]!; // already softmax-ed (e.g. a Keras softmax head)
     else mode = 'softmax';
   }
   switch (mode) {

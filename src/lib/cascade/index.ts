@@ -79,13 +79,6 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     }
   }
   const kind = classifyModelPath(target);
-  if (kind === 'tfjs') {
-    throw new NatixError(`TensorFlow.js models are not supported by the cascade yet: ${target}`, {
-      code: 'TFJS_UNSUPPORTED',
-      exitCode: ExitCode.Usage,
-      actions: ['Export it to ONNX first (natix export for natix checkpoints).'],
-    });
-  }
   let file: CascadeFile;
   let baseDir: string;
   if (kind === 'cascade') {
@@ -93,8 +86,9 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     file = await loadConfigFile<CascadeFile>(cascadeFile, cascadeFileSchema);
     baseDir = path.dirname(path.resolve(cascadeFile));
   } else {
-    const name = path.basename(target).replace(/\.onnx$/i, '') || 'model';
-    file = {models: {[name]: {path: path.resolve(target)}}, stages: [{name: 'stage1', models: [name]}]};
+    const base = kind === 'tfjs' && /model\.json$/i.test(target) ? path.basename(path.dirname(path.resolve(target))) : path.basename(target);
+    const name = base.replace(/\.onnx$/i, '') || 'model';
+    file = {models: {[name]: {path: path.resolve(target), ...(kind === 'tfjs' ? {type: 'tfjs' as const} : {})}}, stages: [{name: 'stage1', models: [name]}]};
     baseDir = process.cwd();
   }
   const settings = {device: options.device ?? 'auto', threads: options.threads ?? 0, defaultTimeoutMs: options.timeoutMs ?? 5000};

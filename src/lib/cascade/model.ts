@@ -19,7 +19,7 @@ export interface ModelOutput {
 export interface LoadedModel {
   name: string;
   source: string;
-  kind: 'onnx' | 'hf';
+  kind: 'onnx' | 'hf' | 'tfjs';
   preprocessing: Preprocessing;
   output: OutputSpec;
   timeoutMs: number;
@@ -118,6 +118,11 @@ export interface LoadModelOptions extends SessionSettings {
 /** Loads one model (session created now, once). */
 export async function loadModel(name: string, config: ModelConfig, baseDir: string, options: LoadModelOptions): Promise<LoadedModel> {
   const source = path.resolve(baseDir, config.path);
+  const tfjsJson = config.type === 'tfjs' || /model\.json$/i.test(source) ? (statSync(source, {throwIfNoEntry: false})?.isDirectory() ? path.join(source, 'model.json') : source) : undefined;
+  if (tfjsJson || (existsSync(path.join(source, 'model.json')) && !existsSync(path.join(source, 'model.onnx')) && !existsSync(path.join(source, 'onnx', 'model.onnx')))) {
+    const {loadTfjsModel} = await import('./tfjs-model.js');
+    return loadTfjsModel(name, config, tfjsJson ?? path.join(source, 'model.json'), options);
+  }
   const {kind, onnxFile} = resolveModelKind(source);
   let preprocessing: Preprocessing = {...DEFAULT_PREPROCESSING};
   const output: OutputSpec = {...DEFAULT_OUTPUT};

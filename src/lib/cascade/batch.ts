@@ -31,6 +31,8 @@ export interface BatchSummary {
 
 export interface BatchOptions {
   concurrency: number;
+  /** Images per cascade call (models with a free batch dimension run them in one session call). Default 1. */
+  batchSize?: number;
   onResult?: (record: BatchRecord) => void;
 }
 
@@ -40,16 +42,24 @@ export async function runBatch(cascade: Cascade, samples: AsyncIterable<Sample> 
   const started = performance.now();
   const iterator = (Symbol.asyncIterator in samples ? samples[Symbol.asyncIterator]() : (samples as Iterable<Sample>)[Symbol.iterator]()) as AsyncIterator<Sample> | Iterator<Sample>;
   let index = 0;
+  const size = Math.max(1, options.batchSize ?? 1);
   const worker = async (): Promise<void> => {
     for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      const sample = next.value;
-      const slot = index++;
-      const result = await cascade.predict(sample.bytes ?? sample.absPath!, {id: sample.id, path: sample.path});
-      const record: BatchRecord = {...result, label: sample.label, split: sample.split};
-      records[slot] = record;
-      options.onResult?.(record);
+      const chunk: Array<{sample: Sample; slot: number}> = [];
+      while (chunk.length < size) {
+        const next = await iterator.next();
+        if (next.done) break;
+        chunk.push({sample: next.value, slot: index++});
+      }
+      if (chunk.length === 0) return;
+      const results = await cascade.predictBatch(chunk.map(({sample}) => ({input: sample.bytes ?? sample.absPath!, meta: {id: sample.id, path: sample.path}})));
+      results.forEach((result, k) => {
+        const {sample, slot} = chunk[k]!;
+        const record: BatchRecord = {...result, label: sample.label, split: sample.split};
+        records[slot] = record;
+        options.onResult?.(record);
+      });
+      if (chunk.length < size) return;
     }
   };
   await Promise.all(Array.from({length: Math.max(1, options.concurrency)}, worker));

@@ -10,7 +10,7 @@ import {errorMessage} from '../errors.js';
 import {CircuitBreaker, type BreakerState} from './circuit-breaker.js';
 import {clampProbability, combineProbabilities, type Combiner} from './combine.js';
 import {outputProbability} from './decode-output.js';
-import type {LoadedModel} from './model.js';
+import type {LoadedModel, ModelOutput} from './model.js';
 import type {CascadeResult, ModelTrace, StageTrace} from './types.js';
 
 export interface StagePlan {
@@ -41,6 +41,34 @@ export interface CascadeDescription {
 
 class TimeoutError extends Error {}
 
+/** Per-image state while a batch goes through the stages. */
+interface Entry {
+  meta: {id?: string; path?: string};
+  image?: DecodedImage;
+  error?: string;
+  decodeMs: number;
+  tensors: Map<string, Promise<{tensor: InputTensor; ms: number}>>;
+  traces: StageTrace[];
+  probability?: number;
+  degraded: boolean;
+  stop?: string;
+}
+
+/** Concatenates single-image tensors along the batch dimension. */
+function stackTensors(tensors: InputTensor[]): InputTensor {
+  const first = tensors[0]!;
+  const size = first.data.length;
+  const data = first.dtype === 'uint8' ? new Uint8Array(size * tensors.length) : new Float32Array(size * tensors.length);
+  tensors.forEach((t, i) => data.set(t.data, i * size));
+  return {data, dims: [tensors.length, first.dims[1], first.dims[2], first.dims[3]], dtype: first.dtype};
+}
+
+/** Splits a batched output [B, ...] into B outputs [1, ...]. */
+function splitOutput(output: ModelOutput, batch: number): ModelOutput[] {
+  const per = output.data.length / batch;
+  return Array.from({length: batch}, (_, i) => ({data: output.data.subarray(i * per, (i + 1) * per), dims: [1, ...output.dims.slice(1)]}));
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -69,7 +97,7 @@ export class Cascade {
       this.breakers.set(m.name, new CircuitBreaker({failures: o.failures ?? options.breaker.failures, cooldownMs: o.cooldownMs ?? options.breaker.cooldownMs}));
     }
     // Decode once, just large enough for the most demanding model (shrink-on-load does the rest).
-    this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0)));
+    this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0, m.preprocessing.resizeWidth ?? 0, m.preprocessing.resizeHeight ?? 0)));
   }
 
   /** Every distinct model (stage members and fallbacks). */
@@ -112,128 +140,167 @@ export class Cascade {
 
   /** Runs the cascade on one image (a path or encoded bytes). Never throws for a bad image or a failing model. */
   async predict(input: string | Uint8Array, meta: {id?: string; path?: string} = {}): Promise<CascadeResult> {
+    return (await this.predictBatch([{input, meta}]))[0]!;
+  }
+
+  /**
+   * Runs the cascade on several images at once: decoded concurrently, and every model whose input has a free batch
+   * dimension runs ONE session call per stage for all the images still in that stage (their inference time is
+   * the call's time shared equally, `batch` in the trace). Results come back in input order.
+   */
+  async predictBatch(items: Array<{input: string | Uint8Array; meta?: {id?: string; path?: string}}>): Promise<CascadeResult[]> {
     const started = this.now();
-    let image: DecodedImage;
-    try {
-      image = await decodeImage(input, {minSide: this.decodeMinSide});
-    } catch (error) {
-      const result: CascadeResult = {
-        ...meta,
-        roadwork: false,
-        probability: 0.5,
-        degraded: true,
-        decodeMs: round(this.now() - started),
-        totalMs: round(this.now() - started),
-        stages: [],
-        error: `unreadable image: ${errorMessage(error)}`,
-      };
-      this.options.logs?.errors.error({image: meta.path ?? meta.id, error: result.error}, 'decode-failed');
-      return result;
-    }
-    const decodeMs = this.now() - started;
-    const tensors = new Map<string, Promise<{tensor: InputTensor; ms: number}>>();
-    const traces: StageTrace[] = [];
-    let probability: number | undefined;
-    let degraded = false;
-    let stop: string | undefined;
+    const entries: Entry[] = await Promise.all(
+      items.map(async ({input, meta = {}}) => {
+        const t0 = this.now();
+        try {
+          const image = await decodeImage(input, {minSide: this.decodeMinSide});
+          return {meta, image, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: false} as Entry;
+        } catch (error) {
+          return {meta, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: true, error: `unreadable image: ${errorMessage(error)}`} as Entry;
+        }
+      }),
+    );
     for (const stage of this.stages) {
-      if (stop) {
-        traces.push({name: stage.name, ran: false, reason: stop, ms: 0, models: stage.members.map(({model}) => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, reason: 'stage not reached'}))});
-        continue;
+      const active = entries.filter((e) => e.image && !e.stop);
+      for (const e of entries.filter((x) => x.image && x.stop)) {
+        e.traces.push({name: stage.name, ran: false, reason: e.stop, ms: 0, models: stage.members.map(({model}) => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, reason: 'stage not reached'}))});
       }
-      const trace = await this.runStage(stage, image, tensors, meta);
-      traces.push(trace);
-      if (trace.probability === undefined) {
-        degraded = true;
-        continue;
-      }
-      probability = trace.probability;
-      if (stage.escalate) {
-        const [lo, hi] = stage.escalate.band;
-        const inside = probability >= lo && probability <= hi;
-        const go = stage.escalate.when === 'inside' ? inside : !inside;
-        if (!go) stop = `${stage.name} was decisive: ${round(probability)} ${inside ? 'inside' : 'outside'} [${lo}, ${hi}]`;
-      }
+      if (active.length === 0) continue;
+      const traces = await this.runStage(stage, active);
+      active.forEach((e, k) => {
+        const trace = traces[k]!;
+        e.traces.push(trace);
+        if (trace.probability === undefined) {
+          e.degraded = true;
+          return;
+        }
+        e.probability = trace.probability;
+        if (stage.escalate) {
+          const [lo, hi] = stage.escalate.band;
+          const inside = trace.probability >= lo && trace.probability <= hi;
+          const go = stage.escalate.when === 'inside' ? inside : !inside;
+          if (!go) e.stop = `${stage.name} was decisive: ${round(trace.probability)} ${inside ? 'inside' : 'outside'} [${lo}, ${hi}]`;
+        }
+      });
     }
-    const final = clampProbability(probability ?? 0.5);
-    const result: CascadeResult = {
-      ...meta,
-      roadwork: final > this.threshold,
-      probability: final,
-      degraded,
-      decodeMs: round(decodeMs),
-      totalMs: round(this.now() - started),
-      stages: traces,
-      ...(probability === undefined ? {error: 'no stage answered'} : {}),
-    };
-    this.options.logs?.inference.info({
-      image: meta.path ?? meta.id,
-      decision: result.roadwork ? 'roadwork' : 'none',
-      probability: result.probability,
-      models: traces.flatMap((s) => s.models.filter((m) => m.status === 'ran' || m.status === 'fallback').map((m) => m.name)),
-      degraded,
-      totalMs: result.totalMs,
+    const total = this.now() - started;
+    return entries.map((e) => {
+      if (!e.image) {
+        this.options.logs?.errors.error({image: e.meta.path ?? e.meta.id, error: e.error}, 'decode-failed');
+        return {...e.meta, roadwork: false, probability: 0.5, degraded: true, decodeMs: round(e.decodeMs), totalMs: round(items.length === 1 ? total : e.decodeMs), stages: [], error: e.error};
+      }
+      const final = clampProbability(e.probability ?? 0.5);
+      const result: CascadeResult = {
+        ...e.meta,
+        roadwork: final > this.threshold,
+        probability: final,
+        degraded: e.degraded,
+        decodeMs: round(e.decodeMs),
+        // One image: its wall time. A batch: the batch's wall time (the images were processed together).
+        totalMs: round(total),
+        stages: e.traces,
+        ...(e.probability === undefined ? {error: 'no stage answered'} : {}),
+      };
+      this.options.logs?.inference.info({
+        image: e.meta.path ?? e.meta.id,
+        decision: result.roadwork ? 'roadwork' : 'none',
+        probability: result.probability,
+        models: e.traces.flatMap((s) => s.models.filter((m) => m.status === 'ran' || m.status === 'fallback').map((m) => m.name)),
+        degraded: result.degraded,
+        totalMs: result.totalMs,
+        ...(items.length > 1 ? {batch: items.length} : {}),
+      });
+      return result;
     });
-    return result;
   }
 
-  private async runStage(stage: StagePlan, image: DecodedImage, tensors: Map<string, Promise<{tensor: InputTensor; ms: number}>>, meta: {id?: string; path?: string}): Promise<StageTrace> {
+  /** One stage for every active entry: its models concurrently, fallbacks for the failures, then the combiner. */
+  private async runStage(stage: StagePlan, entries: Entry[]): Promise<StageTrace[]> {
     const t0 = this.now();
-    const traces = await Promise.all(stage.members.map(({model}) => this.runModel(model, image, tensors)));
-    const answers: Array<{p: number; weight: number}> = [];
-    const fallbacks: ModelTrace[] = [];
-    for (let i = 0; i < traces.length; i++) {
-      const trace = traces[i]!;
-      const weight = stage.members[i]!.weight;
-      if (trace.probability !== undefined) {
-        answers.push({p: trace.probability, weight});
-        continue;
+    const perModel = await Promise.all(stage.members.map(({model}) => this.runModel(model, entries)));
+    const out: StageTrace[] = [];
+    for (let k = 0; k < entries.length; k++) {
+      const answers: Array<{p: number; weight: number}> = [];
+      const models: ModelTrace[] = [];
+      const failed: Array<{weight: number; name: string}> = [];
+      perModel.forEach((traces, i) => {
+        const trace = traces[k]!;
+        models.push(trace);
+        if (trace.probability !== undefined) answers.push({p: trace.probability, weight: stage.members[i]!.weight});
+        else {
+          failed.push({weight: stage.members[i]!.weight, name: trace.name});
+          this.options.logs?.errors.error({image: entries[k]!.meta.path ?? entries[k]!.meta.id, stage: stage.name, model: trace.name, error: trace.error ?? trace.reason}, 'model-failed');
+        }
+      });
+      if (failed.length > 0 && stage.fallback && stage.fallback !== 'skip') {
+        for (const f of failed) {
+          const [fb] = await this.runModel(stage.fallback, [entries[k]!]);
+          models.push({...fb!, status: fb!.status === 'ran' ? 'fallback' : fb!.status, reason: `in place of ${f.name}`});
+          if (fb!.probability !== undefined) answers.push({p: fb!.probability, weight: f.weight});
+        }
       }
-      this.options.logs?.errors.error({image: meta.path ?? meta.id, stage: stage.name, model: trace.name, error: trace.error ?? trace.reason}, 'model-failed');
-      if (stage.fallback && stage.fallback !== 'skip') {
-        const fb = await this.runModel(stage.fallback, image, tensors);
-        fallbacks.push({...fb, status: fb.status === 'ran' ? 'fallback' : fb.status, reason: `in place of ${trace.name}`});
-        if (fb.probability !== undefined) answers.push({p: fb.probability, weight});
-      }
+      const ms = round(this.now() - t0);
+      out.push(answers.length === 0 ? {name: stage.name, ran: true, reason: 'every model failed', ms, models} : {name: stage.name, ran: true, probability: combineProbabilities(answers, stage.combine, this.threshold), ms, models});
     }
-    const models = [...traces, ...fallbacks];
-    const ms = round(this.now() - t0);
-    if (answers.length === 0) return {name: stage.name, ran: true, reason: 'every model failed', ms, models};
-    return {name: stage.name, ran: true, probability: combineProbabilities(answers, stage.combine, this.threshold), ms, models};
+    return out;
   }
 
-  private async runModel(model: LoadedModel, image: DecodedImage, tensors: Map<string, Promise<{tensor: InputTensor; ms: number}>>): Promise<ModelTrace> {
+  /** Preprocesses each entry (sharing tensors by preprocessing), runs the model - batched when it can - and decodes. */
+  private async runModel(model: LoadedModel, entries: Entry[]): Promise<ModelTrace[]> {
     const breaker = this.breakers.get(model.name)!;
-    const trace: ModelTrace = {name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0};
-    if (!breaker.allow()) return {...trace, reason: 'circuit-open'};
+    const blank = (): ModelTrace => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0});
+    if (!breaker.allow()) return entries.map(() => ({...blank(), reason: 'circuit-open'}));
+    const traces = entries.map(() => blank());
     try {
       const key = preprocessingKey(model.preprocessing);
-      let pending = tensors.get(key);
-      const owner = !pending;
-      if (!pending) {
-        const t = this.now();
-        pending = preprocessImage(image, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
-        tensors.set(key, pending);
-      }
-      const {tensor, ms} = await pending;
-      trace.preprocessMs = owner ? round(ms) : 0; // a shared tensor is charged to the model that made it
+      const tensors = await Promise.all(
+        entries.map(async (e, k) => {
+          let pending = e.tensors.get(key);
+          const owner = !pending;
+          if (!pending) {
+            const t = this.now();
+            pending = preprocessImage(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
+            e.tensors.set(key, pending);
+          }
+          const {tensor, ms} = await pending;
+          traces[k]!.preprocessMs = owner ? round(ms) : 0; // a shared tensor is charged to the model that made it
+          return tensor;
+        }),
+      );
+      const outputs: ModelOutput[] = [];
       const t1 = this.now();
-      const output = await withTimeout(model.infer(tensor), model.timeoutMs);
-      trace.inferenceMs = round(this.now() - t1);
+      if (model.canBatch && tensors.length > 1) {
+        const output = await withTimeout(model.infer(stackTensors(tensors)), model.timeoutMs * tensors.length);
+        outputs.push(...splitOutput(output, tensors.length));
+      } else {
+        for (const tensor of tensors) outputs.push(await withTimeout(model.infer(tensor), model.timeoutMs));
+      }
+      const inferenceMs = (this.now() - t1) / tensors.length;
       // onnxruntime-node runs a session synchronously (inside setImmediate), so the race above cannot interrupt it:
       // a run that finished late still counts as a timeout.
-      if (trace.inferenceMs > model.timeoutMs) throw new TimeoutError(`timed out after ${model.timeoutMs} ms (took ${trace.inferenceMs} ms)`);
-      const t2 = this.now();
-      const p = outputProbability(output.data, output.dims, model.output);
-      trace.postprocessMs = round(this.now() - t2);
-      if (!Number.isFinite(p)) throw new Error(`model output is not a finite probability (${p})`);
-      trace.probability = clampProbability(p);
-      trace.status = 'ran';
-      breaker.onSuccess();
-      return trace;
+      if (inferenceMs > model.timeoutMs) throw new TimeoutError(`timed out after ${model.timeoutMs} ms (took ${round(inferenceMs)} ms)`);
+      outputs.forEach((output, k) => {
+        const t2 = this.now();
+        const p = outputProbability(output.data, output.dims, model.output);
+        const trace = traces[k]!;
+        trace.inferenceMs = round(inferenceMs);
+        trace.postprocessMs = round(this.now() - t2);
+        if (tensors.length > 1 && model.canBatch) trace.batch = tensors.length;
+        if (!Number.isFinite(p)) {
+          trace.status = 'failed';
+          trace.error = `model output is not a finite probability (${p})`;
+        } else {
+          trace.probability = clampProbability(p);
+          trace.status = 'ran';
+        }
+      });
+      if (traces.every((t) => t.status === 'failed')) breaker.onFailure();
+      else breaker.onSuccess();
+      return traces;
     } catch (error) {
       breaker.onFailure();
-      return {...trace, status: 'failed', error: errorMessage(error)};
+      return traces.map((t) => ({...t, status: 'failed', error: errorMessage(error)}));
     }
   }
 

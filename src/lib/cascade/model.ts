@@ -27,6 +27,8 @@ export interface LoadedModel {
   fallbackReason?: string;
   /** Class names by index, when the model declares them (Hugging Face id2label). */
   labels?: string[];
+  /** Whether the model's input has a free batch dimension (several images in one call). */
+  canBatch: boolean;
   infer(input: InputTensor): Promise<ModelOutput>;
   close(): Promise<void>;
 }
@@ -65,8 +67,10 @@ export function preprocessingFromHf(config: HfPreprocessorConfig): Preprocessing
     p.width = size.width ?? 224;
     p.height = size.height ?? 224;
     if (config.do_center_crop && crop?.width && crop.height) {
+      // Stretch to size, then centre-crop crop_size (as the processor does).
       p.resize = 'shorter-side-crop';
-      p.shortestEdge = Math.min(p.width, p.height);
+      p.resizeWidth = p.width;
+      p.resizeHeight = p.height;
       p.width = crop.width;
       p.height = crop.height;
     }
@@ -177,6 +181,7 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
     device: opened.device,
     fallbackReason: opened.fallbackReason,
     labels,
+    canBatch: meta?.shape ? typeof meta.shape[0] === 'string' || meta.shape[0] === -1 : false,
     async infer(input: InputTensor): Promise<ModelOutput> {
       const tensor = new ort.Tensor(input.dtype, input.data, input.dims);
       const result = await session.run({[inputName]: tensor}, [outputName]);

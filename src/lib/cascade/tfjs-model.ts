@@ -1,36 +1,34 @@
 /**
  * TensorFlow.js models (`model.json` + weight shards, layers or graph format) as cascade models, run on the best
  * TF.js backend present (src/lib/runtime/tfjs.ts: tfjs-node-gpu > tfjs-node > wasm). The files are read from disk
- * with our own IO handler, so no tfjs-node `file://` loader is needed.
+ * with our own IO handler, so no tfjs-node `file://` loader is needed. TF.js image models are NHWC; the size comes
+ * from the model's input shape, the input is pixel/255 unless the cascade file says otherwise.
  */
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
+import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
-import type {InputTensor} from '../image/preprocess.js';
-import {loadTfjs, type LoadedTfjs, type Tf} from '../runtime/tfjs.js';
+import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
+import {loadTfjs} from '../runtime/tfjs.js';
+import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
+import type {LoadedModel, LoadModelOptions, ModelOutput} from './model.js';
 
 interface ModelJson {
   format?: string;
-  modelTopology?: unknown;
+  modelTopology?: {node?: unknown};
   weightsManifest?: Array<{paths: string[]; weights: unknown[]}>;
   [key: string]: unknown;
 }
 
-type TfModel = {predict?: (x: unknown) => unknown; execute?: (x: unknown) => unknown; inputs: Array<{shape?: Array<number | null>; dtype?: string}>; dispose(): void};
-
-export interface TfjsModel {
-  /** Static input shape without the batch dimension, e.g. [224, 224, 3] (NHWC, as TF.js models are). */
-  inputShape: Array<number | null>;
-  inputDtype: string;
-  /** e.g. 'tfjs-wasm' */
-  device: string;
-  /** Why this backend was chosen (e.g. "tfjs-node is not installed"). */
-  backendReason: string;
-  run(input: InputTensor): Promise<{data: Float32Array; dims: number[]}>;
-  close(): void;
+type TfTensor = import('@tensorflow/tfjs').Tensor;
+interface TfModel {
+  predict?: (x: TfTensor) => TfTensor | TfTensor[];
+  execute?: (x: TfTensor) => TfTensor | TfTensor[];
+  inputs: Array<{shape?: Array<number | null>; dtype?: string}>;
+  dispose(): void;
 }
 
-/** Reads model.json and its weight shards (in manifest order, as TF.js expects) into ModelArtifacts. */
+/** Reads model.json and its weight shards (concatenated in manifest order, as TF.js expects) into ModelArtifacts. */
 async function readArtifacts(modelJsonFile: string): Promise<Record<string, unknown>> {
   const json = JSON.parse(await readFile(modelJsonFile, 'utf8')) as ModelJson;
   if (!json.modelTopology) throw new Error('model.json has no modelTopology');
@@ -42,43 +40,51 @@ async function readArtifacts(modelJsonFile: string): Promise<Record<string, unkn
     weightSpecs.push(...group.weights);
   }
   const all = Buffer.concat(buffers);
-  const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
   const {weightsManifest: _manifest, ...rest} = json;
-  return {...rest, weightSpecs, weightData};
+  return {...rest, weightSpecs, weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength)};
 }
 
-/** Loads a TF.js model from its model.json. Throws a NatixError (exit 2) when it cannot be loaded. */
-export async function loadTfjsModel(modelJsonFile: string, loaded?: LoadedTfjs): Promise<TfjsModel> {
-  let runtime: LoadedTfjs;
+/** Loads a TF.js model (model.json path) as a cascade model. A model that cannot be loaded is a NatixError (exit 2). */
+export async function loadTfjsModel(name: string, config: ModelConfig, modelJsonFile: string, options: LoadModelOptions): Promise<LoadedModel> {
+  const runtime = await loadTfjs('auto');
+  const {tf} = runtime;
   let model: TfModel;
   let graph: boolean;
   try {
-    runtime = loaded ?? (await loadTfjs('auto'));
-    const {tf} = runtime;
     const artifacts = await readArtifacts(modelJsonFile);
+    graph = artifacts.format === 'graph-model' || Boolean((artifacts.modelTopology as ModelJson['modelTopology'])?.node);
     const handler = {load: async () => artifacts};
-    const topology = artifacts.modelTopology as {node?: unknown} | undefined;
-    graph = artifacts.format === 'graph-model' || Boolean(topology?.node);
     model = (graph ? await tf.loadGraphModel(handler as never) : await tf.loadLayersModel(handler as never)) as unknown as TfModel;
   } catch (error) {
-    throw new NatixError(`Cannot load TensorFlow.js model ${modelJsonFile}: ${errorMessage(error).split('\n')[0]}`, {
+    throw new NatixError(`Cannot load TensorFlow.js model "${name}" (${modelJsonFile}): ${errorMessage(error).split('\n')[0]}`, {
       code: 'MODEL_INVALID',
       exitCode: ExitCode.Usage,
       actions: ['Check that model.json and every weight file it lists are present and complete.'],
     });
   }
-  const tf: Tf = runtime.tf;
   const input = model.inputs[0];
-  const shape = (input?.shape ?? [null, 224, 224, 3]).slice(1);
+  const shape = input?.shape ?? [];
+  let preprocessing: Preprocessing = {...DEFAULT_PREPROCESSING, layout: 'nhwc'};
+  if (shape.length === 4 && typeof shape[1] === 'number' && typeof shape[2] === 'number') {
+    preprocessing = shape[3] === 3 ? {...preprocessing, height: shape[1], width: shape[2]} : {...preprocessing, layout: 'nchw', height: shape[2]!, width: shape[3]!};
+  }
+  preprocessing = {...preprocessing, ...(config.preprocess as Partial<Preprocessing> | undefined)};
+  const output: OutputSpec = {...DEFAULT_OUTPUT, ...(Object.fromEntries(Object.entries(config.output ?? {}).filter(([k]) => k !== 'positiveLabel' && k !== 'outputName')) as Partial<OutputSpec>)};
+  const gpu = runtime.backend === 'tensorflow-gpu';
   return {
-    inputShape: shape,
-    inputDtype: input?.dtype ?? 'float32',
-    device: `tfjs-${runtime.backend}`,
-    backendReason: runtime.reason,
-    async run(x: InputTensor) {
+    name,
+    source: modelJsonFile,
+    kind: 'tfjs',
+    preprocessing,
+    output,
+    timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
+    device: gpu ? 'cuda' : 'cpu',
+    fallbackReason: gpu ? undefined : `TF.js model "${name}" runs on the ${runtime.backend} backend (${runtime.reason})`,
+    canBatch: (model.inputs[0]?.shape?.[0] ?? null) === null || model.inputs[0]?.shape?.[0] === -1,
+    async infer(x: InputTensor): Promise<ModelOutput> {
       const out = tf.tidy(() => {
         const t = tf.tensor(x.data, x.dims, x.dtype === 'uint8' ? 'int32' : 'float32');
-        const y = (graph ? model.execute!(t) : model.predict!(t)) as import('@tensorflow/tfjs').Tensor | import('@tensorflow/tfjs').Tensor[];
+        const y = graph ? model.execute!(t) : model.predict!(t);
         return Array.isArray(y) ? y[0]! : y;
       });
       try {
@@ -88,6 +94,6 @@ export async function loadTfjsModel(modelJsonFile: string, loaded?: LoadedTfjs):
         out.dispose();
       }
     },
-    close: () => model.dispose(),
+    close: async () => model.dispose(),
   };
 }

@@ -17,6 +17,8 @@ export interface ModelTrace {
   error?: string;
   /** Why it was skipped (e.g. 'circuit-open'). */
   reason?: string;
+  /** When the model ran once for several images: the batch size (inferenceMs is the call's time / batch). */
+  batch?: number;
 }
 
 /** Outcome of one stage on one image. */

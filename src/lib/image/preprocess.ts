@@ -19,6 +19,12 @@ export interface Preprocessing {
   dtype: 'float32' | 'uint8';
   /** shorter-side-crop: resize the shorter side to this, then centre-crop width x height (default: crop size). */
   shortestEdge?: number;
+  /**
+   * shorter-side-crop with an exact resize instead: stretch to resizeWidth x resizeHeight, then centre-crop
+   * (a Hugging Face processor with `size: {height, width}` and `do_center_crop`).
+   */
+  resizeWidth?: number;
+  resizeHeight?: number;
 }
 
 export const DEFAULT_PREPROCESSING: Preprocessing = {
@@ -42,10 +48,24 @@ export interface InputTensor {
 
 /** A stable key: models whose preprocessing is equal share one tensor per image. */
 export function preprocessingKey(p: Preprocessing): string {
-  return JSON.stringify([p.width, p.height, p.resize, p.resample, p.scale, p.mean, p.std, p.channels, p.layout, p.dtype, p.shortestEdge ?? null]);
+  return JSON.stringify([p.width, p.height, p.resize, p.resample, p.scale, p.mean, p.std, p.channels, p.layout, p.dtype, p.shortestEdge ?? null, p.resizeWidth ?? null, p.resizeHeight ?? null]);
 }
 
 const KERNEL = {nearest: 'nearest', bilinear: 'linear', bicubic: 'cubic', lanczos: 'lanczos3'} as const;
+
+/**
+ * The size before the centre crop of `shorter-side-crop`: the shorter side becomes `shortestEdge` and the longer one
+ * int(edge * long / short) (truncated, as transformers' get_resize_output_image_size does), never below the crop.
+ */
+export function resizedSize(width: number, height: number, p: Preprocessing): {w: number; h: number} {
+  if (p.resizeWidth && p.resizeHeight) return {w: Math.max(p.width, p.resizeWidth), h: Math.max(p.height, p.resizeHeight)};
+  const edge = p.shortestEdge ?? Math.max(p.width, p.height);
+  const short = Math.min(width, height);
+  const long = Math.max(width, height);
+  const other = Math.trunc((edge * long) / short);
+  const [w, h] = width <= height ? [edge, other] : [other, edge];
+  return {w: Math.max(p.width, w), h: Math.max(p.height, h)};
+}
 
 /** Resizes the decoded RGB buffer to the model's spatial input, per the resize mode. */
 export async function resizeForModel(image: DecodedImage, p: Preprocessing): Promise<Buffer> {
@@ -57,15 +77,12 @@ export async function resizeForModel(image: DecodedImage, p: Preprocessing): Pro
   } else if (p.resize === 'letterbox') {
     pipeline = input.resize({width: p.width, height: p.height, fit: 'contain', kernel, background: {r: 114, g: 114, b: 114}});
   } else {
-    const edge = p.shortestEdge ?? Math.max(p.width, p.height);
-    const scale = edge / Math.min(image.width, image.height);
-    const w = Math.max(p.width, Math.round(image.width * scale));
-    const h = Math.max(p.height, Math.round(image.height * scale));
-    // Hugging Face crops at round((size - crop) / 2); sharp's extract takes integer offsets the same way.
-    const left = Math.floor((w - p.width) / 2 + 0.5);
-    const top = Math.floor((h - p.height) / 2 + 0.5);
+    const {w, h} = resizedSize(image.width, image.height, p);
+    // Hugging Face's center_crop starts at (size - crop) // 2 (floor division).
+    const left = Math.max(0, Math.floor((w - p.width) / 2));
+    const top = Math.max(0, Math.floor((h - p.height) / 2));
     const resized = await input.resize({width: w, height: h, fit: 'fill', kernel}).raw().toBuffer();
-    pipeline = sharp(resized, {raw: {width: w, height: h, channels: 3}}).extract({left: Math.min(left, w - p.width), top: Math.min(top, h - p.height), width: p.width, height: p.height});
+    pipeline = sharp(resized, {raw: {width: w, height: h, channels: 3}}).extract({left, top, width: p.width, height: p.height});
   }
   return pipeline.removeAlpha().raw().toBuffer();
 }

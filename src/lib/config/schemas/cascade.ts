@@ -22,6 +22,9 @@ export const preprocessSchema = {
     dtype: {enum: ['float32', 'uint8']},
     /** Shorter-side target before the centre crop (Hugging Face `shortest_edge`); defaults to the crop size. */
     shortestEdge: {type: 'integer', minimum: 1, maximum: 4096},
+    /** Or an exact resize (stretch) to resizeWidth x resizeHeight before the centre crop. */
+    resizeWidth: {type: 'integer', minimum: 1, maximum: 4096},
+    resizeHeight: {type: 'integer', minimum: 1, maximum: 4096},
   },
 } as const;
 

@@ -1,6 +1,16 @@
 /**
  * Small, real ONNX models built in the tests with natix's own encoder (src/lib/onnx/model.ts), whose outputs can be
  * computed by hand, plus Hugging Face-style model directories. Shared by the cascade, test-inference and bench tests.
+ *
+ *   meanSigmoidModel(a, b)        [1,1] p = sigmoid(a * mean(x) + b): hand-computable (x = pixel/255)
+ *   redVsBlueLogitsModel(k)       [batch,2] logits [0, k*(mean R - mean B)]: softmax / HF dirs; free batch dim
+ *   convClassifierModel(size)     small Conv -> Relu -> GAP -> Gemm classifier, [1,2] logits
+ *   detectionModel(boxes, C)      YOLO-style constant output [1, 4+C, N]
+ *   slowModel(steps)              a MatMul chain: tens to hundreds of ms (timeouts)
+ *   failsOnDarkModel()            NaN (a model failure) on dark images, an answer on bright ones (breakers)
+ *   truncated(bytes)              half a model file: loading fails
+ *   writeModel(file, bytes)       writes a model, creating folders
+ *   writeHfModelDir(dir, model)   model.onnx + config.json (id2label) + preprocessor_config.json
  */
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
@@ -152,4 +162,24 @@ export async function writeHfModelDir(dir: string, model: Uint8Array, options: H
     ),
   );
   return dir;
+}
+
+/**
+ * A model that fails at run time depending on the image, to drive circuit breakers: p = sigmoid(sqrt(mean(x) - 0.5))
+ * with x = pixel/255. Bright images (mean >= 0.5) answer (white: sigmoid(sqrt(0.5)) = 0.6698); dark ones give NaN,
+ * which the cascade counts as a model failure.
+ */
+export function failsOnDarkModel(size = 32): Uint8Array {
+  return encodeOnnxModel({
+    inputs: [{name: 'x', type: 'float', shape: [1, 3, size, size]}],
+    outputs: [{name: 'prob', type: 'float', shape: [1, 1]}],
+    initializers: [floatTensor('half', [], [0.5]), int64Tensor('shape', [2], [1, 1])],
+    nodes: [
+      {opType: 'ReduceMean', inputs: ['x'], outputs: ['m'], attributes: {axes: [1, 2, 3], keepdims: 0}},
+      {opType: 'Sub', inputs: ['m', 'half'], outputs: ['d']},
+      {opType: 'Sqrt', inputs: ['d'], outputs: ['r']},
+      {opType: 'Sigmoid', inputs: ['r'], outputs: ['s']},
+      {opType: 'Reshape', inputs: ['s', 'shape'], outputs: ['prob']},
+    ],
+  });
 }

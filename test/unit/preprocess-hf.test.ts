@@ -116,6 +116,20 @@ describe('Hugging Face preprocessing against an independent PIL-style reference'
     expect(d.maxLevels).toBeLessThanOrEqual(2.01);
   });
 
+  it('through the once-only decode (shrink-on-load to the model size, then the model resize) it stays close', async () => {
+    const config = {do_resize: true, size: {height: 32, width: 32}, resample: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5]};
+    const p = preprocessingFromHf(config);
+    const jpeg = await sharp(await picture(480, 270)).jpeg({quality: 95}).toBuffer();
+    const full = await decodeImage(jpeg);
+    const reduced = await decodeImage(jpeg, {minSide: 32}); // what Cascade.predict does
+    expect(reduced.height).toBe(32);
+    const tensor = (await preprocessImage(reduced, p)).data as Float32Array;
+    const d = compare(tensor, pilResize(full.data, 480, 270, 32, 32, BILINEAR), 32, 32, config.image_mean, config.image_std);
+    if (process.env.NATIX_SHOW_DIFF) console.log(JSON.stringify(d));
+    expect(d.meanLevels).toBeLessThan(1);
+    expect(d.maxLevels).toBeLessThan(6);
+  });
+
   it('size {height, width} + do_center_crop: stretch to size, then crop', () => {
     const p = preprocessingFromHf({size: {height: 256, width: 256}, do_center_crop: true, crop_size: {height: 224, width: 224}});
     expect(p).toMatchObject({resize: 'shorter-side-crop', resizeWidth: 256, resizeHeight: 256, width: 224, height: 224});

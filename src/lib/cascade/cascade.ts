@@ -29,6 +29,8 @@ export interface CascadeOptions {
   breakers?: Record<string, {failures?: number; cooldownMs?: number}>;
   logs?: InferenceLogs;
   now?: () => number;
+  /** The circuit breakers' clock (ms); injectable so tests can step through the cool-down. */
+  breakerClock?: () => number;
 }
 
 export interface CascadeDescription {
@@ -94,7 +96,7 @@ export class Cascade {
     const models = this.models();
     for (const m of models) {
       const o = options.breakers?.[m.name] ?? {};
-      this.breakers.set(m.name, new CircuitBreaker({failures: o.failures ?? options.breaker.failures, cooldownMs: o.cooldownMs ?? options.breaker.cooldownMs}));
+      this.breakers.set(m.name, new CircuitBreaker({failures: o.failures ?? options.breaker.failures, cooldownMs: o.cooldownMs ?? options.breaker.cooldownMs, now: options.breakerClock}));
     }
     // Decode once, just large enough for the most demanding model (shrink-on-load does the rest).
     this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0, m.preprocessing.resizeWidth ?? 0, m.preprocessing.resizeHeight ?? 0)));
@@ -204,11 +206,13 @@ export class Cascade {
       };
       this.options.logs?.inference.info({
         image: e.meta.path ?? e.meta.id,
+        ...(e.meta.id !== undefined && e.meta.id !== e.meta.path ? {id: e.meta.id} : {}),
         decision: result.roadwork ? 'roadwork' : 'none',
         probability: result.probability,
         models: e.traces.flatMap((s) => s.models.filter((m) => m.status === 'ran' || m.status === 'fallback').map((m) => m.name)),
         degraded: result.degraded,
         totalMs: result.totalMs,
+        ...(result.error ? {error: result.error} : {}),
         ...(items.length > 1 ? {batch: items.length} : {}),
       });
       return result;

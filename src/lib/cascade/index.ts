@@ -15,7 +15,7 @@ import path from 'node:path';
 import {cascadeFileSchema, type CascadeFile, type ModelConfig} from '../config/schemas/cascade.js';
 import {loadConfigFile} from '../config/load.js';
 import {ExitCode, NatixError} from '../errors.js';
-import type {InferenceLogs} from '../logging/inference-logs.js';
+import {openInferenceLogs, type InferenceLogs} from '../logging/inference-logs.js';
 import {packageRoot} from '../runtime/environment.js';
 import {Cascade, type StagePlan} from './cascade.js';
 import {loadModel, type LoadedModel} from './model.js';
@@ -34,7 +34,12 @@ export interface LoadCascadeOptions {
   timeoutMs?: number;
   /** Decision threshold override (default: the cascade file's, else 0.5). */
   threshold?: number;
+  /** Circuit breaker for every model (a model's `breaker` in the cascade file overrides it). Default 3 failures, 30 s. */
   breaker?: {failures: number; cooldownMs: number};
+  /** The breakers' clock in ms (default performance.now); for tests. */
+  breakerClock?: () => number;
+  /** Open inference.log / errors.log / performance.log here (closed by cascade.close()). Ignored when `logs` is given. */
+  logDir?: string;
   logs?: InferenceLogs;
   /** Where the default cascade is looked for (default: the natix package root). */
   root?: string;
@@ -131,6 +136,7 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     threshold: options.threshold ?? file.threshold ?? 0.5,
     breaker: options.breaker ?? {failures: 3, cooldownMs: 30_000},
     breakers,
-    logs: options.logs,
+    breakerClock: options.breakerClock,
+    logs: options.logs ?? (options.logDir ? openInferenceLogs(path.resolve(options.logDir)) : undefined),
   });
 }

@@ -45,3 +45,42 @@ describe('wasm training kernels', () => {
     expect(tf.memory().numTensors).toBe(before); // no tensors leak from the kernel
   });
 });
+
+describe('wasm depthwise training kernels', () => {
+  it('DepthwiseConv2dNative gradients (filter and input) on wasm match the cpu backend', async () => {
+    await loadTfjs('wasm');
+    const rng = new SeededRandom(11);
+    const cases: Array<{x: [number, number, number, number]; f: [number, number, number, number]; strides: number; pad: 'same' | 'valid'}> = [
+      {x: [2, 9, 9, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same'},
+      {x: [2, 10, 10, 4], f: [3, 3, 4, 1], strides: 2, pad: 'same'},
+      {x: [1, 11, 11, 2], f: [3, 3, 2, 2], strides: 2, pad: 'valid'},
+      {x: [1, 8, 7, 3], f: [5, 5, 3, 1], strides: 1, pad: 'same'},
+    ];
+    for (const c of cases) {
+      const xv = Array.from({length: c.x.reduce((a, b) => a * b)}, () => rng.normal());
+      const fv = Array.from({length: c.f.reduce((a, b) => a * b)}, () => rng.normal());
+      const grads = async (backend: string): Promise<[Float32Array, Float32Array]> => {
+        await tf.setBackend(backend);
+        const x = tf.tensor4d(xv, c.x);
+        const f = tf.tensor4d(fv, c.f);
+        const loss = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad).square().sum();
+        const [gx, gf] = tf.grads(loss)([x, f]);
+        const out: [Float32Array, Float32Array] = [(await gx!.data()) as Float32Array, (await gf!.data()) as Float32Array];
+        tf.dispose([x, f, gx!, gf!]);
+        return out;
+      };
+      const cpu = await grads('cpu');
+      const wasm = await grads('wasm');
+      for (const which of [0, 1] as const) {
+        let maxDiff = 0;
+        let maxAbs = 0;
+        for (let i = 0; i < cpu[which].length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(cpu[which][i]! - wasm[which][i]!));
+          maxAbs = Math.max(maxAbs, Math.abs(cpu[which][i]!));
+        }
+        expect(maxDiff / Math.max(1, maxAbs), `${JSON.stringify(c)} ${which === 0 ? 'input' : 'filter'}`).toBeLessThan(1e-5);
+      }
+    }
+    await tf.setBackend('wasm');
+  });
+});

@@ -6,6 +6,10 @@
  * padded input that met that filter tap, flattened to [N*Ho*Wo, Ci], times dy flattened to [N*Ho*Wo, Co], gives
  * dW[i, j] = window^T . dy ([Ci, Co]). kh*kw matrix products of existing kernels (PadV2, StridedSlice, Reshape,
  * BatchMatMul, Concat); checked against the cpu backend in test/unit/wasm-kernels.test.ts.
+ *
+ * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (for the MobileNet-style zoo network), the same way:
+ * per filter tap, the input window times dy summed over batch and positions (filter); dy spread back with its
+ * strides (zeros inserted), shifted to each tap's offset and weighted by that tap (input).
  */
 import type {Tf} from '../runtime/tfjs.js';
 
@@ -33,6 +37,112 @@ export function convPadding(pad: unknown, inH: number, inW: number, kh: number, 
 
 let registered = false;
 
+interface KernelSet {
+  padV2: KernelFunc;
+  stridedSlice: KernelFunc;
+  reshape: KernelFunc;
+  concat: KernelFunc;
+  multiply: KernelFunc;
+  sum: KernelFunc;
+  add: KernelFunc;
+  fill: KernelFunc;
+  slice: KernelFunc;
+}
+
+type Attrs = {strides: number | [number, number]; pad: unknown; dilations?: number | [number, number]};
+
+function pair(v: number | [number, number] | undefined, d: number): [number, number] {
+  return v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
+}
+
+function registerDepthwiseKernels(tf: Tf, k: KernelSet): void {
+  const run = (backend: Backend, temps: TensorInfo[]) => ({
+    keep: <T extends TensorInfo>(t: T): T => (temps.push(t), t),
+    done: () => temps.forEach((t) => backend.disposeData(t.dataId)),
+  });
+  tf.registerKernel({
+    kernelName: 'DepthwiseConv2dNativeBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: ((args: {inputs: {x: TensorInfo; dy: TensorInfo}; backend: Backend; attrs: Attrs & {filterShape: [number, number, number, number]}}) => {
+      const {x, dy} = args.inputs;
+      const backend = args.backend;
+      const [kh, kw, c, m] = args.attrs.filterShape;
+      const stride = pair(args.attrs.strides, 1);
+      const [n, inH, inW] = x.shape as [number, number, number, number];
+      const [, outH, outW] = dy.shape as [number, number, number, number];
+      const [top, bottom, left, right] = convPadding(args.attrs.pad, inH, inW, kh, kw, stride, [1, 1], outH, outW);
+      const {keep, done} = run(backend, []);
+      const b = {backend};
+      const padded = top + bottom + left + right > 0 ? keep(k.padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...b})) : x;
+      const dy5 = keep(k.reshape({inputs: {x: dy}, attrs: {shape: [n, outH, outW, c, m]}, ...b}));
+      const taps: TensorInfo[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const window = keep(k.stridedSlice({inputs: {x: padded}, attrs: {begin: [0, i, j, 0], end: [n, i + (outH - 1) * stride[0] + 1, j + (outW - 1) * stride[1] + 1, c], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...b}));
+          const w5 = keep(k.reshape({inputs: {x: window}, attrs: {shape: [n, outH, outW, c, 1]}, ...b}));
+          const prod = keep(k.multiply({inputs: {a: w5, b: dy5}, attrs: {}, ...b}));
+          const summed = keep(k.sum({inputs: {x: prod}, attrs: {axis: [0, 1, 2], keepDims: false}, ...b}));
+          taps.push(keep(k.reshape({inputs: {x: summed}, attrs: {shape: [1, c, m]}, ...b})));
+        }
+      }
+      const stacked = keep(k.concat({inputs: taps as unknown as Record<string, TensorInfo>, attrs: {axis: 0}, ...b}));
+      const result = k.reshape({inputs: {x: stacked}, attrs: {shape: [kh, kw, c, m]}, ...b});
+      done();
+      return result;
+    }) as never,
+  });
+  tf.registerKernel({
+    kernelName: 'DepthwiseConv2dNativeBackpropInput',
+    backendName: 'wasm',
+    kernelFunc: ((args: {inputs: {dy: TensorInfo; filter: TensorInfo}; backend: Backend; attrs: Attrs & {inputShape: [number, number, number, number]}}) => {
+      const {dy, filter} = args.inputs;
+      const backend = args.backend;
+      const [n, inH, inW, c] = args.attrs.inputShape;
+      const [kh, kw, , m] = filter.shape as [number, number, number, number];
+      const stride = pair(args.attrs.strides, 1);
+      const [, outH, outW] = dy.shape as [number, number, number, number];
+      const [top, bottom, left, right] = convPadding(args.attrs.pad, inH, inW, kh, kw, stride, [1, 1], outH, outW);
+      const {keep, done} = run(backend, []);
+      const b = {backend};
+      // Sum over the channel multiplier first is not possible (each tap weights differently): keep dy as [.., c, m].
+      let spread = dy;
+      const rows = (outH - 1) * stride[0] + 1;
+      const cols = (outW - 1) * stride[1] + 1;
+      if (stride[0] > 1) {
+        const a = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, outH, 1, outW, c * m]}, ...b}));
+        const z = keep(k.fill({inputs: {}, attrs: {shape: [n, outH, stride[0] - 1, outW, c * m], value: 0, dtype: 'float32'}, ...b}));
+        const cat = keep(k.concat({inputs: [a, z] as unknown as Record<string, TensorInfo>, attrs: {axis: 2}, ...b}));
+        const flat = keep(k.reshape({inputs: {x: cat}, attrs: {shape: [n, outH * stride[0], outW, c * m]}, ...b}));
+        spread = keep(k.slice({inputs: {x: flat}, attrs: {begin: [0, 0, 0, 0], size: [n, rows, outW, c * m]}, ...b}));
+      }
+      if (stride[1] > 1) {
+        const a = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, rows, outW, 1, c * m]}, ...b}));
+        const z = keep(k.fill({inputs: {}, attrs: {shape: [n, rows, outW, stride[1] - 1, c * m], value: 0, dtype: 'float32'}, ...b}));
+        const cat = keep(k.concat({inputs: [a, z] as unknown as Record<string, TensorInfo>, attrs: {axis: 3}, ...b}));
+        const flat = keep(k.reshape({inputs: {x: cat}, attrs: {shape: [n, rows, outW * stride[1], c * m]}, ...b}));
+        spread = keep(k.slice({inputs: {x: flat}, attrs: {begin: [0, 0, 0, 0], size: [n, rows, cols, c * m]}, ...b}));
+      }
+      const spread5 = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, rows, cols, c, m]}, ...b}));
+      const padH = inH + top + bottom;
+      const padW = inW + left + right;
+      let total: TensorInfo | undefined;
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const tap = keep(k.slice({inputs: {x: filter}, attrs: {begin: [i, j, 0, 0], size: [1, 1, c, m]}, ...b}));
+          const tap5 = keep(k.reshape({inputs: {x: tap}, attrs: {shape: [1, 1, 1, c, m]}, ...b}));
+          const weighted = keep(k.multiply({inputs: {a: spread5, b: tap5}, attrs: {}, ...b}));
+          const perChannel = keep(k.sum({inputs: {x: weighted}, attrs: {axis: [4], keepDims: false}, ...b}));
+          const shifted = keep(k.padV2({inputs: {x: perChannel}, attrs: {paddings: [[0, 0], [i, padH - i - rows], [j, padW - j - cols], [0, 0]], constantValue: 0}, ...b}));
+          total = total ? keep(k.add({inputs: {a: total, b: shifted}, attrs: {}, ...b})) : shifted;
+        }
+      }
+      const result = k.slice({inputs: {x: total!}, attrs: {begin: [0, top, left, 0], size: [n, inH, inW, c]}, ...b});
+      done();
+      return result;
+    }) as never,
+  });
+}
+
 export function registerWasmTrainingKernels(tf: Tf): void {
   if (registered || tf.getKernel('Conv2DBackpropFilter', 'wasm')) return;
   registered = true;
@@ -46,6 +156,9 @@ export function registerWasmTrainingKernels(tf: Tf): void {
   const reshape = kernel('Reshape');
   const batchMatMul = kernel('BatchMatMul');
   const concat = kernel('Concat');
+  if (!tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')) {
+    registerDepthwiseKernels(tf, {padV2, stridedSlice, reshape, concat, multiply: kernel('Multiply'), sum: kernel('Sum'), add: kernel('Add'), fill: kernel('Fill'), slice: kernel('Slice')});
+  }
 
   tf.registerKernel({
     kernelName: 'Conv2DBackpropFilter',

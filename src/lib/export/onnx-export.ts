@@ -1,5 +1,5 @@
 /**
- * TF.js (tf.layers) -> ONNX for the layers the zoo uses: Conv2D, BatchNormalization, ReLU, MaxPooling2D,
+ * TF.js (tf.layers) -> ONNX for the layers the zoo uses: Conv2D, DepthwiseConv2D (a grouped Conv), BatchNormalization, ReLU, MaxPooling2D,
  * GlobalAveragePooling2D, Dense (+ softmax), Dropout (dropped at inference), Flatten (only after global pooling).
  * The ONNX graph takes NCHW `pixel_values` in [0, 1] and outputs `logits` (the softmax is left to the consumer, as
  * Hugging Face image classifiers do), written with natix's own ONNX encoder.
@@ -63,6 +63,28 @@ export async function tfjsToOnnx(model: LayersModel, producerVersion: string): P
           current = `${out}_relu`;
           continue;
         }
+        break;
+      }
+      case 'DepthwiseConv2D': {
+        const kernel = await read(layer, 'depthwise_kernel');
+        const [kh, kw, c, m] = kernel.shape as [number, number, number, number];
+        const strides = (cfg.strides as number[]) ?? [1, 1];
+        // [kh, kw, C, M] -> ONNX grouped Conv weights [C*M, 1, kh, kw], group = C.
+        const w = new Float32Array(kernel.data.length);
+        for (let h = 0; h < kh; h++) for (let x = 0; x < kw; x++) for (let ci = 0; ci < c; ci++) for (let mi = 0; mi < m; mi++) w[(ci * m + mi) * kh * kw + h * kw + x] = kernel.data[((h * kw + x) * c + ci) * m + mi]!;
+        initializers.push(floatTensor(`${layer.name}_W`, [c * m, 1, kh, kw], w));
+        const inputs = [current, `${layer.name}_W`];
+        if (cfg.useBias) {
+          const bias = await read(layer, 'bias');
+          initializers.push(floatTensor(`${layer.name}_B`, [c * m], bias.data));
+          inputs.push(`${layer.name}_B`);
+        }
+        const attributes: Record<string, number | number[] | string> = {kernel_shape: [kh, kw], strides, group: c};
+        if (cfg.padding === 'same') {
+          if (strides.some((v) => v !== 1)) attributes.auto_pad = 'SAME_UPPER';
+          else attributes.pads = [Math.floor((kh - 1) / 2), Math.floor((kw - 1) / 2), Math.ceil((kh - 1) / 2), Math.ceil((kw - 1) / 2)];
+        }
+        nodes.push({opType: 'Conv', inputs, outputs: [out], name: layer.name, attributes});
         break;
       }
       case 'BatchNormalization': {

@@ -35,7 +35,7 @@ export const trainConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        architecture: {enum: ['tiny-cnn', 'small-cnn']},
+        architecture: {enum: ['tiny-cnn', 'small-cnn', 'mobilenet']},
         width: {type: 'number', exclusiveMinimum: 0, maximum: 4},
         /** A checkpoint folder (epoch-NNNN) or run folder to start from. */
         init: {type: 'string'},

@@ -15,7 +15,7 @@ describe('TF.js -> ONNX export of every zoo architecture', () => {
       // Give batch norm real statistics, as a trained model has.
       model.setWeights(
         model.weights.map((w) => {
-          const n = w.shape.reduce((a, b) => a * (b as number), 1);
+          const n = (w.shape as number[]).reduce((a, b) => a * b, 1);
           if (w.originalName.endsWith('moving_variance')) return tf.tensor(Array.from({length: n}, () => rng.uniform(0.5, 2)), w.shape as number[]);
           if (w.originalName.endsWith('moving_mean') || w.originalName.endsWith('beta')) return tf.tensor(Array.from({length: n}, () => rng.normal(0, 0.3)), w.shape as number[]);
           return w.read().clone();

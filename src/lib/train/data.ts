@@ -13,6 +13,8 @@ export interface ImageSet {
   images: Uint8Array[];
   labels: number[];
   ids: string[];
+  /** Larger copies (aspect kept), for augmentations that crop and rotate like the subnet's validators. */
+  sources?: Array<{data: Buffer; width: number; height: number}>;
 }
 
 export interface SplitData {
@@ -21,9 +23,16 @@ export interface SplitData {
   skipped: Array<{path: string; error: string}>;
 }
 
-async function decodeAt(sample: Sample, size: number): Promise<Uint8Array> {
-  const image = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: size * 2});
-  return sharp(image.data, {raw: {width: image.width, height: image.height, channels: 3}}).resize(size, size, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+async function decodeAt(sample: Sample, size: number, sourceSide?: number): Promise<{image: Uint8Array; source?: {data: Buffer; width: number; height: number}}> {
+  const decoded = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: Math.max(size * 2, sourceSide ?? 0)});
+  const image = await sharp(decoded.data, {raw: {width: decoded.width, height: decoded.height, channels: 3}}).resize(size, size, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+  if (!sourceSide) return {image};
+  const scale = sourceSide / Math.min(decoded.width, decoded.height);
+  if (scale >= 1) return {image, source: {data: decoded.data, width: decoded.width, height: decoded.height}};
+  const width = Math.round(decoded.width * scale);
+  const height = Math.round(decoded.height * scale);
+  const data = await sharp(decoded.data, {raw: {width: decoded.width, height: decoded.height, channels: 3}}).resize(width, height, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+  return {image, source: {data, width, height}};
 }
 
 export interface LoadOptions {
@@ -33,6 +42,8 @@ export interface LoadOptions {
   /** When the dataset has no splits: [train, val] fractions, drawn with the seed. */
   splitRatios: [number, number];
   seed: number;
+  /** Also keep the training images at this shorter side (for validator-style augmentation). */
+  sourceSide?: number;
   onProgress?: (done: number) => void;
 }
 
@@ -54,15 +65,18 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
   }
   const skipped: SplitData['skipped'] = [];
   let done = 0;
-  const decodeAll = async (list: Sample[]): Promise<ImageSet> => {
+  const decodeAll = async (list: Sample[], withSources: boolean): Promise<ImageSet> => {
     const images: Array<Uint8Array | undefined> = new Array(list.length);
+    const sources: Array<{data: Buffer; width: number; height: number} | undefined> = new Array(list.length);
     let next = 0;
     await Promise.all(
       Array.from({length: os.availableParallelism() * 2}, async () => {
         while (next < list.length) {
           const i = next++;
           try {
-            images[i] = await decodeAt(list[i]!, options.size);
+            const decoded = await decodeAt(list[i]!, options.size, withSources ? options.sourceSide : undefined);
+            images[i] = decoded.image;
+            sources[i] = decoded.source;
           } catch (error) {
             skipped.push({path: list[i]!.path, error: (error as Error).message});
           }
@@ -71,15 +85,30 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
       }),
     );
     const keep = list.map((_, i) => i).filter((i) => images[i]);
-    return {images: keep.map((i) => images[i]!), labels: keep.map((i) => list[i]!.label!), ids: keep.map((i) => list[i]!.path)};
+    return {images: keep.map((i) => images[i]!), labels: keep.map((i) => list[i]!.label!), ids: keep.map((i) => list[i]!.path), ...(withSources && options.sourceSide ? {sources: keep.map((i) => sources[i]!)} : {})};
   };
-  return {train: await decodeAll(train), val: await decodeAll(val), skipped};
+  // Validation images are never augmented: no larger copies for them.
+  return {train: await decodeAll(train, true), val: await decodeAll(val, false), skipped};
 }
 
 export interface Augmentation {
   flip: boolean;
   colorJitter: number;
   randomCrop: number;
+  /** The subnet's challenge augmentations (level 0-3 drawn uniformly, 224 px, JPEG q75), then resized. */
+  validator?: boolean;
+}
+
+/**
+ * One training image through the subnet's validator pipeline: a level drawn uniformly from {0..3}, the exact
+ * augmentation of that level, the 224x224 JPEG at quality 75 a miner receives, then resized to the training size.
+ */
+export async function validatorAugmented(source: {data: Buffer; width: number; height: number}, size: number, rng: SeededRandom): Promise<Uint8Array> {
+  const {applyChallengeAugmentation, encodeChallengeJpeg} = await import('../validator/augment.js');
+  const level = rng.int(4) as 0 | 1 | 2 | 3;
+  const {rgb} = await applyChallengeAugmentation(source, level, rng);
+  const jpeg = await encodeChallengeJpeg(rgb);
+  return sharp(jpeg).resize(size, size, {fit: 'fill', kernel: 'linear'}).removeAlpha().raw().toBuffer();
 }
 
 /** Writes image `src` (size x size RGB) into `out` at `offset` as floats in [0, 1], augmented with `rng`. */

@@ -15,7 +15,7 @@ import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
 import {sha256, writeFileAtomic} from '../util/fs.js';
 import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
-import {epochOrder, fillAugmented, loadSplits, type Augmentation, type ImageSet} from './data.js';
+import {epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {buildModel, type Architecture} from './zoo.js';
 
@@ -68,7 +68,7 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
     balance: c.balance ?? 'none',
     earlyStopping: c['early-stopping'] ? {patience: c['early-stopping'].patience ?? 5, monitor: c['early-stopping'].monitor ?? 'val_mcc', mode: c['early-stopping'].mode ?? (c['early-stopping'].monitor?.endsWith('loss') ? 'min' : 'max')} : undefined,
     bestMetric: c['best-metric'] ?? 'val_mcc',
-    augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1},
+    augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1, validator: c.augmentation?.validator ?? false},
   };
 }
 
@@ -163,7 +163,8 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
   await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify({natix: natixVersion(), backend, ...cfg}, null, 2)}\n`);
 
   const size = cfg.dataset.imageSize;
-  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
+  // Validator-style augmentation crops and rotates: keep the training images larger (shorter side 256).
+  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, sourceSide: cfg.augmentation.validator ? 256 : undefined, onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
   for (const s of data.skipped.slice(0, 5)) hooks.warn(`skipped unreadable image ${s.path}: ${s.error}`);
   if (data.train.images.length === 0) throw new NatixError(`No training images in split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
   await hooks.onData?.(sha256(JSON.stringify([data.train.ids, data.train.labels, data.val.ids, data.val.labels, size])).slice(0, 16));
@@ -218,10 +219,12 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       const idx = order.slice(step * cfg.batchSize, (step + 1) * cfg.batchSize);
       const x = new Float32Array(idx.length * size * size * 3);
       const y = new Float32Array(idx.length * classes);
-      idx.forEach((k, i) => {
-        fillAugmented(x, i * size * size * 3, data.train.images[k]!, size, cfg.augmentation, new SeededRandom(`${cfg.seed}:aug:${epoch}:${k}:${step}`));
+      for (const [i, k] of idx.entries()) {
+        const rng = new SeededRandom(`${cfg.seed}:aug:${epoch}:${k}:${step}`);
+        const src = cfg.augmentation.validator && data.train.sources ? await validatorAugmented(data.train.sources[k]!, size, rng) : data.train.images[k]!;
+        fillAugmented(x, i * size * size * 3, src, size, cfg.augmentation, rng);
         y[i * classes + data.train.labels[k]!] = 1;
-      });
+      }
       const xs = tf.tensor4d(x, [idx.length, size, size, 3]);
       const ys = tf.tensor2d(y, [idx.length, classes]);
       const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];

@@ -24,7 +24,7 @@ import {synthesizeDataset} from '../src/lib/synth/dataset.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cache = path.join(root, 'bench', '.cache');
 const count = Number(process.argv[2] ?? 1000);
-const concurrency = os.availableParallelism() * 2;
+const concurrency = Number(process.env.NATIX_BENCH_CONCURRENCY ?? os.availableParallelism() * 4); // validate-data's default
 
 async function ensure(dir: string, make: () => Promise<unknown>): Promise<void> {
   if (existsSync(path.join(dir, '.complete'))) return;

@@ -53,7 +53,7 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
     hamming: Flags.integer({description: 'Near-duplicate radius: perceptual-hash Hamming distance (0-32); candidates must also match in colour.', default: 8, min: 0, max: 32}),
     report: Flags.string({description: 'Write a self-contained HTML report with thumbnails of flagged images.'}),
     quarantine: Flags.string({description: 'COPY flagged files here (never moves), with quarantine.json saying why.'}),
-    concurrency: Flags.integer({description: 'Images decoded at once (default 2 x cores).', min: 1}),
+    concurrency: Flags.integer({description: 'Images decoded at once (default 4 x cores: keeps libvips busy while JavaScript computes statistics).', min: 1}),
     'class-map': Flags.string({description: 'Class name -> label overrides, e.g. "cones=1,empty=0".'}),
     'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1}),
   };
@@ -83,7 +83,7 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
       thresholds: {...DEFAULT_THRESHOLDS, ...(config.thresholds ?? {})},
       severities: (config.severities ?? {}) as Partial<Record<CheckId, Severity | 'off'>>,
       hamming: flags.hamming,
-      concurrency: flags.concurrency ?? os.availableParallelism() * 2,
+      concurrency: flags.concurrency ?? os.availableParallelism() * 4,
       maxSide: 256,
       keepBytes: Boolean(flags.report || flags.quarantine),
       expectedSplits: config['expected-splits'] ?? {train: 0.8, val: 0.1, test: 0.1},

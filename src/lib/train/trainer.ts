@@ -113,6 +113,26 @@ async function optimizerWeights(optimizer: import('@tensorflow/tfjs').Optimizer)
   return Promise.all(named.map(async (n) => ({name: n.name, shape: n.tensor.shape as number[], data: Float32Array.from((await n.tensor.data()) as ArrayLike<number>)})));
 }
 
+/**
+ * Adam keeps beta^t as a running float32 product, but its setWeights() recomputes it with pow(), which rounds
+ * differently: a resumed run would drift from an uninterrupted one. Replay the product exactly (float32 multiply
+ * is exactly Math.fround of the double product) so resume is bit-identical on IEEE backends (wasm, cpu).
+ */
+function restoreAdamPowers(tf: Tf, optimizer: import('@tensorflow/tfjs').Optimizer): void {
+  const adam = optimizer as unknown as {beta1?: number; beta2?: number; iterations_?: number; accBeta1?: import('@tensorflow/tfjs').Variable; accBeta2?: import('@tensorflow/tfjs').Variable};
+  if (adam.accBeta1 === undefined || adam.accBeta2 === undefined || adam.beta1 === undefined || adam.beta2 === undefined) return;
+  const replay = (beta: number): number => {
+    const b = Math.fround(beta);
+    let acc = b;
+    for (let i = 0; i < (adam.iterations_ ?? 0); i++) acc = Math.fround(acc * b);
+    return acc;
+  };
+  tf.tidy(() => {
+    adam.accBeta1!.assign(tf.scalar(replay(adam.beta1!)));
+    adam.accBeta2!.assign(tf.scalar(replay(adam.beta2!)));
+  });
+}
+
 function setModelWeights(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, arrays: NamedArray[], strict: boolean): void {
   const byName = new Map(arrays.map((a) => [a.name, a]));
   const values = model.weights.map((w) => {
@@ -198,7 +218,10 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
   };
   if (resumed) {
     setModelWeights(tf, model, resumed.weights, true);
-    if (resumed.optimizer.length > 0) await optimizer.setWeights(resumed.optimizer.map((a) => ({name: a.name, tensor: tf.tensor(a.data, a.shape)})));
+    if (resumed.optimizer.length > 0) {
+      await optimizer.setWeights(resumed.optimizer.map((a) => ({name: a.name, tensor: tf.tensor(a.data, a.shape)})));
+      restoreAdamPowers(tf, optimizer);
+    }
     state = {...state, epochsPlanned: cfg.epochs, backend};
   }
 

@@ -53,3 +53,21 @@ describe('training data pipeline', () => {
     expect([0, 1, 2, 3, 4].map((e) => learningRate(step, e))).toEqual([1, 1, 0.5, 0.5, 0.25]);
   });
 });
+
+describe('rotation augmentation', () => {
+  it('rotates about the centre with black corners; 0 degrees leaves the image unchanged', () => {
+    const size = 9;
+    const src = new Uint8Array(size * size * 3).fill(200);
+    const out = new Float32Array(size * size * 3);
+    // Find a generator whose drawn angle is large enough to blacken a corner.
+    let rotatedCorner = false;
+    for (let seed = 0; seed < 20 && !rotatedCorner; seed++) {
+      fillAugmented(out, 0, src, size, {flip: false, colorJitter: 0, randomCrop: 1, rotation: 40}, new SeededRandom(seed));
+      rotatedCorner = out[0] === 0;
+      expect(out[(4 * size + 4) * 3]).toBeCloseTo(200 / 255, 6); // the centre stays
+    }
+    expect(rotatedCorner).toBe(true);
+    fillAugmented(out, 0, src, size, {flip: false, colorJitter: 0, randomCrop: 1, rotation: 0}, new SeededRandom(1));
+    expect(Array.from(out).every((v) => Math.abs(v - 200 / 255) < 1e-6)).toBe(true);
+  });
+});

@@ -95,6 +95,8 @@ export interface Augmentation {
   flip: boolean;
   colorJitter: number;
   randomCrop: number;
+  /** Random rotation up to +- this many degrees (nearest neighbour, black corners); 0 = off. */
+  rotation?: number;
   /** The subnet's challenge augmentations (level 0-3 drawn uniformly, 224 px, JPEG q75), then resized. */
   validator?: boolean;
 }
@@ -126,13 +128,26 @@ export function fillAugmented(out: Float32Array, offset: number, src: Uint8Array
     cy = rng.int(size - crop + 1);
   }
   const scale = crop / size;
+  const angle = aug?.rotation && rng ? (rng.uniform(-aug.rotation, aug.rotation) * Math.PI) / 180 : 0;
+  const cos = Math.cos(angle);
+  const sin = Math.sin(angle);
+  const half = (size - 1) / 2;
   for (let y = 0; y < size; y++) {
-    const sy = cy + Math.min(crop - 1, Math.floor(y * scale));
     for (let x = 0; x < size; x++) {
-      const sxBase = cx + Math.min(crop - 1, Math.floor(x * scale));
+      const d = offset + (y * size + x) * 3;
+      // Rotate the output position back into the (cropped, flipped) source: nearest neighbour, black outside.
+      const rx = angle ? Math.round(half + (x - half) * cos + (y - half) * sin) : x;
+      const ry = angle ? Math.round(half - (x - half) * sin + (y - half) * cos) : y;
+      if (rx < 0 || ry < 0 || rx >= size || ry >= size) {
+        out[d] = 0;
+        out[d + 1] = 0;
+        out[d + 2] = 0;
+        continue;
+      }
+      const sy = cy + Math.min(crop - 1, Math.floor(ry * scale));
+      const sxBase = cx + Math.min(crop - 1, Math.floor(rx * scale));
       const sx = flip ? cx + crop - 1 - (sxBase - cx) : sxBase;
       const s = (sy * size + sx) * 3;
-      const d = offset + (y * size + x) * 3;
       for (let c = 0; c < 3; c++) {
         const v = (src[s + c]! / 255) * gain + bias;
         out[d + c] = v < 0 ? 0 : v > 1 ? 1 : v;

@@ -68,7 +68,7 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
     balance: c.balance ?? 'none',
     earlyStopping: c['early-stopping'] ? {patience: c['early-stopping'].patience ?? 5, monitor: c['early-stopping'].monitor ?? 'val_mcc', mode: c['early-stopping'].mode ?? (c['early-stopping'].monitor?.endsWith('loss') ? 'min' : 'max')} : undefined,
     bestMetric: c['best-metric'] ?? 'val_mcc',
-    augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1, validator: c.augmentation?.validator ?? false},
+    augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1, rotation: c.augmentation?.rotation ?? 0, validator: c.augmentation?.validator ?? false},
   };
 }
 
@@ -191,7 +191,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
   hooks.info(`Data: ${data.train.images.length} train / ${data.val.images.length} val images at ${size}x${size}, decoded once and cached`);
 
   const classes = Math.max(2, ...data.train.labels.map((l) => l + 1));
-  const model = buildModel(tf, {architecture: cfg.model.architecture, size, width: cfg.model.width, classes, seed: cfg.seed});
+  const model = buildModel(tf, {architecture: cfg.model.architecture, size, width: cfg.model.width, classes, seed: cfg.seed, weightDecay: cfg.optimizer.weightDecay});
   if (cfg.model.init) {
     const init = await readCheckpoint(await resolveCheckpointDir(cfg.model.init));
     setModelWeights(tf, model, init.weights, false);
@@ -238,7 +238,8 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
     let lossSum = 0;
     let accSum = 0;
     let counted = 0;
-    for (let step = epoch === state.epoch ? state.stepInEpoch : 0; step < steps; step++) {
+    // The next batch is assembled (decoding/augmenting, partly on libvips threads) while this one trains.
+    const makeBatch = async (step: number): Promise<{x: Float32Array; y: Float32Array; n: number}> => {
       const idx = order.slice(step * cfg.batchSize, (step + 1) * cfg.batchSize);
       const x = new Float32Array(idx.length * size * size * 3);
       const y = new Float32Array(idx.length * classes);
@@ -248,13 +249,20 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
         fillAugmented(x, i * size * size * 3, src, size, cfg.augmentation, rng);
         y[i * classes + data.train.labels[k]!] = 1;
       }
-      const xs = tf.tensor4d(x, [idx.length, size, size, 3]);
-      const ys = tf.tensor2d(y, [idx.length, classes]);
+      return {x, y, n: idx.length};
+    };
+    const first = epoch === state.epoch ? state.stepInEpoch : 0;
+    let next = first < steps ? makeBatch(first) : undefined;
+    for (let step = first; step < steps; step++) {
+      const {x, y, n} = await next!;
+      next = step + 1 < steps ? makeBatch(step + 1) : undefined;
+      const xs = tf.tensor4d(x, [n, size, size, 3]);
+      const ys = tf.tensor2d(y, [n, classes]);
       const [loss, acc] = (await model.trainOnBatch(xs, ys)) as number[];
       tf.dispose([xs, ys]);
-      lossSum += loss! * idx.length;
-      accSum += acc! * idx.length;
-      counted += idx.length;
+      lossSum += loss! * n;
+      accSum += acc! * n;
+      counted += n;
       state.step++;
       hooks.onProgress?.('train', step + 1, steps);
       if (hooks.shouldStop() && step + 1 < steps) {

@@ -16,6 +16,13 @@ export interface ModelSpec {
   width: number;
   classes: number;
   seed: number;
+  /** L2 penalty on convolution and dense kernels (the optimizer's weight decay); 0 = none. */
+  weightDecay?: number;
+}
+
+/** The kernel regularizer implementing weight decay, when asked for. */
+function decay(tf: Tf, spec: ModelSpec): {kernelRegularizer?: ReturnType<typeof tf.regularizers.l2>} {
+  return spec.weightDecay ? {kernelRegularizer: tf.regularizers.l2({l2: spec.weightDecay})} : {};
 }
 
 const MOBILENET_BLOCKS: Array<[number, number]> = [
@@ -32,19 +39,19 @@ function buildMobileNet(tf: Tf, spec: ModelSpec): import('@tensorflow/tfjs').Seq
   const init = (): ReturnType<typeof tf.initializers.heNormal> => tf.initializers.heNormal({seed: seed++});
   const ch = (n: number): number => Math.max(8, Math.round(n * spec.width));
   const model = tf.sequential({name: 'mobilenet'});
-  model.add(tf.layers.conv2d({name: 'stem', inputShape: [spec.size, spec.size, 3], filters: ch(32), kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init()}));
+  model.add(tf.layers.conv2d({name: 'stem', inputShape: [spec.size, spec.size, 3], filters: ch(32), kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init(), ...decay(tf, spec)}));
   model.add(tf.layers.batchNormalization({name: 'stem_bn', momentum: 0.9, epsilon: 1e-3}));
   model.add(tf.layers.reLU({name: 'stem_relu'}));
   MOBILENET_BLOCKS.forEach(([filters, stride], i) => {
     model.add(tf.layers.depthwiseConv2d({name: `dw${i + 1}`, kernelSize: 3, strides: stride, padding: 'same', depthMultiplier: 1, useBias: false, depthwiseInitializer: init()}));
     model.add(tf.layers.batchNormalization({name: `dw${i + 1}_bn`, momentum: 0.9, epsilon: 1e-3}));
     model.add(tf.layers.reLU({name: `dw${i + 1}_relu`}));
-    model.add(tf.layers.conv2d({name: `pw${i + 1}`, filters: ch(filters), kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: init()}));
+    model.add(tf.layers.conv2d({name: `pw${i + 1}`, filters: ch(filters), kernelSize: 1, padding: 'same', useBias: false, kernelInitializer: init(), ...decay(tf, spec)}));
     model.add(tf.layers.batchNormalization({name: `pw${i + 1}_bn`, momentum: 0.9, epsilon: 1e-3}));
     model.add(tf.layers.reLU({name: `pw${i + 1}_relu`}));
   });
   model.add(tf.layers.globalAveragePooling2d({name: 'gap'}));
-  model.add(tf.layers.dense({name: 'head', units: spec.classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({seed: seed++})}));
+  model.add(tf.layers.dense({name: 'head', units: spec.classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({seed: seed++}), ...decay(tf, spec)}));
   return model;
 }
 
@@ -64,6 +71,7 @@ export function buildModel(tf: Tf, spec: ModelSpec): import('@tensorflow/tfjs').
         padding: 'same',
         useBias: false,
         kernelInitializer: init(),
+        ...decay(tf, spec),
         ...(i === 0 ? {inputShape: [spec.size, spec.size, 3]} : {}),
       }),
     );
@@ -72,6 +80,6 @@ export function buildModel(tf: Tf, spec: ModelSpec): import('@tensorflow/tfjs').
     if (i < blocks.length - 1) model.add(tf.layers.maxPooling2d({name: `pool${i + 1}`, poolSize: 2, strides: 2}));
   });
   model.add(tf.layers.globalAveragePooling2d({name: 'gap'}));
-  model.add(tf.layers.dense({name: 'head', units: spec.classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({seed: seed++})}));
+  model.add(tf.layers.dense({name: 'head', units: spec.classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({seed: seed++}), ...decay(tf, spec)}));
   return model;
 }

@@ -75,6 +75,8 @@ export const trainConfigSchema = {
         'color-jitter': {type: 'number', minimum: 0, maximum: 1},
         /** Random crop keeping at least this share of each side (1 = off). */
         'random-crop': {type: 'number', exclusiveMinimum: 0, maximum: 1},
+        /** Random rotation up to +- this many degrees. */
+        rotation: {type: 'number', minimum: 0, maximum: 45},
         /** The subnet's own challenge augmentations (see STREETVISION.md), so the model trains on what it is tested on. */
         validator: {type: 'boolean'},
       },

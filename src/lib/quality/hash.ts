@@ -25,7 +25,7 @@ export function grey32(rgb: Uint8Array, width: number, height: number): Float64A
  * the confirmation signature for near duplicates. The pHash alone matches different scenes that share a layout
  * (sky above a road to the horizon); pHash candidates are kept only when these thumbnails correlate strongly.
  */
-export function colourSignature(rgb: Uint8Array, width: number, height: number): Float32Array {
+export function colourSignature(rgb: Uint8Array, width: number, height: number): Int8Array {
   const sums = new Float64Array(16 * 16 * 3);
   const counts = new Float64Array(16 * 16);
   for (let y = 0; y < height; y++) {
@@ -42,8 +42,11 @@ export function colourSignature(rgb: Uint8Array, width: number, height: number):
   return normaliseSignature(sums, counts);
 }
 
-/** Turns 16x16 cell RGB sums and pixel counts into the normalised signature. */
-export function normaliseSignature(sums: Float64Array, counts: Float64Array): Float32Array {
+/** Quantisation of the signature: int8 steps of 1/SIGNATURE_SCALE standard deviations (768 bytes per image). */
+export const SIGNATURE_SCALE = 24;
+
+/** Turns 16x16 cell RGB sums and pixel counts into the normalised signature, quantised to int8 to keep memory low. */
+export function normaliseSignature(sums: Float64Array, counts: Float64Array): Int8Array {
   const out = new Float32Array(sums.length);
   let mean = 0;
   for (let k = 0; k < out.length; k++) {
@@ -54,15 +57,22 @@ export function normaliseSignature(sums: Float64Array, counts: Float64Array): Fl
   let variance = 0;
   for (const v of out) variance += (v - mean) ** 2;
   const std = Math.sqrt(variance / out.length) || 1;
-  for (let k = 0; k < out.length; k++) out[k] = (out[k]! - mean) / std;
-  return out;
+  const q = new Int8Array(out.length);
+  for (let k = 0; k < out.length; k++) q[k] = Math.max(-127, Math.min(127, Math.round(((out[k]! - mean) / std) * SIGNATURE_SCALE)));
+  return q;
 }
 
 /** Pearson correlation of two normalised signatures (1 = same picture up to brightness/contrast). */
-export function signatureCorrelation(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s / a.length;
+export function signatureCorrelation(a: Int8Array, b: Int8Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i]! * b[i]!;
+    aa += a[i]! * a[i]!;
+    bb += b[i]! * b[i]!;
+  }
+  return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
 }
 
 const COS = (() => {

@@ -28,7 +28,7 @@ export interface ImageProperties {
   sizeScore: number;
   phash: bigint;
   /** Normalised 16x16 colour thumbnail confirming near-duplicate candidates. */
-  signature: Float32Array;
+  signature: Int8Array;
   /** SHA-1 of the reduced pixels + original shape: candidates for exact duplicates. */
   pixelHash: string;
 }

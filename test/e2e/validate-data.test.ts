@@ -1,4 +1,3 @@
-import {createHash} from 'node:crypto';
 import {copyFile, mkdir, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,17 +9,11 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {validateDataResultSchema} from '../../src/lib/config/schemas/validate-data.js';
 import {lcg, pngBomb} from '../helpers/corrupt.js';
 import {REPO_ROOT, runNatix} from '../helpers/cli.js';
+import {snapshot} from '../helpers/snapshot.js';
 
 const SAMPLE = path.join(REPO_ROOT, 'datasets', 'sample');
 let base: string;
 
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of (await fg('**/*', {cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false})).sort()) {
-    out[f] = createHash('sha256').update(await readFile(path.join(dir, f))).digest('hex');
-  }
-  return out;
-}
 
 const checksOf = (json: {result: {findings: Array<{check: string; path: string}>}}, file: string): string[] => json.result.findings.filter((f) => f.path === file).map((f) => f.check).sort();
 

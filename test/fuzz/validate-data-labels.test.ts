@@ -4,27 +4,19 @@
  * a finding on its own path, controls left alone, exit code 1, and the dataset is byte-for-byte unchanged.
  * (Randomly mutated and truncated IMAGES and a PNG bomb are fuzzed in test/e2e/validate-data.test.ts.)
  */
-import {createHash} from 'node:crypto';
-import {mkdir, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import fg from 'fast-glob';
 import sharp from 'sharp';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {lcg} from '../helpers/corrupt.js';
 import {runNatix} from '../helpers/cli.js';
+import {snapshot} from '../helpers/snapshot.js';
 
 const LABEL_CHECKS = new Set(['label-malformed', 'label-class-unknown', 'box-out-of-bounds', 'box-degenerate', 'duplicate-box', 'path-escape', 'unreadable']);
 let base: string;
 let jpeg: Buffer;
 
-async function snapshot(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const f of (await fg('**/*', {cwd: dir, dot: true, onlyFiles: true, followSymbolicLinks: false})).sort()) {
-    out[f] = createHash('sha256').update(await readFile(path.join(dir, f))).digest('hex');
-  }
-  return out;
-}
 
 beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'natix-fuzz-'));

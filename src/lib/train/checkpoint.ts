@@ -8,8 +8,7 @@ import {mkdir, readdir, readFile, rename, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {randomBytes} from 'node:crypto';
 import {ExitCode, NatixError} from '../errors.js';
-import {fsyncDir, sha256, writeFileAtomic} from '../util/fs.js';
-import {open} from 'node:fs/promises';
+import {fsyncDir, sha256, writeFileAtomic, writeFileSynced} from '../util/fs.js';
 
 export interface NamedArray {
   name: string;
@@ -62,16 +61,6 @@ function unpackArrays(index: string, bin: Buffer): NamedArray[] {
   });
 }
 
-async function writeSynced(file: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(file, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 export function checkpointName(epoch: number, stepInEpoch: number): string {
   return stepInEpoch > 0 ? `epoch-${String(epoch).padStart(4, '0')}-step-${String(stepInEpoch).padStart(6, '0')}` : `epoch-${String(epoch).padStart(4, '0')}`;
 }
@@ -93,10 +82,10 @@ export async function writeCheckpoint(runDir: string, weights: NamedArray[], opt
   };
   const manifest: Record<string, string> = {};
   for (const [file, data] of Object.entries(files)) {
-    await writeSynced(path.join(tmp, file), data);
+    await writeFileSynced(path.join(tmp, file), data);
     manifest[file] = sha256(data);
   }
-  await writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify({format: 'natix-checkpoint/1', files: manifest}, null, 2));
+  await writeFileSynced(path.join(tmp, 'manifest.json'), JSON.stringify({format: 'natix-checkpoint/1', files: manifest}, null, 2));
   await fsyncDir(tmp);
   await rm(final, {recursive: true, force: true});
   await rename(tmp, final);

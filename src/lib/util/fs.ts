@@ -17,18 +17,23 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `file` atomically: readers see the old content or the new, never a mix. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, {recursive: true});
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(tmp, 'w');
+/** Writes `data` to `file` and fsyncs it before returning (no rename: see writeFileAtomic). */
+export async function writeFileSynced(file: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(file, 'w');
   try {
     await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Writes `data` to `file` atomically: readers see the old content or the new, never a mix. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, {recursive: true});
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  await writeFileSynced(tmp, data);
   try {
     await rename(tmp, file);
   } catch (error) {

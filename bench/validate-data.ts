@@ -63,11 +63,22 @@ const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRES
 const fullSeconds = (performance.now() - t0) / 1000;
 const fullCpu = process.cpuUsage(cpu);
 
+// The JavaScript share of (b): per-image properties on already-decoded buffers (warm, 3 rounds, best kept).
+const {computeProperties} = await import('../src/lib/quality/properties.js');
+const sampleBuffers = await Promise.all(files.slice(0, 200).map((f) => decodeImage(f, {maxSide: 256})));
+let propsMs = Infinity;
+for (let round = 0; round < 3; round++) {
+  const t = performance.now();
+  for (const d of sampleBuffers) computeProperties(d);
+  propsMs = Math.min(propsMs, (performance.now() - t) / sampleBuffers.length);
+}
+
 const busy = (u: NodeJS.CpuUsage, s: number): string => ((u.user + u.system) / 1e6 / s).toFixed(2);
 console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}`);
 console.log(`  (a) bare decode at 256 px : ${(files.length / bareSeconds).toFixed(1)} images/s (${bareSeconds.toFixed(2)} s, ${busy(bareCpu, bareSeconds)} cores busy)`);
 console.log(`  (b) validate-data         : ${(files.length / fullSeconds).toFixed(1)} images/s (${fullSeconds.toFixed(2)} s, ${busy(fullCpu, fullSeconds)} cores busy, ${result.findings.length} findings)`);
 console.log(`  ratio b/a (time)          : ${(fullSeconds / bareSeconds).toFixed(3)}  (goal <= 1.3)`);
+console.log(`  per-image properties (JS): ${propsMs.toFixed(3)} ms on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
 
 // Memory on parquet: peak RSS of the real binary in a child process.
 async function peakRss(dir: string): Promise<{mb: number; seconds: number}> {

@@ -6,7 +6,7 @@
 import {readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import fg from 'fast-glob';
-import {labelForClassName} from './labels.js';
+import {labelForClassName, namesByLabel} from './labels.js';
 import {PathEscapeError, relativePosix, resolveInsideRoot} from './safe-path.js';
 import type {Dataset, ReaderOptions, Sample} from './sample.js';
 
@@ -75,7 +75,7 @@ export async function readFolderDataset(root: string, options: ReaderOptions = {
     format: 'folder',
     root,
     get classNames() {
-      return [...classNames.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+      return namesByLabel(classNames);
     },
     async *samples(): AsyncIterable<Sample> {
       for (const entry of entries) {

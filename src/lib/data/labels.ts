@@ -6,8 +6,6 @@
  * Matching ignores case, spaces and dashes. A `classMap` override wins over the rule. Anything else is unknown.
  */
 
-export const DEFAULT_CLASS_NAMES = ['None', 'Roadwork'] as const;
-
 const DEFAULT_RULE: Record<string, number> = {
   roadwork: 1,
   '1': 1,
@@ -60,13 +58,7 @@ export function parseClassMapFlag(text: string): Record<string, number> {
   return map;
 }
 
-/** Class names by label, from the default names plus whatever labels a dataset used. */
-export function classNamesFor(labels: Iterable<number>, known: Record<number, string> = {}): string[] {
-  const names: string[] = [...DEFAULT_CLASS_NAMES];
-  if (known[2] === undefined) known = {2: 'Street_Signs', ...known};
-  for (const label of labels) {
-    while (names.length <= label) names.push(known[names.length] ?? `class_${names.length}`);
-  }
-  for (const [k, v] of Object.entries(known)) if (Number(k) < names.length) names[Number(k)] = v;
-  return names;
+/** Class names by label index from the (label -> name) pairs a reader has seen. */
+export function namesByLabel(seen: Map<number, string>): string[] {
+  return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
 }

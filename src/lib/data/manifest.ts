@@ -6,7 +6,7 @@ import {createReadStream} from 'node:fs';
 import path from 'node:path';
 import {createInterface} from 'node:readline';
 import {parse as parseCsv} from 'csv-parse';
-import {parseLabelValue} from './labels.js';
+import {namesByLabel, parseLabelValue} from './labels.js';
 import {PathEscapeError, relativePosix, resolveInsideRoot} from './safe-path.js';
 import type {Dataset, ReaderOptions, Sample} from './sample.js';
 import {splitForFolder} from './folder.js';
@@ -47,7 +47,7 @@ export async function readManifestDataset(manifestFile: string, options: ReaderO
     format: 'manifest',
     root,
     get classNames() {
-      return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+      return namesByLabel(seen);
     },
     async *samples(): AsyncIterable<Sample> {
       for await (const item of manifestRows(manifestFile)) {

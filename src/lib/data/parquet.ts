@@ -10,7 +10,7 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import {asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema} from 'hyparquet';
 import {compressors} from 'hyparquet-compressors';
-import {parseLabelValue} from './labels.js';
+import {namesByLabel, parseLabelValue} from './labels.js';
 import {relativePosix} from './safe-path.js';
 import type {Dataset, ReaderOptions, Sample} from './sample.js';
 import {splitForFolder} from './folder.js';
@@ -56,7 +56,7 @@ export async function readParquetDataset(input: string, options: ReaderOptions =
     format: 'parquet',
     root,
     get classNames() {
-      return [...seen.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
+      return namesByLabel(seen);
     },
     async *samples(): AsyncIterable<Sample> {
       for (const file of files) {

@@ -3,45 +3,12 @@
  * BK-tree so "all pairs within radius r" stays far below O(n^2) on large datasets.
  */
 
-/** Grey 32x32 by area averaging from an RGB buffer (luma BT.601). */
-export function grey32(rgb: Uint8Array, width: number, height: number): Float64Array {
-  const out = new Float64Array(32 * 32);
-  const counts = new Float64Array(32 * 32);
-  for (let y = 0; y < height; y++) {
-    const gy = Math.min(31, Math.floor((y * 32) / height));
-    for (let x = 0; x < width; x++) {
-      const gx = Math.min(31, Math.floor((x * 32) / width));
-      const i = (y * width + x) * 3;
-      out[gy * 32 + gx]! += 0.299 * rgb[i]! + 0.587 * rgb[i + 1]! + 0.114 * rgb[i + 2]!;
-      counts[gy * 32 + gx]!++;
-    }
-  }
-  for (let i = 0; i < out.length; i++) out[i] = counts[i] ? out[i]! / counts[i]! : 0;
-  return out;
-}
-
 /**
- * A 16x16 colour thumbnail, normalised to zero mean and unit variance (so brightness and contrast changes cancel):
- * the confirmation signature for near duplicates. The pHash alone matches different scenes that share a layout
- * (sky above a road to the horizon); pHash candidates are kept only when these thumbnails correlate strongly.
+ * The near-duplicate confirmation signature: a 16x16 colour thumbnail normalised to zero mean and unit variance (so
+ * brightness and contrast changes cancel). The pHash alone matches different scenes that share a layout (sky above
+ * a road to the horizon); pHash candidates are kept only when these thumbnails correlate strongly.
+ * (The cell sums are accumulated in the single pixel pass of properties.ts.)
  */
-export function colourSignature(rgb: Uint8Array, width: number, height: number): Int8Array {
-  const sums = new Float64Array(16 * 16 * 3);
-  const counts = new Float64Array(16 * 16);
-  for (let y = 0; y < height; y++) {
-    const gy = Math.min(15, Math.floor((y * 16) / height));
-    for (let x = 0; x < width; x++) {
-      const cell = gy * 16 + Math.min(15, Math.floor((x * 16) / width));
-      const i = (y * width + x) * 3;
-      sums[cell * 3]! += rgb[i]!;
-      sums[cell * 3 + 1]! += rgb[i + 1]!;
-      sums[cell * 3 + 2]! += rgb[i + 2]!;
-      counts[cell]!++;
-    }
-  }
-  return normaliseSignature(sums, counts);
-}
-
 /** Quantisation of the signature: int8 steps of 1/SIGNATURE_SCALE standard deviations (768 bytes per image). */
 export const SIGNATURE_SCALE = 24;
 
@@ -81,14 +48,7 @@ const COS = (() => {
   return table;
 })();
 
-/**
- * pHash: the 8x8 lowest frequencies of the 32x32 DCT-II (separable: rows, then columns), each bit = coefficient >
- * median (DC excluded from the median).
- */
-export function perceptualHash(rgb: Uint8Array, width: number, height: number): bigint {
-  return hashFromGrey32(grey32(rgb, width, height));
-}
-
+/** pHash from 32x32 grey cell means: the 8x8 lowest DCT-II frequencies (separable), bit = coefficient > median (DC excluded). */
 export function hashFromGrey32(g: Float64Array): bigint {
   const rows = new Float64Array(32 * 8); // rows[y][u] = sum_x g[y][x] cos_u(x)
   for (let y = 0; y < 32; y++) {

@@ -50,8 +50,6 @@ export interface SynthSummary {
   boxes: number;
 }
 
-export const SPLIT_NAMES = ['train', 'val', 'test'] as const;
-
 /**
  * Splits n items by ratios with the largest-remainder rule, giving each split with a non-zero ratio at least one
  * item when n allows (so small datasets still have every split).

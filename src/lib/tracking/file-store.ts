@@ -16,13 +16,6 @@ import {pathToFileURL} from 'node:url';
 import YAML from 'yaml';
 import {RUN_STATUS_CODE, sanitizeKey, type RunInfo, type RunStatus, type TrackedRun, type Tracker} from './types.js';
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
 export class FileStoreTracker implements Tracker {
   readonly kind = 'file' as const;
 
@@ -119,4 +112,3 @@ export class FileStoreTracker implements Tracker {
   }
 }
 
-export {exists as pathExists};

@@ -156,6 +156,14 @@ export function fillAugmented(out: Float32Array, offset: number, src: Uint8Array
   }
 }
 
+/** Samples per epoch: all of them, or (balanced sampling) the largest class's count times the number of classes. */
+export function epochLength(labels: number[], balance: 'none' | 'sampling'): number {
+  if (balance === 'none') return labels.length;
+  const counts = new Map<number, number>();
+  for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  return Math.max(...counts.values()) * counts.size;
+}
+
 /** The sample order of an epoch: shuffled (and class-balanced by oversampling when asked), from the seed alone. */
 export function epochOrder(labels: number[], seed: number, epoch: number, balance: 'none' | 'sampling'): number[] {
   const rng = new SeededRandom(`${seed}:order:${epoch}`);

@@ -15,7 +15,7 @@ import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
 import {sha256, writeFileAtomic} from '../util/fs.js';
 import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
-import {epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
+import {epochLength, epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {buildModel, type Architecture} from './zoo.js';
 
@@ -225,7 +225,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
     state = {...state, epochsPlanned: cfg.epochs, backend};
   }
 
-  const steps = Math.ceil((cfg.balance === 'sampling' ? epochOrder(data.train.labels, cfg.seed, 0, 'sampling').length : data.train.images.length) / cfg.batchSize);
+  const steps = Math.ceil(epochLength(data.train.labels, cfg.balance) / cfg.batchSize);
   let lastCheckpoint = resumed?.dir ?? '';
   let bestCheckpoint = await readPointer(runDir, 'best');
   let sinceBest = 0;

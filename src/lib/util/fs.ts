@@ -1,9 +1,8 @@
 /**
  * File helpers with crash-safety guarantees: atomic writes (temp file, fsync, rename, fsync of the folder) and
- * streaming SHA-256. A reader never sees a half-written file.
+ * SHA-256. A reader never sees a half-written file.
  */
 import {createHash, randomBytes} from 'node:crypto';
-import {createReadStream} from 'node:fs';
 import {mkdir, open, rename, rm} from 'node:fs/promises';
 import path from 'node:path';
 
@@ -41,17 +40,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     throw error;
   }
   await fsyncDir(dir);
-}
-
-/** SHA-256 (hex) of a file, streamed. */
-export function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 export function sha256(data: string | Uint8Array): string {

@@ -6,6 +6,7 @@
  * failed (exit 1) and throws NatixError for usage/config problems (exit 2).
  */
 import path from 'node:path';
+import {format} from 'node:util';
 import {Command, Flags, Interfaces} from '@oclif/core';
 import {errorMessage, ExitCode, isNatixError, NatixError} from '../errors.js';
 import {loadConfigFile, validateAgainstSchema, type JsonSchema} from '../config/load.js';
@@ -128,13 +129,25 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   public override warn(input: string | Error): string | Error {
     const message = typeof input === 'string' ? input : input.message;
     this.collectedWarnings.push(message);
-    if (!this.jsonEnabled()) process.stderr.write(`${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}\n`);
+    if (this.jsonEnabled()) return input;
+    const line = `${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}`;
+    if (this.ui) this.ui.print('stderr', line);
+    else process.stderr.write(`${line}\n`);
     return input;
   }
 
   /** Notes for the human reader (stderr, so stdout stays clean for data); silent under --json. */
   protected info(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`${message}\n`);
+    if (this.jsonEnabled()) return;
+    if (this.ui) this.ui.print('stderr', message);
+    else process.stderr.write(`${message}\n`);
+  }
+
+  /** Results for the human reader (stdout), written above a live progress line when one is shown. */
+  public override log(message = '', ...args: unknown[]): void {
+    if (this.jsonEnabled()) return;
+    if (this.ui) this.ui.print('stdout', format(message, ...args));
+    else super.log(message, ...args);
   }
 
   protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {

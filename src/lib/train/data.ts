@@ -45,6 +45,10 @@ export interface LoadOptions {
   /** Also keep the training images at this shorter side (for validator-style augmentation). */
   sourceSide?: number;
   onProgress?: (done: number) => void;
+  /** Polled between images: true stops decoding early (the caller then stops too). */
+  shouldStop?: () => boolean;
+  /** Called with the chosen samples before any is decoded (e.g. to refuse a one-class training set early). */
+  checkSplits?: (train: Sample[], val: Sample[]) => void;
 }
 
 export async function loadSplits(dataset: Dataset, options: LoadOptions): Promise<SplitData> {
@@ -63,6 +67,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
     train = order.slice(0, nTrain).map((i) => samples[i]!);
     val = order.slice(nTrain, nTrain + nVal).map((i) => samples[i]!);
   }
+  options.checkSplits?.(train, val);
   const skipped: SplitData['skipped'] = [];
   let done = 0;
   const decodeAll = async (list: Sample[], withSources: boolean): Promise<ImageSet> => {
@@ -71,7 +76,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
     let next = 0;
     await Promise.all(
       Array.from({length: os.availableParallelism() * 2}, async () => {
-        while (next < list.length) {
+        while (next < list.length && !options.shouldStop?.()) {
           const i = next++;
           try {
             const decoded = await decodeAt(list[i]!, options.size, withSources ? options.sourceSide : undefined);

@@ -6,13 +6,13 @@ import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
 import {loadTfjs, type TfjsBackendChoice} from '../lib/runtime/tfjs.js';
 import {existsSync} from 'node:fs';
-import {TrainDisplay} from '../lib/cli/train-progress.js';
+import {shellQuote} from '../lib/cli/shell.js';
+import {epochSummary, TrainDisplay} from '../lib/cli/train-progress.js';
 import type {Dataset} from '../lib/data/sample.js';
 import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
 import type {Tf} from '../lib/runtime/tfjs.js';
 import {startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
-import type {EpochRecord} from '../lib/train/history.js';
 import {StopController, type StopSignal} from '../lib/train/loop-control.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
 
@@ -190,18 +190,8 @@ export function checkRunName(value: string): string {
   return value;
 }
 
-/** Quotes a shell word when it needs it (POSIX single quotes). */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9._/:=@%+,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The command that resumes this run, exactly: the same config, where the run lives, and its epoch budget. */
 export function resumeCommandFor(configFile: string, cfg: ResolvedTrainConfig): string {
   return ['natix', 'train', '--config', configFile, '--out', cfg.out, '--run-name', cfg.runName, '--resume', '--epochs', String(cfg.epochs)].map(shellQuote).join(' ');
 }
 
-/** One line per finished epoch, like Keras: what it took and where training and validation stand. */
-export function epochSummary(r: EpochRecord, epochs: number): string {
-  const f = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4));
-  return `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}  ${r.seconds!.toFixed(1)}s  loss ${f(r.loss)}  acc ${f(r.accuracy)}  val_loss ${f(r.val_loss)}  val_acc ${f(r.val_accuracy)}  val_mcc ${f(r.val_mcc)}  lr ${r.lr!.toExponential(2)}`;
-}

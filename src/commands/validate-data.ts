@@ -22,6 +22,7 @@ const ADVICE: Partial<Record<CheckId, string>> = {
   'exact-duplicate': 'drop the copies (they weigh those images twice)',
   'near-duplicate': 'check them side by side in --report; keep one per group or group them into one split',
   'class-imbalance': 'validators draw labels 50/50: use class weights or balanced sampling when training',
+  'single-class': 'add images of the other class (natix train refuses one-class data unless --allow-one-class)',
   'label-description-mismatch': 'validators skip these rows: fix the label or the scene_description',
   'too-large': 'these files were refused, not decoded: resize them or raise thresholds.too-large',
   blurry: 'inspect them in --report; drop those that are blurred beyond what the validators send',
@@ -32,7 +33,7 @@ export default class ValidateData extends NatixCommand<typeof ValidateData> {
   static description = `Reads class folders, manifests (CSV/JSON lines), NATIX-style parquet shards, YOLO or COCO datasets, decodes each image
 ONCE at reduced size, and reports findings {check, severity, path, message} for: unreadable, extension-mismatch,
 too-small, too-large, dark, light, blurry, low-information, grayscale, odd-aspect-ratio, odd-size, exact-duplicate,
-near-duplicate, split-leak, class-imbalance, split-ratio, label-missing, label-malformed, label-class-unknown,
+near-duplicate, split-leak, class-imbalance, single-class, split-ratio, label-missing, label-malformed, label-class-unknown,
 box-out-of-bounds, box-degenerate, duplicate-box, label-description-mismatch and path-escape. The dataset is never
 written to. Exit 1 when a finding is at or above --fail-on.`;
 

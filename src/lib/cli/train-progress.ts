@@ -4,6 +4,7 @@
  * above it, and one clean summary line per finished epoch that stays in the scroll-back. Off a TTY (or under
  * --json) only the summary lines are printed. Used by every trainer through `TrainDisplay`.
  */
+import type {EpochRecord} from '../train/history.js';
 import {StepMeter, type StepReport} from '../train/loop-control.js';
 import type {LiveLine, Ui} from './ui.js';
 
@@ -86,4 +87,10 @@ export class TrainDisplay {
   stop(): void {
     this.live.stop();
   }
+}
+
+/** One line per finished epoch, like Keras: what it took and where training and validation stand. */
+export function epochSummary(r: EpochRecord, epochs: number): string {
+  const f = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(4));
+  return `epoch ${String(r.epoch).padStart(String(epochs).length)}/${epochs}  ${r.seconds!.toFixed(1)}s  loss ${f(r.loss)}  acc ${f(r.accuracy)}  val_loss ${f(r.val_loss)}  val_acc ${f(r.val_accuracy)}  val_mcc ${f(r.val_mcc)}  lr ${r.lr!.toExponential(2)}`;
 }

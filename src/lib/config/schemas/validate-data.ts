@@ -17,6 +17,7 @@ export const CHECK_IDS = [
   'near-duplicate',
   'split-leak',
   'class-imbalance',
+  'single-class',
   'split-ratio',
   'label-missing',
   'label-malformed',

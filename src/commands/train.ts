@@ -11,7 +11,7 @@ import {epochSummary, TrainDisplay} from '../lib/cli/train-progress.js';
 import type {Dataset} from '../lib/data/sample.js';
 import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
 import type {Tf} from '../lib/runtime/tfjs.js';
-import {startCommandRun} from '../lib/tracking/commands.js';
+import {describeRun, rememberRun, startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
 import {StopController, type StopSignal} from '../lib/train/loop-control.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
@@ -49,10 +49,10 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
     resume: Flags.boolean({description: 'Continue the run in --out/--run-name (where it is now, even if it was moved) from its newest valid checkpoint.', default: false}),
     'allow-one-class': Flags.boolean({description: 'Train even when the training split has one class only (refused otherwise).', default: false}),
-    tracking: Flags.boolean({description: 'Log the run to MLflow (default: the ./mlruns file store).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
-    'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    tracking: Flags.boolean({description: 'Log the run to MLflow (default: sqlite:///mlflow.db in the working folder).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
+    'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
-    register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model (needs a server).', helpGroup: 'TRACKING'}),
+    register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model.', helpGroup: 'TRACKING'}),
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
   };
 
@@ -87,7 +87,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
             'natix.command': 'train',
             'natix.backend': backend,
             ...(flags.resume ? {'natix.resumed': 'true'} : {}),
-          })
+          }, {resumeFrom: flags.resume ? path.join(cfg.out, cfg.runName) : undefined})
         : undefined;
       if (tracked) await tracked.logParams(flattenParams(cfg));
       display = new TrainDisplay(this.ui, {print: (line) => this.log(line)});
@@ -149,7 +149,11 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       onEpochStart: (_epoch, steps) => display.epochStart(steps),
       onStep: (r) => display.step(r),
       onStatus: (text) => display.status(text),
-      onData: (fingerprint) => tracked?.setTags({'natix.dataset.fingerprint': fingerprint}),
+      onData: async (fingerprint) => {
+        if (!tracked) return;
+        await tracked.setTags({'natix.dataset.fingerprint': fingerprint});
+        await rememberRun(path.join(cfg.out, cfg.runName), tracked); // so --resume continues this MLflow run
+      },
       onEpoch: async (r) => {
         const {epoch, ...values} = r;
         await tracked?.logMetrics(values, epoch!);
@@ -169,12 +173,12 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       await exportCheckpoint(tf, result.bestCheckpoint, {out, version: '1.0.0', modelName: runName, verify: true, tolerance: 1e-4});
       await tracked.logArtifacts(out, 'model');
       if (this.flags.register) {
-        await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
-        if (tracked.info.artifactUri.startsWith('file:')) this.warn('--register needs an MLflow server: the file store has no model registry (the model was logged as an artifact)');
+        const registered = await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
+        if (registered) this.info(`Registered ${this.flags.register} version ${registered.version}${this.flags.alias ? ` (alias ${this.flags.alias})` : ''}`);
       }
     }
     await tracked.end(result.interrupted ? 'KILLED' : 'FINISHED');
-    this.info(`Tracked as MLflow run ${tracked.info.runId} (experiment ${tracked.info.experimentId})`);
+    this.info(describeRun(tracked));
   }
 }
 

@@ -79,7 +79,7 @@ describe('natix bench', () => {
     expect(warn.json.result.verdict).toBe('WARN');
     const strict = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--max-p50-ms', '0.0001,100000', '--warmup', '1', '--strict', '--json']);
     expect(strict.code).toBe(1);
-  });
+  }, 240_000);
 
   it('--baseline: deltas, and a regression beyond --max-regression fails', async () => {
     const baselineFile = path.join(dir, 'baseline.json');

@@ -4,7 +4,7 @@
  * model with fallbacks; a failed stage degrades the answer instead of failing it. Every answer carries a trace.
  */
 import {decodeImage, type DecodedImage} from '../image/decode.js';
-import {preprocessImage, preprocessingKey, type InputTensor} from '../image/preprocess.js';
+import {decodeOptionsFor, preprocessForModel, preprocessingKey, type InputTensor} from '../image/preprocess.js';
 import type {InferenceLogs} from '../logging/inference-logs.js';
 import {errorMessage} from '../errors.js';
 import {CircuitBreaker, type BreakerState} from './circuit-breaker.js';
@@ -38,7 +38,9 @@ export interface CascadeDescription {
   decodeMinSide: number;
   devices: string[];
   deviceNotes: string[];
-  stages: Array<{name: string; combine: Combiner; escalate?: StagePlan['escalate']; fallback?: string; models: Array<{name: string; weight: number; kind: string; source: string; input: string; device: string}>}>;
+  /** What natix could not reproduce of the models' preprocessor configs (unknown processor types or keys). */
+  preprocessingWarnings: string[];
+  stages: Array<{name: string; combine: Combiner; escalate?: StagePlan['escalate']; fallback?: string; models: Array<{name: string; weight: number; kind: string; source: string; input: string; resample: string; device: string}>}>;
 }
 
 class TimeoutError extends Error {}
@@ -98,8 +100,9 @@ export class Cascade {
       const o = options.breakers?.[m.name] ?? {};
       this.breakers.set(m.name, new CircuitBreaker({failures: o.failures ?? options.breaker.failures, cooldownMs: o.cooldownMs ?? options.breaker.cooldownMs, now: options.breakerClock}));
     }
-    // Decode once, just large enough for the most demanding model (shrink-on-load does the rest).
-    this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0, m.preprocessing.resizeWidth ?? 0, m.preprocessing.resizeHeight ?? 0)));
+    // Decode once: at full resolution when a model uses the Pillow-exact resampler, else just large enough for the
+    // most demanding model (shrink-on-load does the rest).
+    this.decodeMinSide = decodeOptionsFor(models.map((m) => m.preprocessing)).minSide ?? 0;
   }
 
   /** Every distinct model (stage members and fallbacks). */
@@ -123,6 +126,7 @@ export class Cascade {
       decodeMinSide: this.decodeMinSide,
       devices: [...new Set(models.map((m) => m.device))],
       deviceNotes: [...new Set(models.map((m) => m.fallbackReason).filter((r): r is string => Boolean(r)))],
+      preprocessingWarnings: [...new Set(models.flatMap((m) => m.preprocessingWarnings))],
       stages: this.stages.map((s) => ({
         name: s.name,
         combine: s.combine,
@@ -134,6 +138,7 @@ export class Cascade {
           kind: m.kind,
           source: m.source,
           input: `${m.preprocessing.width}x${m.preprocessing.height} ${m.preprocessing.layout} ${m.preprocessing.resize}`,
+          resample: `${m.preprocessing.resample} (${m.preprocessing.resampler})`,
           device: m.device,
         })),
       })),
@@ -156,7 +161,7 @@ export class Cascade {
       items.map(async ({input, meta = {}}) => {
         const t0 = this.now();
         try {
-          const image = await decodeImage(input, {minSide: this.decodeMinSide});
+          const image = await decodeImage(input, this.decodeMinSide ? {minSide: this.decodeMinSide} : {});
           return {meta, image, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: false} as Entry;
         } catch (error) {
           return {meta, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: true, error: `unreadable image: ${errorMessage(error)}`} as Entry;
@@ -264,7 +269,7 @@ export class Cascade {
           const owner = !pending;
           if (!pending) {
             const t = this.now();
-            pending = preprocessImage(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
+            pending = preprocessForModel(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
             e.tensors.set(key, pending);
           }
           const {tensor, ms} = await pending;

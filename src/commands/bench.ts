@@ -132,6 +132,7 @@ sample's test split.`;
     this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
+    for (const warning of described.preprocessingWarnings) this.warn(`preprocessing: ${warning}`);
 
     const warmup = /^\d+$/.test(flags.warmup.trim()) ? {queries: Number(flags.warmup), ms: 0} : {queries: 1, ms: parseDuration(flags.warmup, 'warmup')};
     const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);

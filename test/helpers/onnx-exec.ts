@@ -146,3 +146,27 @@ export async function gradientError(tf: Tf, c: OpCase, trainable: string[], seed
   exec.dispose();
   return {worst, where};
 }
+
+/** A whole model (e.g. from onnx-graphs.ts) in natix's executor and in onnxruntime on one random NCHW batch. */
+export async function compareModelWithOrt(tf: Tf, spec: OnnxModelSpec, batch: number, seed = 3): Promise<{maxDiff: number; maxAbs: number; logits: Float32Array}> {
+  const input = spec.inputs[0]!;
+  const dims = [batch, ...input.shape.slice(1).map(Number)];
+  const data = Float32Array.from(randomValues(new SeededRandom(seed), dims.reduce((a, b) => a * b, 1)));
+  const exec = new OnnxExecutor(tf, spec, {model: spec.graphName});
+  const x = tf.tensor(data, dims);
+  const out = exec.run({[input.name]: x});
+  const mine = (await out[spec.outputs[0]!.name]!.data()) as Float32Array;
+  tf.dispose([x, ...Object.values(out)]);
+  exec.dispose();
+  const session = await ort.InferenceSession.create(encodeOnnxModel(spec));
+  const ref = await session.run({[input.name]: new ort.Tensor('float32', data, dims)});
+  await session.release();
+  const r = ref[spec.outputs[0]!.name]!.data as Float32Array;
+  let maxDiff = 0;
+  let maxAbs = 0;
+  r.forEach((v, k) => {
+    maxDiff = Math.max(maxDiff, Math.abs(v - mine[k]!));
+    maxAbs = Math.max(maxAbs, Math.abs(v));
+  });
+  return {maxDiff, maxAbs, logits: mine};
+}

@@ -150,7 +150,7 @@ export async function gradientError(tf: Tf, c: OpCase, trainable: string[], seed
 /** A whole model (e.g. from onnx-graphs.ts) in natix's executor and in onnxruntime on one random NCHW batch. */
 export async function compareModelWithOrt(tf: Tf, spec: OnnxModelSpec, batch: number, seed = 3): Promise<{maxDiff: number; maxAbs: number; logits: Float32Array}> {
   const input = spec.inputs[0]!;
-  const dims = [batch, ...input.shape.slice(1).map(Number)];
+  const dims = [batch, ...(input.shape ?? []).slice(1).map(Number)];
   const data = Float32Array.from(randomValues(new SeededRandom(seed), dims.reduce((a, b) => a * b, 1)));
   const exec = new OnnxExecutor(tf, spec, {model: spec.graphName});
   const x = tf.tensor(data, dims);

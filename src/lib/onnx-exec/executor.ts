@@ -64,7 +64,7 @@ export class OnnxExecutor {
         actions: ['Re-export the model with plain ONNX ops (torch.onnx.export without custom/contrib ops; no onnxruntime graph optimisations), or train the head only (model.train: head).'],
       });
     }
-    const opset = spec.opset ?? 13;
+    const opset = spec.opsetImports?.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? spec.opset ?? 13;
     this.planned = this.graph.nodes.map((n, index) => {
       const kernel = findOp(n.opType, n.domain)!;
       let attrs: unknown;

@@ -62,6 +62,7 @@ export function attrInt(node: OnnxNode, name: string, fallback?: number): number
   const v = attr(node, name);
   if (v === undefined) return fallback;
   if (typeof v === 'number') return Math.trunc(v);
+  if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'object' && v !== null && 'float' in v) return Math.trunc(v.float);
   throw new OpError(`attribute ${name} must be an int`);
 }
@@ -78,7 +79,7 @@ export function attrInts(node: OnnxNode, name: string): number[] | undefined {
   const v = attr(node, name);
   if (v === undefined) return undefined;
   if (Array.isArray(v)) return (v as unknown[]).map((x) => Number(x));
-  if (typeof v === 'number') return [v];
+  if (typeof v === 'number' || typeof v === 'bigint') return [Number(v)];
   if (typeof v === 'object' && v !== null && 'ints' in v) return v.ints.map(Number);
   throw new OpError(`attribute ${name} must be a list of ints`);
 }

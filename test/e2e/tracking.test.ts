@@ -143,6 +143,14 @@ describe('experiment tracking end to end', () => {
     }
   }, 60_000);
 
+  it('any natix error or warning hides the values of the token variables (HF_TOKEN here)', async () => {
+    const secret = 'hf_e2eSecretValue987';
+    const r = await runNatix(['train', '--config', `/nonexistent/${secret}.yaml`, '--json'], {env: {HF_TOKEN: secret}});
+    expect(r.code).toBe(2);
+    expect(r.json.message).toMatch(/\[REDACTED\]/);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
   it('with the server down, training goes on and spools; natix tracking sync replays the spool', async () => {
     const port = server.port;
     await server.stop();

@@ -103,7 +103,8 @@ describe('secrets', () => {
     const text = [
       'Authorization: Bearer abc.def-ghi',
       '{"authorization": "Basic dXNlcjpwYXNz"}',
-      'proxy said Token zzz999',
+      'proxy said bearer zzz999',
+      'Basic augmentation stays readable',
       'see https://bob:hunter22@mlflow.example.org/api',
       'leaked mlflow-tok-1 and hf_abcdefgh and p4ssword',
       `basic ${Buffer.from('u:p4ssword').toString('base64')}`,
@@ -111,6 +112,7 @@ describe('secrets', () => {
     const out = redactSecrets(text, env);
     for (const secret of ['abc.def-ghi', 'dXNlcjpwYXNz', 'zzz999', 'bob', 'hunter22', 'mlflow-tok-1', 'hf_abcdefgh', 'p4ssword', Buffer.from('u:p4ssword').toString('base64')]) expect(out).not.toContain(secret);
     expect(out).toContain('https://mlflow.example.org/api');
+    expect(out).toContain('Basic augmentation stays readable');
     expect(stripUserinfo('https://bob:hunter22@h.example/x')).toBe('https://h.example/x');
     expect(stripUserinfo('http://h.example:5000')).toBe('http://h.example:5000');
   });

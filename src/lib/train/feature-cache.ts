@@ -160,7 +160,8 @@ export function decodeShard(bytes: Uint8Array, model: string, keys: string[], di
   const floats = bytes.subarray(12 + headerLength);
   if (floats.length !== keys.length * dim * 4) return `truncated (${floats.length} of ${keys.length * dim * 4} bytes)`;
   if (createHash('sha256').update(floats).digest('hex') !== header.sha256) return 'checksum mismatch';
-  return new Float32Array(floats.slice().buffer);
+  // A copy into a fresh, aligned buffer (Buffer#slice would be a view of the whole file).
+  return new Float32Array(Uint8Array.prototype.slice.call(floats).buffer);
 }
 
 /**

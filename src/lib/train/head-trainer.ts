@@ -19,7 +19,7 @@ import {sha256, writeFileAtomic} from '../util/fs.js';
 import {SeededRandom} from '../util/random.js';
 import {loadBackbone, type Backbone, type PoolChoice} from './backbone.js';
 import {expectedCalibrationError, exitMetrics, fitTemperature, nll, softmaxRows} from './calibration.js';
-import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
+import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import {contentHash, extractFeatures, itemKey, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
 import {Head, headShapes, type HeadSpec, type OptimizerSpec} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
@@ -164,8 +164,8 @@ export function evaluateLogits(logits: Float32Array, labels: number[], classes: 
       const c = new ConfusionMatrix(classes);
       for (const i of idx) c.add(labels[i]!, predictions[i]!);
       const ms = classificationMetrics(c);
-      record[`mcc/${name}`] = ms.mcc;
-      record[`accuracy/${name}`] = ms.accuracy;
+      record[`mcc.${name}`] = ms.mcc;
+      record[`accuracy.${name}`] = ms.accuracy;
     });
   }
   return record;
@@ -191,7 +191,7 @@ export function historyColumns(cfg: ResolvedHeadConfig, sourceNames: string[]): 
     'val_precision',
     'val_recall',
     ...cfg.exitThresholds.flatMap((t) => [`val_exit_coverage_${t}`, `val_exit_accuracy_${t}`]),
-    ...(sourceNames.length > 1 ? sourceNames.flatMap((n) => [`val_mcc/${n}`, `val_accuracy/${n}`]) : []),
+    ...(sourceNames.length > 1 ? sourceNames.flatMap((n) => [`val_mcc.${n}`, `val_accuracy.${n}`]) : []),
     'seconds',
   ];
 }
@@ -313,7 +313,11 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     const steps = Math.ceil(data.train.length / cfg.batchSize);
     const lrConfig = {lr: cfg.lr, epochs: cfg.epochs, optimizer: cfg.optimizer} as unknown as ResolvedTrainConfig;
     let lastCheckpoint = resumed?.dir ?? '';
-    let bestCheckpoint = await readPointer(runDir, 'best');
+    // The state is the truth: a kill between a checkpoint and its best.json leaves the pointer one epoch behind.
+    let bestCheckpoint = state.best.epoch ? path.join(runDir, checkpointName(state.best.epoch, 0)) : await readPointer(runDir, 'best');
+    if (resumed && state.best.epoch && bestCheckpoint && (await readPointer(runDir, 'best')) !== bestCheckpoint) {
+      await writePointer(runDir, 'best', bestCheckpoint, {epoch: state.best.epoch, metric: state.best.metric, value: state.best.value});
+    }
     let sinceBest = 0;
     const better = (a: number, b: number | null, metric: string): boolean => b === null || (metric.endsWith('loss') || metric === 'val_ece' ? a < b : a > b);
     const t2 = performance.now();
@@ -419,7 +423,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
         nllBefore: nll(logits, valLabels, classes),
         nllAfter: after.loss!,
         exits: cfg.exitThresholds.map((t) => ({threshold: t, coverage: after[`exit_coverage_${t}`]!, accuracy: after[`exit_accuracy_${t}`]!})),
-        perSource: Object.fromEntries(sourceNames.filter((n) => after[`mcc/${n}`] !== undefined).map((n) => [n, {n: data.val.filter((s) => sourceNames[s.source] === n).length, mcc: after[`mcc/${n}`]!, accuracy: after[`accuracy/${n}`]!}])),
+        perSource: Object.fromEntries(sourceNames.filter((n) => after[`mcc.${n}`] !== undefined).map((n) => [n, {n: data.val.filter((s) => sourceNames[s.source] === n).length, mcc: after[`mcc.${n}`]!, accuracy: after[`accuracy.${n}`]!}])),
       };
       await writeFileAtomic(path.join(runDir, 'calibration.json'), `${JSON.stringify(calibration, null, 2)}\n`);
       hooks.info(`Temperature scaling: T = ${temperature.toFixed(4)}, val ECE ${calibration.eceBefore.toFixed(4)} -> ${calibration.eceAfter.toFixed(4)}, NLL ${calibration.nllBefore.toFixed(4)} -> ${calibration.nllAfter.toFixed(4)}`);

@@ -14,8 +14,7 @@ import {runBatch} from '../src/lib/cascade/batch.js';
 import {outputProbability} from '../src/lib/cascade/decode-output.js';
 import {loadCascade} from '../src/lib/cascade/index.js';
 import type {Sample} from '../src/lib/data/sample.js';
-import {decodeImage} from '../src/lib/image/decode.js';
-import {preprocessImage} from '../src/lib/image/preprocess.js';
+import {preprocessForModel} from '../src/lib/image/preprocess.js';
 import {encodeOnnxModel, floatTensor} from '../src/lib/onnx/model.js';
 import {renderScene} from '../src/lib/synth/render.js';
 import {makeCamera, makeSceneSpec, ROADWORK_CLASSES} from '../src/lib/synth/scene.js';
@@ -68,7 +67,7 @@ for (let i = 0; i < 32; i++) {
 
 const cascade = await loadCascade(modelFile, {device: 'cpu'});
 const model = cascade.models()[0]!;
-const tensor = await preprocessImage(await decodeImage(images[0]!, {minSide: 224}), model.preprocessing);
+const tensor = await preprocessForModel(images[0]!, model.preprocessing);
 const session = await ort.InferenceSession.create(modelFile, {executionProviders: ['cpu'], graphOptimizationLevel: 'all'});
 const feeds = {pixel_values: new ort.Tensor('float32', tensor.data as Float32Array, tensor.dims)};
 

@@ -58,7 +58,9 @@ describe('natix validate-data on class folders', () => {
     await put('train/none/actually-png.jpg', sharp(src).png().toBuffer());
     await put('train/none/bomb.png', Promise.resolve(pngBomb()));
     await put(`test/${controls[1]!.split('/').slice(1).join('/')}`, readFile(path.join(SAMPLE, controls[1]!))); // exact copy across splits
-    await put('val/roadwork/resized-copy.jpg', sharp(path.join(SAMPLE, controls[2]!)).resize(200).jpeg({quality: 80}).toBuffer()); // near copy across splits
+    await put(`val/${controls[2]!.split('/')[1]}/resized-copy.jpg`, sharp(path.join(SAMPLE, controls[2]!)).resize(200).jpeg({quality: 80}).toBuffer()); // near copy across splits, same class
+    const otherClass = controls[3]!.split('/')[1] === 'none' ? 'roadwork' : 'none';
+    await put(`train/${otherClass}/relabelled-copy.jpg`, sharp(path.join(SAMPLE, controls[3]!)).jpeg({quality: 70}).toBuffer()); // near copy, other class
     await symlink(path.join(base, 'outside-secret.jpg'), path.join(root, 'train', 'none', 'escape.jpg'));
     await writeFile(path.join(base, 'outside-secret.jpg'), jpeg);
   });
@@ -88,8 +90,12 @@ describe('natix validate-data on class folders', () => {
     expect(c('train/none/escape.jpg')).toEqual(['path-escape']);
     const testCopy = `test/${controls[1]!.split('/').slice(1).join('/')}`;
     expect([...c(testCopy), ...c(controls[1]!)]).toEqual(expect.arrayContaining(['exact-duplicate', 'split-leak']));
-    expect([...c('val/roadwork/resized-copy.jpg'), ...c(controls[2]!)]).toEqual(expect.arrayContaining(['near-duplicate', 'split-leak']));
-    for (const control of controls.slice(3)) expect(c(control)).toEqual([]);
+    const resized = `val/${controls[2]!.split('/')[1]}/resized-copy.jpg`;
+    expect([...c(resized), ...c(controls[2]!)]).toEqual(expect.arrayContaining(['near-duplicate', 'split-leak']));
+    // The same picture under another label is a label conflict, not a leak.
+    const relabelled = `train/${controls[3]!.split('/')[1] === 'none' ? 'roadwork' : 'none'}/relabelled-copy.jpg`;
+    expect([...c(relabelled), ...c(controls[3]!)].sort()).toEqual(['label-conflict', 'near-duplicate']);
+    for (const control of controls.slice(4)) expect(c(control)).toEqual([]);
     expect(r.json.result.summary.unreadable.count).toBe(3);
     expect(r.json.result.dataset).toMatchObject({format: 'folder'});
     // Never modified; the report and the quarantine exist outside it.
@@ -99,6 +105,31 @@ describe('natix validate-data on class folders', () => {
     expect(manifest.files.find((f: {path: string}) => f.path === 'train/none/dark.jpg').checks.map((x: {check: string}) => x.check)).toContain('dark');
     expect(await readFile(path.join(quarantine, 'files', 'train/none/dark.jpg'))).toEqual(await readFile(path.join(root, 'train/none/dark.jpg')));
   });
+
+  it('--shard i/n then merge: the same report as one unsharded run (findings, statistics, verdict), whatever the shard count', async () => {
+    const timing = (result: Record<string, unknown>): Record<string, unknown> => ({...result, seconds: 0, imagesPerSecond: 0});
+    const whole = await runNatix(['validate-data', root, '--json']);
+    expect(whole.code).toBe(1);
+    expect(whole.json.result.findings.map((f: {check: string}) => f.check)).toEqual(expect.arrayContaining(['exact-duplicate', 'near-duplicate', 'split-leak', 'label-conflict', 'odd-size', 'path-escape', 'unreadable']));
+    for (const n of [1, 3]) {
+      const out = path.join(base, `shards-${n}`);
+      const shards = await Promise.all(Array.from({length: n}, (_, i) => runNatix(['validate-data', root, '--shard', `${i + 1}/${n}`, '--shard-output', out, '--json'])));
+      for (const shard of shards) expect(shard.code, shard.stderr).toBe(0);
+      const sizes: number[] = shards.map((shard) => shard.json.result.dataset.images);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(whole.json.result.dataset.images);
+      const files = (await fg('*.jsonl', {cwd: out, absolute: true})).sort().reverse(); // any order
+      const merged = await runNatix(['validate-data', 'merge', ...files, '--json']);
+      expect(merged.code, merged.stderr).toBe(1);
+      expect(timing(merged.json.result)).toEqual(timing(whole.json.result));
+    }
+    // Not the shards of one run: refused with exit 2, naming what is wrong.
+    const missing = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: path.join(base, 'shards-3'), absolute: true})).slice(1)]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing shard \d\/3/);
+    const mixed = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: path.join(base, 'shards-3'), absolute: true})), path.join(base, 'shards-1', 'validate-shard-1-of-1.jsonl')]);
+    expect(mixed.code).toBe(2);
+    expect((await runNatix(['validate-data', root, '--shard', '4/3'])).code).toBe(2);
+  }, 240_000);
 
   it('--fail-on never exits 0; a severity set to off hides a check; a bad config is exit 2 naming the key', async () => {
     const config = path.join(base, 'vd.yaml');
@@ -110,6 +141,24 @@ describe('natix validate-data on class folders', () => {
     const bad = await runNatix(['validate-data', root, '--config', config]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('vd.yaml: /thresholds/dark must be <= 1');
+  });
+});
+
+describe('natix validate-data on the bundled sample', () => {
+  it('passes: no leaks or label conflicts between its different scenes, and its 60/20/20 split is not "unusual"', async () => {
+    const r = await runNatix(['validate-data', SAMPLE, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const checks = new Set(r.json.result.findings.map((f: {check: string}) => f.check));
+    for (const check of ['split-leak', 'label-conflict', 'near-duplicate', 'exact-duplicate', 'split-ratio']) expect(checks.has(check), check).toBe(false);
+    expect(r.json.result.verdict).toBe('pass');
+  });
+
+  it('split-ratio: a declared expectation is checked; without one, only unusual shares are flagged', async () => {
+    const config = path.join(base, 'splits.yaml');
+    await writeFile(config, 'expected-splits: {train: 0.8, val: 0.1, test: 0.1}\n');
+    const r = await runNatix(['validate-data', SAMPLE, '--json', '--config', config]);
+    const ratio = r.json.result.findings.filter((f: {check: string}) => f.check === 'split-ratio').map((f: {message: string}) => f.message);
+    expect(ratio).toEqual([expect.stringContaining('split "train" holds 60.0% of images, expected about 80%')]);
   });
 });
 
@@ -202,10 +251,10 @@ describe('natix validate-data on manifests, YOLO, COCO and parquet', () => {
     expect(f('data/test-00000-of-00001.parquet#0')).toContain('label-description-mismatch');
     expect(f('data/train-00000-of-00001.parquet#2')).toEqual(['unreadable']);
     const leaks = r.json.result.findings.filter((x: {check: string}) => x.check === 'split-leak').map((x: {path: string; related: string[]; message: string}) => [[x.path, ...x.related].sort().join(' '), /vid_id/.test(x.message) ? 'video' : 'pixels']);
-    expect(leaks.sort()).toEqual([
-      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#0', 'video'],
-      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#1', 'pixels'],
-    ]);
+    expect(leaks.sort()).toEqual([['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#0', 'video']]);
+    // The same pixels labelled 1 in train and 0 in test: a label conflict (one label is wrong), not a leak.
+    const conflicts = r.json.result.findings.filter((x: {check: string}) => x.check === 'label-conflict').map((x: {path: string; related: string[]}) => [x.path, ...x.related].sort().join(' '));
+    expect(conflicts).toEqual(['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#1']);
   });
 });
 

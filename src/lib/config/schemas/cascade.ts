@@ -12,8 +12,12 @@ export const preprocessSchema = {
   properties: {
     width: {type: 'integer', minimum: 1, maximum: 4096},
     height: {type: 'integer', minimum: 1, maximum: 4096},
-    resize: {enum: ['stretch', 'shorter-side-crop', 'letterbox']},
-    resample: {enum: ['nearest', 'bilinear', 'bicubic', 'lanczos']},
+    /** shorter-side: resize the shorter side only (output size follows the image); none: no resize (crop if width/height). */
+    resize: {enum: ['stretch', 'shorter-side-crop', 'shorter-side', 'letterbox', 'none']},
+    /** Pillow's filters (PIL resample codes 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming). */
+    resample: {enum: ['nearest', 'bilinear', 'bicubic', 'lanczos', 'box', 'hamming']},
+    /** pillow: full-resolution decode + Pillow-exact resize (bit-identical to transformers); vips: the faster libvips path. */
+    resampler: {enum: ['pillow', 'vips']},
     scale: {type: 'number', exclusiveMinimum: 0},
     mean: rgbTriple,
     std: rgbTriple,
@@ -22,9 +26,15 @@ export const preprocessSchema = {
     dtype: {enum: ['float32', 'uint8']},
     /** Shorter-side target before the centre crop (Hugging Face `shortest_edge`); defaults to the crop size. */
     shortestEdge: {type: 'integer', minimum: 1, maximum: 4096},
+    /** With shortestEdge: cap of the longer side (Hugging Face `longest_edge`). */
+    longestEdge: {type: 'integer', minimum: 1, maximum: 8192},
     /** Or an exact resize (stretch) to resizeWidth x resizeHeight before the centre crop. */
     resizeWidth: {type: 'integer', minimum: 1, maximum: 4096},
     resizeHeight: {type: 'integer', minimum: 1, maximum: 4096},
+    /** Subtracted after rescaling (EfficientNet rescale_offset). */
+    offset: {type: 'number'},
+    /** A second division by these after normalising (EfficientNet include_top). */
+    extraStd: rgbTriple,
   },
 } as const;
 
@@ -53,7 +63,10 @@ export const modelSchema = {
     type: {enum: ['auto', 'onnx', 'hf', 'tfjs']},
     preprocess: preprocessSchema,
     output: outputSchema,
+    /** Run-time limit of one call (ms); a miss fails the model at once and its worker is replaced. */
     timeoutMs: {type: 'number', exclusiveMinimum: 0},
+    /** Worker threads running this model, each with its own session (default 1). */
+    replicas: {type: 'integer', minimum: 1, maximum: 64},
     breaker: {
       type: 'object',
       additionalProperties: false,
@@ -90,6 +103,8 @@ export const stageSchema = {
     },
     /** `skip` drops a failing model from the vote; a model name runs that model in its place. */
     fallback: {type: 'string'},
+    /** Combine the models that answered within this many ms of the stage's start (late ones count as failures). */
+    deadlineMs: {type: 'number', exclusiveMinimum: 0},
   },
 } as const;
 
@@ -104,6 +119,8 @@ export const cascadeFileSchema = {
     description: {type: 'string'},
     /** Roadwork iff the final probability > threshold (the subnet rounds half to even: 0.5 is "none"). */
     threshold: {type: 'number', minimum: 0, maximum: 1},
+    /** Answer with the best result available this many ms after a request starts, marked degraded (subnet: 9000). */
+    deadlineMs: {type: 'number', exclusiveMinimum: 0},
     models: {type: 'object', minProperties: 1, additionalProperties: modelSchema},
     stages: {type: 'array', minItems: 1, items: stageSchema},
   },

@@ -10,15 +10,14 @@ import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {ExitCode, NatixError} from '../errors.js';
-import {decodeImage} from '../image/decode.js';
-import {preprocessImage} from '../image/preprocess.js';
+import {preprocessForModel} from '../image/preprocess.js';
 import {encodeOnnxModel, floatTensor, type OnnxModelSpec, type OnnxNode} from '../onnx/model.js';
 import {natixVersion} from '../runtime/environment.js';
 import type {Tf} from '../runtime/tfjs.js';
 import {cutGraph, FEATURES_VALUE, loadBackbone, poolingNodes} from '../train/backbone.js';
 import type {Calibration} from '../train/head-trainer.js';
 import {readCheckpoint, resolveCheckpointDir, type NamedArray} from '../train/checkpoint.js';
-import {contentHash, decodeSide, extractFeatures} from '../train/feature-cache.js';
+import {contentHash, extractFeatures} from '../train/feature-cache.js';
 import {Head, type HeadSpec} from '../train/head.js';
 import {readHeadRunConfig} from '../train/head-trainer.js';
 import {loadSources} from '../train/sources.js';
@@ -155,7 +154,7 @@ async function verifyHeadExport(onnx: Uint8Array, backbone: Awaited<ReturnType<t
     for (let start = 0; start < items.length; start += 8) {
       const batch = items.slice(start, start + 8);
       const packed = p.dtype === 'uint8' ? new Uint8Array(batch.length * perImage) : new Float32Array(batch.length * perImage);
-      for (const [i, item] of batch.entries()) packed.set((await preprocessImage(await decodeImage(item.sample.bytes ?? item.sample.absPath!, {minSide: decodeSide(p)}), p)).data, i * perImage);
+      for (const [i, item] of batch.entries()) packed.set((await preprocessForModel(item.sample.bytes ?? item.sample.absPath!, p)).data, i * perImage);
       const dims = p.layout === 'nchw' ? [batch.length, 3, p.height, p.width] : [batch.length, p.height, p.width, 3];
       const tensor = packed instanceof Uint8Array ? new ort.Tensor('uint8', packed, dims) : new ort.Tensor('float32', packed, dims);
       const logits = (await session.run({[backbone.info.inputName]: tensor}, ['logits'])).logits!.data as Float32Array;

@@ -9,10 +9,11 @@
 import {existsSync, statSync} from 'node:fs';
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {preprocessingFromHf, resolveModelKind} from '../cascade/model.js';
+import {resolveModelKind} from '../cascade/model.js';
+import {preprocessingFromHf} from '../image/hf-processor.js';
 import {openSession, ort, type SessionSettings} from '../cascade/onnx-session.js';
 import {ExitCode, NatixError} from '../errors.js';
-import type {Preprocessing} from '../image/preprocess.js';
+import {explainPreprocessing, type Preprocessing} from '../image/preprocess.js';
 import {readOnnxModel} from '../onnx/decode.js';
 import {encodeOnnxModel, int64Tensor, type Dim, type OnnxModelSpec, type OnnxNode, type OnnxTensor} from '../onnx/model.js';
 
@@ -260,7 +261,10 @@ async function probe(session: ort.InferenceSession, inputName: string, p: Prepro
 export async function loadBackbone(from: string, options: BackboneOptions): Promise<Backbone> {
   const files = resolveBackboneFiles(from, options.preprocessor);
   const {spec, sha256} = await readOnnxModel(files.onnxFile);
-  const preprocessing: Preprocessing = preprocessingFromHf(JSON.parse(await readFile(files.preprocessorFile, 'utf8')) as Parameters<typeof preprocessingFromHf>[0]);
+  const preprocessing: Preprocessing = preprocessingFromHf(JSON.parse(await readFile(files.preprocessorFile, 'utf8')) as Record<string, unknown>);
+  if (preprocessing.resize === 'shorter-side' || (preprocessing.resize === 'none' && !(preprocessing.width > 0))) {
+    throw usage(`The preprocessing of ${files.preprocessorFile} gives images of varying size (no crop): natix batches fixed-size inputs`, 'MODEL_PREPROCESSOR_UNSUPPORTED', ['Use a processor with a centre crop (do_center_crop + crop_size) or an exact size {height, width}.']);
+  }
   const feature = chooseFeatures(spec, options.features);
   const imageInputs = spec.inputs.filter((i) => !(spec.initializers ?? []).some((t) => t.name === i.name));
   if (imageInputs.length !== 1) throw usage(`The model has ${imageInputs.length} inputs (${imageInputs.map((i) => i.name).join(', ')}); natix needs one image input`, 'MODEL_INPUTS', ['Export the vision model alone (e.g. optimum-cli ... --task image-feature-extraction).']);
@@ -342,7 +346,8 @@ export function describeBackbone(info: BackboneInfo): string[] {
     `Outputs:       ${info.outputs.map((o) => `${o.name} ${o.type} ${shape(o.shape)}`).join('; ')}`,
     `Features:      "${info.feature.name}" - ${info.feature.how}${info.rawDims ? `, shape per image [${info.rawDims.join(', ')}]` : ''}`,
     `Pooling:       ${info.pool} -> ${info.dim} features per image`,
-    `Preprocessing: ${info.preprocessorFile}: ${p.resize}${p.shortestEdge ? ` (shortest edge ${p.shortestEdge})` : ''} to ${p.width}x${p.height}, ${p.resample}, scale ${p.scale.toPrecision(4)}, mean [${p.mean.map((v) => v.toFixed(3)).join(', ')}], std [${p.std.map((v) => v.toFixed(3)).join(', ')}], ${p.layout}, ${p.dtype}`,
+    `Preprocessing: ${info.preprocessorFile} -> ${p.width}x${p.height} ${p.layout} ${p.dtype} (the same path as test-inference):`,
+    ...explainPreprocessing(p).map((step) => `               - ${step}`),
     `Batching:      ${info.canBatch ? 'free batch dimension' : 'fixed batch of 1'}`,
   ];
 }

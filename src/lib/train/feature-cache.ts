@@ -5,14 +5,15 @@
  * header; a killed extraction resumes at the first missing shard and recomputes it with the very same batches (so
  * the result is bit-identical), and a shard that fails its checksum is recomputed, never used.
  *
- * Decoding and preprocessing (sharp, on libuv threads) of the next batch overlap the backbone's run of this one.
+ * Images go through the one model-input path (`preprocessForModel`, as test-inference), decoding and preprocessing
+ * of the next batches overlapping the backbone's run of this one.
  */
 import {createHash} from 'node:crypto';
 import {mkdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {Sample} from '../data/sample.js';
 import {decodeImage, type DecodedImage} from '../image/decode.js';
-import {preprocessImage, preprocessingKey, type Preprocessing} from '../image/preprocess.js';
+import {decodeOptionsFor, preprocessForModel, preprocessingKey, type Preprocessing} from '../image/preprocess.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {SeededRandom} from '../util/random.js';
 import type {Backbone} from './backbone.js';
@@ -83,11 +84,6 @@ export async function contentHash(sample: Pick<Sample, 'absPath' | 'bytes'>): Pr
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** The shortest side an image is decoded at for this preprocessing (as test-inference's cascade does). */
-export function decodeSide(p: Preprocessing): number {
-  return Math.max(p.width, p.height, p.shortestEdge ?? 0, p.resizeWidth ?? 0, p.resizeHeight ?? 0);
-}
-
 function flipAndJitter(image: DecodedImage, rng: SeededRandom): DecodedImage {
   const flip = rng.bool(0.5);
   const gain = 1 + rng.uniform(-0.2, 0.2);
@@ -107,10 +103,10 @@ function flipAndJitter(image: DecodedImage, rng: SeededRandom): DecodedImage {
   return {...image, data: out};
 }
 
-/** The image of a view, decoded: view 0 plain; others seeded by (seed, content, view). */
+/** The image of a view, decoded as the model's preprocessing needs it: view 0 plain; others seeded by (seed, content, view). */
 async function viewImage(item: CacheItem, spec: ViewSpec, p: Preprocessing): Promise<DecodedImage> {
   const input = item.sample.bytes ?? item.sample.absPath!;
-  if (item.view === 0) return decodeImage(input, {minSide: decodeSide(p)});
+  if (item.view === 0) return decodeImage(input, decodeOptionsFor([p]));
   const rng = new SeededRandom(`${spec.seed}:view:${item.hash}:${item.view}`);
   if (spec.validator) {
     const {applyChallengeAugmentation, encodeChallengeJpeg} = await import('../validator/augment.js');
@@ -118,7 +114,7 @@ async function viewImage(item: CacheItem, spec: ViewSpec, p: Preprocessing): Pro
     const {rgb} = await applyChallengeAugmentation(source, rng.int(4) as 0 | 1 | 2 | 3, rng);
     return decodeImage(await encodeChallengeJpeg(rgb));
   }
-  return flipAndJitter(await decodeImage(input, {minSide: decodeSide(p)}), rng);
+  return flipAndJitter(await decodeImage(input, decodeOptionsFor([p])), rng);
 }
 
 interface ShardHeader {
@@ -210,7 +206,7 @@ export async function extractFeatures(backbone: Backbone, items: CacheItem[], op
         const t0 = performance.now();
         const image = await viewImage(item, options.viewSpec, p);
         const t1 = performance.now();
-        const tensor = await preprocessImage(image, p);
+        const tensor = await preprocessForModel(image, p);
         stats.decodeMs += t1 - t0;
         stats.preprocessMs += performance.now() - t1;
         packed.set(tensor.data, i * perImage);

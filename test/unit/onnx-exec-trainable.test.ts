@@ -48,7 +48,7 @@ describe('TrainableGraph: frozen prefix in onnxruntime, trainable tail on TF.js'
       const optimizer = tf.train.adam(1e-2);
       const loss = (): tf.Scalar => tf.tidy(() => tf.mean(tf.square(tf.sub(graph.forward(feeds), target))) as tf.Scalar);
       const first = (await loss().data())[0]!;
-      for (let step = 0; step < 5; step++) tf.dispose(optimizer.minimize(loss, false, [...graph.variables.values()]));
+      for (let step = 0; step < 5; step++) tf.dispose(optimizer.minimize(loss, false, [...graph.variables.values()]) ?? []);
       const last = (await loss().data())[0]!;
       expect(last).toBeLessThan(first * 0.9);
       tf.dispose([target, ...Object.values(feeds).filter((f): f is tf.Tensor => f instanceof tf.Tensor)]);

@@ -183,7 +183,13 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
       p = computeProperties(decoded);
     } catch (error) {
-      const message = errorMessage(error);
+      let message = errorMessage(error);
+      // libvips keeps its error text in a buffer shared by threads: under concurrency a failed decode sometimes
+      // reports only the generic failOn message. Retrying (a rare path: bad files only) gets the decoder's own
+      // reason, so a report does not depend on timing (or on sharding).
+      for (let retry = 0; retry < 3 && /due to failOn/.test(message); retry++) {
+        message = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']}).then(() => message, (e: unknown) => errorMessage(e));
+      }
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
       // Only failures pay for a stat(): say plainly when the file is missing or empty.
       const info = sample.absPath ? await stat(sample.absPath).catch(() => undefined) : undefined;

@@ -65,7 +65,7 @@ for (let i = 0; i < 32; i++) {
   images.push(file);
 }
 
-const cascade = await loadCascade(modelFile, {device: 'cpu'});
+const cascade = await loadCascade(modelFile, {device: 'cpu', runtime: 'in-thread'}); // the library's own cost; the worker hop: bench/cascade-workers.ts
 const model = cascade.models()[0]!;
 const tensor = await preprocessForModel(images[0]!, model.preprocessing);
 const session = await ort.InferenceSession.create(modelFile, {executionProviders: ['cpu'], graphOptimizationLevel: 'all'});
@@ -95,7 +95,7 @@ const preMs = mean(steady.map((t) => t.stages[0]!.models[0]!.preprocessMs));
 const infMs = mean(steady.map((t) => t.stages[0]!.models[0]!.inferenceMs));
 const totalMs = mean(steady.map((t) => t.totalMs));
 // Orchestration: everything in predict that is not decode, preprocessing, the model call or output decoding
-// (stage loop, breaker, timeout race, tensor cache, trace building, clamping).
+// (stage loop, breaker, deadlines, tensor cache, trace building, clamping).
 const postMs = mean(steady.map((t) => t.stages[0]!.models[0]!.postprocessMs));
 const orchestrationMs = totalMs - decodeMs - preMs - infMs - postMs;
 

@@ -8,7 +8,9 @@ import {formatTable} from '../lib/cli/ui.js';
 import {baselineMismatches, baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
 import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
 import {runBench, type BenchResult} from '../lib/bench/index.js';
-import {loadCascade, type Cascade} from '../lib/cascade/index.js';
+import {runTune, type TuneResult} from '../lib/bench/tune.js';
+import {writeTunePlot} from '../lib/bench/tune-plot.js';
+import {cascadeFileOf, loadCascade, type Cascade} from '../lib/cascade/index.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
 import type {Sample} from '../lib/data/sample.js';
 import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
@@ -56,7 +58,13 @@ sample's test split.`;
     device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
     threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0}),
     threshold: Flags.string({description: 'Roadwork iff probability > threshold.'}),
-    scenario: Flags.option({description: 'single-stream: one query at a time (latency); offline: all at once (throughput).', options: ['single-stream', 'offline'] as const, default: 'single-stream'})(),
+    scenario: Flags.option({
+      description: 'single-stream: one query at a time (latency); offline: all at once (throughput); server: Poisson arrivals at --target-qps, latency from the scheduled arrival, VALID when p99 <= --max-p99-ms.',
+      options: ['single-stream', 'offline', 'server'] as const,
+      default: 'single-stream',
+    })(),
+    'target-qps': Flags.string({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed).', helpGroup: 'SERVER'}),
+    'find-peak': Flags.boolean({description: 'Server scenario: search the highest --target-qps that stays VALID (starting from --target-qps).', default: false, helpGroup: 'SERVER'}),
     concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1}),
     warmup: Flags.string({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: '200ms'}),
     'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1}),
@@ -73,7 +81,7 @@ sample's test split.`;
     strict: Flags.boolean({description: 'Exit 1 on WARN too.', default: false, helpGroup: 'GATES'}),
     'simulate-validator': Flags.boolean({description: 'Score the model on simulated subnet challenges.', default: false, helpGroup: 'VALIDATOR'}),
     challenges: Flags.integer({description: 'Number of simulated challenges.', default: 200, min: 1, helpGroup: 'VALIDATOR'}),
-    seed: Flags.integer({description: 'Seed of the challenge draw (same seed, same challenges).', default: 1, helpGroup: 'VALIDATOR'}),
+    seed: Flags.integer({description: 'Seed of the challenge draw and of the server scenario\'s arrivals (same seed, same draw).', default: 1, helpGroup: 'VALIDATOR'}),
     flips: Flags.boolean({description: 'Enable the random flips the subnet intends (they never fire there because of a bug).', default: false, helpGroup: 'VALIDATOR'}),
     baseline: Flags.string({description: 'A previous `natix bench --json` output to compare with.', helpGroup: 'OUTPUT'}),
     'max-regression': Flags.string({description: 'Fail when worse than the baseline by more than this.', default: 'mcc=0.002,p95=10%', helpGroup: 'OUTPUT'}),
@@ -81,6 +89,11 @@ sample's test split.`;
     markdown: Flags.string({description: 'Write a Markdown summary (for a CI job page).', helpGroup: 'OUTPUT'}),
     predictions: Flags.string({description: 'Write per-image predictions as JSON lines (and challenges when simulated).', helpGroup: 'OUTPUT'}),
     plot: Flags.string({description: 'Write a picture (.svg or .png): latency histogram, confusion matrix, reward curve.', helpGroup: 'OUTPUT'}),
+    tune: Flags.boolean({description: 'Tune the exit thresholds: run every stage on every image once, then evaluate every band choice offline.', default: false, helpGroup: 'TUNE'}),
+    'target-exit': Flags.string({description: 'Tune: share of the images each stage should answer itself (default 0.6).', helpGroup: 'TUNE'}),
+    'target-exit-accuracy': Flags.string({description: 'Tune: accuracy required on those exits (default 0.99).', helpGroup: 'TUNE'}),
+    'latency-budget': Flags.string({description: 'Tune: instead of the exit targets, the best MCC with a mean latency at most this (ms).', helpGroup: 'TUNE'}),
+    'write-cascade': Flags.string({description: 'Tune: write the cascade file with the recommended bands here (YAML).', helpGroup: 'TUNE'}),
     track: Flags.boolean({description: 'Log this benchmark as an MLflow run (metrics, gates, verdict, reports).', default: false, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-bench).', helpGroup: 'TRACKING'}),
@@ -88,7 +101,7 @@ sample's test split.`;
 
   private cascade?: Cascade;
 
-  async run(): Promise<BenchResult> {
+  async run(): Promise<BenchResult | TuneResult> {
     const {flags} = this;
     const usage = (error: unknown): never => {
       throw new NatixError(errorMessage(error), {code: 'USAGE', exitCode: ExitCode.Usage});
@@ -145,7 +158,23 @@ sample's test split.`;
     this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
+    for (const warning of described.preprocessingWarnings) this.warn(`preprocessing: ${warning}`);
 
+    let server: Parameters<typeof runBench>[3]['server'];
+    if (flags.scenario === 'server') {
+      const qps = Number(flags['target-qps']);
+      if (flags['target-qps'] === undefined || !Number.isFinite(qps) || qps <= 0) {
+        throw new NatixError('--scenario server needs --target-qps, a rate above 0 (queries per second)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['natix bench --scenario server --target-qps 20 --max-p99-ms 100', 'Add --find-peak to search the highest rate that stays within the bound.']});
+      }
+      const bound = gates.get('max-p99-ms');
+      if (!bound) {
+        throw new NatixError('--scenario server needs --max-p99-ms, the p99 latency bound (measured from the scheduled arrival)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: [`natix bench --scenario server --target-qps ${qps} --max-p99-ms 100`]});
+      }
+      server = {targetQps: qps, p99BoundMs: bound.pass, seed: flags.seed, findPeak: flags['find-peak']};
+    } else if (flags['target-qps'] !== undefined || flags['find-peak']) {
+      throw new NatixError('--target-qps and --find-peak belong to --scenario server', {code: 'USAGE', exitCode: ExitCode.Usage});
+    }
+    if (flags.tune) return this.tune(samples);
     const warmup = /^\d+$/.test(flags.warmup.trim()) ? {queries: Number(flags.warmup), ms: 0} : {queries: 1, ms: parseDuration(flags.warmup, 'warmup')};
     const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);
     const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
@@ -154,6 +183,7 @@ sample's test split.`;
     const benchStarted = Date.now();
     const output = await runBench(this.cascade, samples, {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}, {
       run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: parseDuration(flags['min-duration'], 'min-duration'), maxQueries: flags['max-queries']},
+      server,
       gates: [...gates.values()],
       validator: flags['simulate-validator'] ? {challenges: flags.challenges, seed: flags.seed, flips: flags.flips} : undefined,
       baseline,
@@ -202,6 +232,57 @@ sample's test split.`;
     return r;
   }
 
+  /** `--tune`: record every stage on every image, evaluate every band choice, recommend, plot, write the cascade. */
+  private async tune(samples: Sample[]): Promise<TuneResult> {
+    const {flags} = this;
+    const fraction = (name: 'target-exit' | 'target-exit-accuracy', fallback: number): number => {
+      const v = flags[name] === undefined ? fallback : Number(flags[name]);
+      if (!Number.isFinite(v) || v < 0 || v > 1) throw new NatixError(`--${name} expects a share between 0 and 1, got "${flags[name]}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+      return v;
+    };
+    const budget = flags['latency-budget'] === undefined ? undefined : Number(flags['latency-budget']);
+    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new NatixError(`--latency-budget expects milliseconds above 0, got "${flags['latency-budget']}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    const cascadeFile = cascadeFileOf(flags.model);
+    if (flags['write-cascade'] && !cascadeFile) this.warn('--write-cascade needs a cascade file as --model (a single model has no bands to tune); nothing written');
+    const progress = this.ui.progress('tune', samples.length);
+    const run = await runTune(this.cascade!, samples, {
+      concurrency: this.cascade!.capacity(),
+      targets: {exit: fraction('target-exit', 0.6), exitAccuracy: fraction('target-exit-accuracy', 0.99), latencyBudgetMs: budget},
+      cascadeFile,
+      writeTo: flags['write-cascade'],
+      onImage: () => progress.increment(),
+    }).catch((error: unknown) => {
+      throw error instanceof NatixError ? error : new NatixError(errorMessage(error), {code: 'TUNE_FAILED', exitCode: ExitCode.Usage});
+    });
+    progress.stop();
+    if (run.skipped > 0) this.warn(`${run.skipped} image(s) without a 0/1 label or unreadable were left out of the tuning`);
+    if (run.cascadeYaml && flags['write-cascade']) await writeFileAtomic(flags['write-cascade'], run.cascadeYaml);
+    if (flags.plot) await writeTunePlot(flags.plot, run.result, run.all);
+    this.renderTune(run.result);
+    if (run.cascadeYaml) this.info(`Wrote ${flags['write-cascade']} (bands ${run.result.recommended.thresholds.map((t) => (t === null ? '-' : `[${(Math.round((1 - t) * 100) / 100).toFixed(2)}, ${t.toFixed(2)}]`)).join(', ')})`);
+    return run.result;
+  }
+
+  private renderTune(r: TuneResult): void {
+    const c = this.ui.color;
+    const f = (v: number | null | undefined, d = 4): string => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+    const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+    const shown = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99];
+    this.log(`${c.bold('Exit thresholds')} on ${r.images} images (every stage ran on every image once; exit when p >= t or p <= 1 - t):`);
+    for (const s of r.stages) {
+      const rows = s.table.filter((row) => shown.includes(row.t));
+      this.log(formatTable([`${s.name} (mean ${f(s.meanMs, 2)} ms)`, ...rows.map((row) => `t=${row.t.toFixed(2)}`)], [['exit coverage', ...rows.map((row) => pct(row.coverage))], ['exit accuracy', ...rows.map((row) => (row.exitAccuracy === null ? 'n/a' : pct(row.exitAccuracy)))]], ['left', ...rows.map(() => 'right' as const)]));
+    }
+    const band = (b: TuneResult['current']): string => b.bands.map((x) => (x ? `${x.when} [${x.band[0]}, ${x.band[1]}]` : 'always')).join(' | ') || '-';
+    const line = (b: TuneResult['current']): string[] => [band(b), b.exitRates.map(pct).join(' / '), f(b.mcc), f(b.accuracy), f(b.meanMs, 2)];
+    const step = Math.max(1, Math.ceil(r.frontier.length / 15));
+    const frontier = r.frontier.filter((_, i) => i % step === 0 || i === r.frontier.length - 1);
+    this.log(`${c.bold('Frontier')} (${r.frontier.length} of ${r.choices} band choices: none is both faster and better; escalate while inside the band):`);
+    this.log(formatTable(['bands', 'answered by stage', 'MCC', 'accuracy', 'mean ms'], [...frontier.map(line), ['current: ' + band(r.current), ...line(r.current).slice(1)], ['RECOMMENDED: ' + band(r.recommended), ...line(r.recommended).slice(1)]], ['left', 'right', 'right', 'right', 'right']));
+    this.log(`${c.bold('Recommended')} (${r.recommended.rule}): MCC ${f(r.recommended.mcc)} (now ${f(r.current.mcc)}), mean ${f(r.recommended.meanMs, 2)} ms per image (now ${f(r.current.meanMs, 2)})`);
+    for (const note of r.recommended.notes) this.warn(note);
+  }
+
   private render(r: BenchResult): void {
     const c = this.ui.color;
     const paint = (v: string): string => (v === 'PASS' ? c.green(v) : v === 'WARN' ? c.yellow(v) : c.red(v));
@@ -216,6 +297,17 @@ sample's test split.`;
     this.log(`${c.bold('Throughput')} ${f(r.throughput, 1)} images/s over ${f(r.windowSeconds, 2)} s; CPU ${f(r.cpu.coresBusy, 2)} of ${r.cpu.cores} cores busy (${r.warmupQueries} warm-up queries excluded)`);
     if (r.cascade.length > 1) {
       this.log(formatTable(['stage', 'ran', 'time share', 'mean ms', 'acc if last', 'MCC if last'], r.cascade.map((s) => [s.name, `${(s.runRate * 100).toFixed(1)}%`, `${(s.timeShare * 100).toFixed(1)}%`, f(s.meanMs, 2), f(s.accuracyIfLast), f(s.mccIfLast)]), ['left', 'right', 'right', 'right', 'right', 'right']));
+    }
+    if (r.server) {
+      const sv = r.server;
+      const verdict = sv.valid ? c.green('VALID') : c.red('INVALID');
+      this.log(`${c.bold('Server scenario')} target ${f(sv.targetQps, 2)} queries/s (seed ${sv.seed}, ${sv.queries} queries): scheduled ${f(sv.scheduledQps, 2)}/s, completed ${f(sv.completedQps, 2)}/s; latency from the scheduled arrival p50 ${f(sv.latency.p50, 2)}  p99 ${f(sv.latency.p99, 2)} ms (bound ${sv.p99BoundMs}); issue delay p99 ${f(sv.issueDelay.p99, 2)} ms: ${verdict}`);
+      this.log(formatTable(['constraint', 'ok', 'detail'], sv.constraints.map((k) => [k.name, k.ok ? c.green('yes') : c.red('no'), k.detail]), ['left', 'left', 'left']));
+      if (sv.peak) {
+        this.log(formatTable(['trial qps', 'verdict', 'p99 ms'], sv.peak.trials.map((t) => [f(t.qps, 2), t.valid ? 'VALID' : 'INVALID', f(t.p99, 2)]), ['right', 'left', 'right']));
+        this.log(`${c.bold('Peak')}: ${sv.peak.peakQps === null ? 'no rate tried was VALID (lower --target-qps)' : `${f(sv.peak.peakQps, 2)} queries/s within p99 <= ${sv.p99BoundMs} ms`}`);
+      }
+      this.log(c.dim(`Recommendation: ${sv.recommendation}`));
     }
     if (r.validator) {
       const v = r.validator;

@@ -14,6 +14,7 @@ import type {Tf} from '../lib/runtime/tfjs.js';
 import {describeRun, rememberRun, startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
 import {StopController, type StopSignal} from '../lib/train/loop-control.js';
+import type {HeadCommandHost} from '../lib/train/head-command.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
 
 export default class Train extends NatixCommand<typeof Train> {
@@ -54,11 +55,32 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
     register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model.', helpGroup: 'TRACKING'}),
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
+    inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
+    device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
+    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0}),
   };
+
+  /** What the head-training path (src/lib/train/head-command.ts) needs of this command. */
+  get host(): HeadCommandHost {
+    return {
+      flags: this.flags,
+      json: this.jsonEnabled(),
+      progress: (name, total) => this.ui.progress(name, total),
+      log: (m) => this.log(m),
+      info: (m) => this.info(m),
+      warn: (m) => this.warn(m),
+      failCheck: () => this.failCheck(),
+    };
+  }
 
   async run(): Promise<Omit<TrainResult, 'state'> & {backend: string; epochs: number; best: TrainResult['state']['best']; trackingRunId?: string; resumeCommand: string}> {
     const {flags} = this;
     if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
+    if ((this.fileConfig as unknown as TrainConfig).model?.from) {
+      const lr = flags.lr === undefined ? undefined : Number(flags.lr);
+      if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+      return (await import('../lib/train/head-command.js')).runHeadTraining(this.host, this.fileConfig as unknown as TrainConfig, path.dirname(path.resolve(flags.config)), lr) as never;
+    }
     let display: TrainDisplay | undefined;
     let resumeCommand = '';
     // Listen before any slow work: a Ctrl-C while the backend loads or images decode stops cleanly too.

@@ -12,6 +12,7 @@ import {errorMessage, ExitCode, isNatixError, NatixError} from '../errors.js';
 import {loadConfigFile, validateAgainstSchema, type JsonSchema} from '../config/load.js';
 import {suggest} from './suggest.js';
 import {Ui} from './ui.js';
+import {redactSecrets} from '../tracking/redact.js';
 
 export type NatixFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof NatixCommand)['baseFlags'] & T['flags']>;
 export type NatixArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -128,7 +129,7 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
 
   /** A warning: printed to stderr in human mode, carried in the envelope under --json. */
   public override warn(input: string | Error): string | Error {
-    const message = typeof input === 'string' ? input : input.message;
+    const message = redactSecrets(typeof input === 'string' ? input : input.message, process.env);
     this.collectedWarnings.push(message);
     if (this.jsonEnabled()) return input;
     const line = `${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}`;
@@ -167,6 +168,7 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
     const ctor = this.ctor as typeof NatixCommand;
     const flagNames = [...Object.keys(ctor.flags ?? {}), ...Object.keys(NatixCommand.baseFlags), 'json', 'help'];
     const error = normaliseError(err, {command: this.id?.replace(/:/g, ' '), flags: flagNames});
+    error.message = redactSecrets(error.message, process.env); // no secret leaves through an error message
     process.exitCode = error.exitCode;
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(error));

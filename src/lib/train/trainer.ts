@@ -16,6 +16,7 @@ import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
 import {sha256, writeFileAtomic} from '../util/fs.js';
 import {cleanStaleTemporaries, latestValidCheckpoint, listCheckpoints, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
+import type {Resampler} from '../image/preprocess.js';
 import {epochLength, epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {yieldToEventLoop, type StepReport} from './loop-control.js';
@@ -30,7 +31,7 @@ export interface ResolvedTrainConfig {
   lr: number;
   seed: number;
   keepLast: number;
-  dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number};
+  dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number; resampler: Resampler};
   model: {architecture: Architecture; width: number; init?: string; freeze?: number | string[]};
   optimizer: {name: 'adam' | 'sgd'; momentum: number; weightDecay: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   balance: 'none' | 'sampling';
@@ -41,6 +42,10 @@ export interface ResolvedTrainConfig {
 
 export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: number; batchSize: number; lr: number; seed: number; keepLast: number; runName: string; out: string}>, root: string): ResolvedTrainConfig {
   const arch = (c.model?.architecture ?? 'small-cnn') as Architecture;
+  if (Array.isArray(c.dataset)) {
+    throw new NatixError('A list of dataset sources needs model.from (head training on a backbone); the zoo trains on one dataset', {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage, actions: ['Give dataset as {path: ...}, or set model.from.']});
+  }
+  const dataset = c.dataset;
   return {
     runName: overrides.runName ?? c['run-name'] ?? `${arch}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
     out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
@@ -50,16 +55,18 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
     seed: overrides.seed ?? c.seed ?? 1,
     keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
     dataset: {
-      path: path.resolve(root, c.dataset.path),
-      format: c.dataset.format ?? 'auto',
-      trainSplit: c.dataset['train-split'] ?? 'train',
-      valSplit: c.dataset['val-split'] ?? 'val',
-      splitRatios: (c.dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
-      imageSize: c.dataset['image-size'] ?? 64,
+      path: path.resolve(root, dataset.path),
+      format: dataset.format ?? 'auto',
+      trainSplit: dataset['train-split'] ?? 'train',
+      valSplit: dataset['val-split'] ?? 'val',
+      splitRatios: (dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
+      imageSize: dataset['image-size'] ?? 64,
+      resampler: dataset.resampler ?? 'pillow',
     },
     model: {architecture: arch, width: c.model?.width ?? 1, init: c.model?.init ? path.resolve(root, c.model.init) : undefined, freeze: c.model?.freeze as number | string[] | undefined},
     optimizer: {
-      name: c.optimizer?.name ?? 'adam',
+      // adamw is the head trainer's optimizer; the zoo's Adam has the weight decay as an L2 term.
+      name: c.optimizer?.name === 'adamw' ? 'adam' : (c.optimizer?.name ?? 'adam'),
       momentum: c.optimizer?.momentum ?? 0.9,
       weightDecay: c.optimizer?.['weight-decay'] ?? 0,
       schedule: c.optimizer?.schedule ?? 'constant',
@@ -229,6 +236,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
     splitRatios: cfg.dataset.splitRatios,
     seed: cfg.seed,
     sourceSide: cfg.augmentation.validator ? 256 : undefined,
+    resampler: cfg.dataset.resampler ?? 'vips',
     onProgress: (d) => hooks.onProgress?.('decode', d, 0),
     shouldStop: hooks.shouldStop,
     checkSplits: (train) => checkClasses(train.map((s) => s.label!), cfg, options.allowOneClass === true, hooks),
@@ -295,7 +303,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       const y = new Float32Array(idx.length * classes);
       for (const [i, k] of idx.entries()) {
         const rng = new SeededRandom(`${cfg.seed}:aug:${epoch}:${k}:${step}`);
-        const src = cfg.augmentation.validator && data.train.sources ? await validatorAugmented(data.train.sources[k]!, size, rng) : data.train.images[k]!;
+        const src = cfg.augmentation.validator && data.train.sources ? await validatorAugmented(data.train.sources[k]!, size, rng, cfg.dataset.resampler ?? 'vips') : data.train.images[k]!;
         fillAugmented(x, i * size * size * 3, src, size, cfg.augmentation, rng);
         y[i * classes + data.train.labels[k]!] = 1;
       }

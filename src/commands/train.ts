@@ -13,6 +13,7 @@ import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
 import type {Tf} from '../lib/runtime/tfjs.js';
 import {describeRun, rememberRun, startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
+import {listCheckpoints} from '../lib/train/checkpoint.js';
 import {StopController, type StopSignal} from '../lib/train/loop-control.js';
 import type {HeadCommandHost} from '../lib/train/head-command.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
@@ -101,6 +102,10 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
       if (flags.resume) cfg = await this.resumedConfig(cfg, fileConfig);
       resumeCommand = resumeCommandFor(flags.config, cfg);
+      // An existing run is refused before the backend and the data load (the trainer checks again).
+      if (!flags.resume && (await listCheckpoints(path.join(cfg.out, cfg.runName))).length > 0) {
+        throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${path.join(cfg.out, cfg.runName)}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: [`Resume it: ${resumeCommand}`, 'Or choose another --run-name.']});
+      }
       const {tf, backend, reason} = await loadTfjs(flags.backend as TfjsBackendChoice);
       this.info(`Backend: ${backend} (${reason})`);
       const dataset = await openDataset(cfg.dataset.path, cfg.dataset.format as FormatChoice);

@@ -17,7 +17,7 @@ async function checks(images: ImageRecord[], extra: Partial<typeof options & {ex
 
 describe('cross-image checks', () => {
   it('split-ratio: 80/10/10, 70/15/15, 60/20/20 and train/val only are normal; a small train or a huge test is not', async () => {
-    for (const shares of [{train: 0.8, val: 0.1, test: 0.1}, {train: 0.7, val: 0.15, test: 0.15}, {train: 0.6, val: 0.2, test: 0.2}, {train: 0.85, val: 0.15}]) {
+    for (const shares of [{train: 0.8, val: 0.1, test: 0.1}, {train: 0.7, val: 0.15, test: 0.15}, {train: 0.6, val: 0.2, test: 0.2}, {train: 0.85, val: 0.15}] as Array<Record<string, number>>) {
       expect(await checks(records(shares)), JSON.stringify(shares)).toEqual([]);
     }
     expect((await checks(records({train: 0.4, val: 0.2, test: 0.4}))).map((f) => f.message)).toEqual([expect.stringContaining('split "train" holds 40.0%'), expect.stringContaining('split "test" holds 40.0%')]);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
+import {LIMITS} from '../lib/cli/numeric-flags.js';
 import {trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.js';
 import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
@@ -34,12 +35,12 @@ and exits 1 with the command to resume. --resume continues from the newest check
   static flags = {
     'run-name': Flags.string({description: 'Run folder name under --out (default: config run-name, else architecture + time).'}),
     out: Flags.string({description: 'Checkpoints root.', default: 'checkpoints'}),
-    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1}),
-    'batch-size': Flags.integer({description: 'Batch size.', min: 1}),
+    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1, max: 100_000}),
+    'batch-size': Flags.integer({description: 'Batch size.', min: 1, max: 65_536}),
     lr: Flags.string({description: 'Learning rate.'}),
-    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.'}),
+    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.', min: 0, max: LIMITS.seed}),
     backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
-    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
+    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1, max: 100_000}),
     resume: Flags.boolean({description: 'Continue the run named by --run-name / run-name from its newest valid checkpoint.', default: false}),
     tracking: Flags.boolean({description: 'Log the run to MLflow (default: the ./mlruns file store).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),

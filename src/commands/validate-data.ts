@@ -1,11 +1,12 @@
 import os from 'node:os';
-import path from 'node:path';
 import {Args, Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
+import {LIMITS} from '../lib/cli/numeric-flags.js';
 import {formatTable} from '../lib/cli/ui.js';
 import {CHECK_IDS, validateDataConfigSchema, type CheckId, type ValidateDataConfig} from '../lib/config/schemas/validate-data.js';
 import {parseClassMapFlag} from '../lib/data/labels.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
+import {assertOutsideDataset} from '../lib/data/safe-path.js';
 import type {DataIssue} from '../lib/data/sample.js';
 import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
 import {quarantineFlagged} from '../lib/quality/quarantine.js';
@@ -53,9 +54,9 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
     hamming: Flags.integer({description: 'Near-duplicate radius: perceptual-hash Hamming distance (0-32); candidates must also match in colour.', default: 8, min: 0, max: 32}),
     report: Flags.string({description: 'Write a self-contained HTML report with thumbnails of flagged images.'}),
     quarantine: Flags.string({description: 'COPY flagged files here (never moves), with quarantine.json saying why.'}),
-    concurrency: Flags.integer({description: 'Images decoded at once (default 4 x cores: keeps libvips busy while JavaScript computes statistics).', min: 1}),
+    concurrency: Flags.integer({description: 'Images decoded at once (default 4 x cores: keeps libvips busy while JavaScript computes statistics).', min: 1, max: LIMITS.concurrency}),
     'class-map': Flags.string({description: 'Class name -> label overrides, e.g. "cones=1,empty=0".'}),
-    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1}),
+    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1, max: LIMITS.count}),
   };
 
   async run(): Promise<Record<string, unknown>> {
@@ -70,13 +71,9 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
     const issues: DataIssue[] = [];
     const dataset = await openDataset(this.args.dataset, flags.format, {onIssue: (i) => issues.push(i), classMap});
     this.info(`Reading ${dataset.root} as ${dataset.format} (${dataset.detectedBy})`);
-    if (flags.quarantine) {
-      const q = path.resolve(flags.quarantine);
-      const rel = path.relative(dataset.root, q);
-      if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
-        throw new NatixError('--quarantine must be outside the dataset: natix never writes into a dataset', {code: 'USAGE', exitCode: ExitCode.Usage});
-      }
-    }
+    // Both outputs are checked before any work: resolved through symlinks, neither may land inside the dataset.
+    const quarantineDir = flags.quarantine ? assertOutsideDataset(flags.quarantine, dataset.root, '--quarantine') : undefined;
+    const reportFile = flags.report ? assertOutsideDataset(flags.report, dataset.root, '--report') : undefined;
     const progress = this.ui.progress('validate', 0);
     let last = 0;
     const result = await validateDataset(dataset, issues, {
@@ -107,12 +104,12 @@ written to. Exit 1 when a finding is at or above --fail-on.`;
     if (failing) this.failCheck();
 
     let report: string | undefined;
-    if (flags.report) {
-      report = path.resolve(flags.report);
+    if (reportFile) {
+      report = reportFile;
       await writeFileAtomic(report, await validateHtmlReport({title: 'natix validate-data', root: dataset.root, format: dataset.format, images: result.images.length, findings, summary, records: result.images}));
     }
     let quarantine: string | undefined;
-    if (flags.quarantine) quarantine = (await quarantineFlagged(path.resolve(flags.quarantine), findings, result.images)).manifest;
+    if (quarantineDir) quarantine = (await quarantineFlagged(quarantineDir, findings, result.images, dataset.root)).manifest;
 
     this.render(dataset.root, dataset.format, result.images.length, findings, summary, result.statistics, result.seconds, failing, failOn);
     if (report) this.log(`HTML report: ${report}`);

@@ -3,11 +3,12 @@
  * (concurrently, so libvips keeps both cores busy), computes its properties, then runs the per-image, cross-image
  * and label checks. Never writes to the dataset.
  */
-import {stat} from 'node:fs/promises';
+import path from 'node:path';
 import type {CheckId} from '../config/schemas/validate-data.js';
 import type {DataIssue, Dataset, Sample} from '../data/sample.js';
 import {decodeImage, DEFAULT_PIXEL_LIMIT} from '../image/decode.js';
 import {errorMessage} from '../errors.js';
+import {UserFileError} from '../util/user-files.js';
 import {BkTree, signatureCorrelation} from './hash.js';
 import {computeProperties, type ImageProperties} from './properties.js';
 
@@ -115,6 +116,13 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** A decoder message with the image's absolute path (and the root) replaced by root-relative paths. */
+function relativeMessage(message: string, sample: Sample, root: string): string {
+  let out = message;
+  if (sample.absPath) out = out.split(sample.absPath).join(sample.path);
+  return out.split(`${root}${path.sep}`).join('').split(root).join('.');
+}
+
 export async function validateDataset(dataset: Dataset, issues: DataIssue[], options: ValidateOptions): Promise<ValidationResult> {
   const started = performance.now();
   const findings: Finding[] = [];
@@ -135,12 +143,11 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
       record.props = computeProperties(decoded);
     } catch (error) {
-      const message = errorMessage(error);
+      // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
+      // relative to the dataset root, never an absolute path.
+      if (error instanceof UserFileError) return add({check: 'unreadable', path: sample.path, message: `the file ${error.what}`});
+      const message = relativeMessage(errorMessage(error), sample, dataset.root);
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
-      // Only failures pay for a stat(): say plainly when the file is missing or empty.
-      const info = sample.absPath ? await stat(sample.absPath).catch(() => undefined) : undefined;
-      if (sample.absPath && !info) return add({check: 'unreadable', path: sample.path, message: 'file does not exist'});
-      if (info?.size === 0) return add({check: 'unreadable', path: sample.path, message: 'empty file (0 bytes)'});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
     const p = record.props;

@@ -18,7 +18,7 @@ import {junitXml} from '../lib/report/junit.js';
 import {benchMarkdown} from '../lib/report/markdown.js';
 import {writeBenchPlot} from '../lib/report/plot.js';
 import {packageRoot} from '../lib/runtime/environment.js';
-import {logBenchRun, startCommandRun} from '../lib/tracking/commands.js';
+import {describeRun, logBenchRun, startCommandRun} from '../lib/tracking/commands.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
 import {readUserFile} from '../lib/util/user-files.js';
 
@@ -78,7 +78,7 @@ sample's test split.`;
     predictions: Flags.string({description: 'Write per-image predictions as JSON lines (and challenges when simulated).', helpGroup: 'OUTPUT'}),
     plot: Flags.string({description: 'Write a picture (.svg or .png): latency histogram, confusion matrix, reward curve.', helpGroup: 'OUTPUT'}),
     track: Flags.boolean({description: 'Log this benchmark as an MLflow run (metrics, gates, verdict, reports).', default: false, helpGroup: 'TRACKING'}),
-    'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-bench).', helpGroup: 'TRACKING'}),
   };
 
@@ -130,6 +130,7 @@ sample's test split.`;
     const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
     const progress = this.ui.progress('bench', minQueries + (flags['simulate-validator'] ? flags.challenges : 0));
     let reported = 0;
+    const benchStarted = Date.now();
     const output = await runBench(this.cascade, samples, {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}, {
       run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: flags['min-duration'], maxQueries: flags['max-queries']},
       gates: [...gates.values()],
@@ -142,6 +143,7 @@ sample's test split.`;
         reported = Math.max(reported, total);
       },
     });
+    const benchEnded = Date.now();
     progress.stop();
     for (const w of output.warnings) this.warn(w);
     const r = output.result;
@@ -165,10 +167,11 @@ sample's test split.`;
     }
     this.render(r);
     if (flags.track) {
-      const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date().toISOString().slice(0, 19)}`, {'natix.command': 'bench'});
+      // The run's times cover the benchmark itself, not just the logging.
+      const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date(benchStarted).toISOString().slice(0, 19)}`, {'natix.command': 'bench'}, {startTime: benchStarted});
       await logBenchRun(run, r, [flags.junit, flags.markdown, flags.plot].filter((f): f is string => Boolean(f)));
-      await run.end('FINISHED');
-      this.info(`Tracked as MLflow run ${run.info.runId} (experiment ${run.info.experimentId})`);
+      await run.end('FINISHED', benchEnded);
+      this.info(describeRun(run));
     }
     if (r.verdict === 'FAIL' || r.verdict === 'INVALID' || (r.verdict === 'WARN' && flags.strict)) this.failCheck();
     // The reward/score series are for plots; the --json result keeps them out to stay small.

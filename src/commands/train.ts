@@ -11,7 +11,7 @@ import type {Progress} from '../lib/cli/ui.js';
 import type {Dataset} from '../lib/data/sample.js';
 import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
 import type {Tf} from '../lib/runtime/tfjs.js';
-import {startCommandRun} from '../lib/tracking/commands.js';
+import {describeRun, rememberRun, startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
 
@@ -42,10 +42,10 @@ and exits 1 with the command to resume. --resume continues from the newest check
     backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
     'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1, max: 100_000}),
     resume: Flags.boolean({description: 'Continue the run named by --run-name / run-name from its newest valid checkpoint.', default: false}),
-    tracking: Flags.boolean({description: 'Log the run to MLflow (default: the ./mlruns file store).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
-    'tracking-uri': Flags.string({description: 'MLflow store: a folder / file: URI (default ./mlruns) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    tracking: Flags.boolean({description: 'Log the run to MLflow (default: sqlite:///mlflow.db in the working folder).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
+    'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
-    register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model (needs a server).', helpGroup: 'TRACKING'}),
+    register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model.', helpGroup: 'TRACKING'}),
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
   };
 
@@ -81,7 +81,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
           'natix.command': 'train',
           'natix.backend': backend,
           ...(flags.resume ? {'natix.resumed': 'true'} : {}),
-        })
+        }, {resumeFrom: flags.resume ? path.join(cfg.out, cfg.runName) : undefined})
       : undefined;
     if (tracked) await tracked.logParams(flattenParams(cfg));
     const progress = this.ui.progress('train', 1);
@@ -119,7 +119,11 @@ and exits 1 with the command to resume. --resume continues from the newest check
         }
         void done;
       },
-      onData: (fingerprint) => tracked?.setTags({'natix.dataset.fingerprint': fingerprint}),
+      onData: async (fingerprint) => {
+        if (!tracked) return;
+        await tracked.setTags({'natix.dataset.fingerprint': fingerprint});
+        await rememberRun(path.join(cfg.out, cfg.runName), tracked); // so --resume continues this MLflow run
+      },
       onEpoch: async (r) => {
         const {epoch, ...values} = r;
         await tracked?.logMetrics(values, epoch!);
@@ -141,11 +145,11 @@ and exits 1 with the command to resume. --resume continues from the newest check
       await exportCheckpoint(tf, result.bestCheckpoint, {out, version: '1.0.0', modelName: runName, verify: true, tolerance: 1e-4});
       await tracked.logArtifacts(out, 'model');
       if (this.flags.register) {
-        await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
-        if (tracked.info.artifactUri.startsWith('file:')) this.warn('--register needs an MLflow server: the file store has no model registry (the model was logged as an artifact)');
+        const registered = await tracked.registerModel(this.flags.register, 'model/export', this.flags.alias);
+        if (registered) this.info(`Registered ${this.flags.register} version ${registered.version}${this.flags.alias ? ` (alias ${this.flags.alias})` : ''}`);
       }
     }
     await tracked.end(result.interrupted ? 'KILLED' : 'FINISHED');
-    this.info(`Tracked as MLflow run ${tracked.info.runId} (experiment ${tracked.info.experimentId})`);
+    this.info(describeRun(tracked));
   }
 }

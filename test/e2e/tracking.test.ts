@@ -1,9 +1,11 @@
 import {mkdir, mkdtemp, readdir, readFile} from 'node:fs/promises';
+import {fileURLToPath} from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import fg from 'fast-glob';
 import sharp from 'sharp';
 import YAML from 'yaml';
+import Database from 'libsql';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {FakeMlflowServer} from '../helpers/mlflow-server.js';
 import {redVsBlueLogitsModel, writeHfModelDir} from '../helpers/models.js';
@@ -32,6 +34,17 @@ beforeAll(async () => {
 });
 afterAll(async () => server.stop());
 
+type Row = Record<string, unknown>;
+/** An independent reader of mlflow.db: plain SQL against MLflow's schema. */
+function query(db: string, sql: string, ...params: unknown[]): Row[] {
+  const conn = new Database(db, {readonly: true});
+  try {
+    return conn.prepare(sql).all(...params) as Row[];
+  } finally {
+    conn.close();
+  }
+}
+
 async function trainConfig(name: string): Promise<string> {
   const file = path.join(base, `${name}.yaml`);
   const {writeFile} = await import('node:fs/promises');
@@ -40,23 +53,44 @@ async function trainConfig(name: string): Promise<string> {
 }
 
 describe('experiment tracking end to end', () => {
-  it('natix train logs to ./mlruns by default: params, one metric line per epoch (step = epoch), tags, artifacts, FINISHED', async () => {
+  it('natix train logs to sqlite:///mlflow.db by default: params, one metric row per epoch (step = epoch), tags, artifacts, FINISHED', async () => {
     const r = await runNatix(['train', '--config', await trainConfig('tracked'), '--json'], {cwd: base, env: {MLFLOW_TRACKING_URI: undefined}});
     expect(r.code, r.stderr).toBe(0);
-    const runDirs = await fg('mlruns/*/*/meta.yaml', {cwd: base});
-    expect(runDirs).toHaveLength(1);
-    const runDir = path.join(base, path.dirname(runDirs[0]!));
-    const meta = YAML.parse(await readFile(path.join(runDir, 'meta.yaml'), 'utf8'));
-    expect(meta).toMatchObject({run_name: 'tracked', status: 3});
-    expect(meta.run_id).toBe(r.json.result.trackingRunId);
-    const lines = (await readFile(path.join(runDir, 'metrics', 'val_mcc'), 'utf8')).trim().split('\n').map((l) => l.split(' '));
-    expect(lines.map((l) => l[2])).toEqual(['1', '2']);
-    expect(await readFile(path.join(runDir, 'params', 'dataset.imageSize'), 'utf8')).toBe('16');
-    expect(await readFile(path.join(runDir, 'tags', 'natix.backend'), 'utf8')).toBe('wasm');
-    expect((await readFile(path.join(runDir, 'tags', 'natix.dataset.fingerprint'), 'utf8')).length).toBe(16);
-    expect((await readdir(path.join(runDir, 'artifacts'))).sort()).toEqual(['config.json', 'curves.svg', 'history.csv', 'model']);
-    expect((await readdir(path.join(runDir, 'artifacts', 'model', 'export'))).sort()).toEqual(['config.json', 'model.onnx', 'model_card.json', 'preprocessor_config.json']);
+    const db = path.join(base, 'mlflow.db');
+    const runs = query(db, 'SELECT run_uuid, name, status, experiment_id, artifact_uri FROM runs');
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({run_uuid: r.json.result.trackingRunId, name: 'tracked', status: 'FINISHED'});
+    expect(query(db, 'SELECT experiment_id, name FROM experiments ORDER BY experiment_id')).toEqual([
+      {experiment_id: 0, name: 'Default'},
+      {experiment_id: 1, name: 'natix-train'},
+    ]);
+    expect(query(db, "SELECT step FROM metrics WHERE key = 'val_mcc' ORDER BY step").map((m) => m.step)).toEqual([1, 2]);
+    const params = Object.fromEntries(query(db, 'SELECT key, value FROM params').map((p) => [p.key, p.value]));
+    expect(params['dataset.imageSize']).toBe('16');
+    expect(Object.values(params)).not.toContain('undefined');
+    const tags = Object.fromEntries(query(db, 'SELECT key, value FROM tags').map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({'natix.backend': 'wasm', 'mlflow.source.name': 'natix train'});
+    expect(String(tags['natix.dataset.fingerprint'])).toHaveLength(16);
+    const artifacts = fileURLToPath(String(runs[0]!.artifact_uri));
+    expect(artifacts.startsWith(path.join(base, 'mlartifacts'))).toBe(true);
+    expect((await readdir(artifacts)).sort()).toEqual(['config.json', 'curves.svg', 'history.csv', 'model']);
+    expect((await readdir(path.join(artifacts, 'model', 'export'))).sort()).toEqual(['config.json', 'model.onnx', 'model_card.json', 'preprocessor_config.json']);
   }, 120_000);
+
+  it('natix train --resume continues the same MLflow run: one run, one metric history, FINISHED; --register writes the local registry', async () => {
+    const config = await trainConfig('resumed');
+    const uri = `sqlite:///${path.join(base, 'resume.db')}`;
+    const first = await runNatix(['train', '--config', config, '--tracking-uri', uri, '--json'], {cwd: base});
+    expect(first.code, first.stderr).toBe(0);
+    const second = await runNatix(['train', '--config', config, '--tracking-uri', uri, '--resume', '--epochs', '3', '--register', 'roadwork', '--alias', 'champion', '--json'], {cwd: base});
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.json.result.trackingRunId).toBe(first.json.result.trackingRunId);
+    const db = path.join(base, 'resume.db');
+    expect(query(db, 'SELECT run_uuid, status FROM runs')).toEqual([{run_uuid: first.json.result.trackingRunId, status: 'FINISHED'}]);
+    expect(query(db, "SELECT step FROM metrics WHERE key = 'val_mcc' ORDER BY step").map((m) => m.step)).toEqual([1, 2, 3]);
+    expect(query(db, 'SELECT name, version, run_id FROM model_versions')).toEqual([{name: 'roadwork', version: 1, run_id: first.json.result.trackingRunId}]);
+    expect(query(db, 'SELECT alias, version FROM registered_model_aliases')).toEqual([{alias: 'champion', version: 1}]);
+  }, 180_000);
 
   it('natix train --register against a server: exported model uploaded, version registered with an alias; the token never leaks', async () => {
     const r = await runNatix(['train', '--config', await trainConfig('registered'), '--tracking-uri', server.url, '--register', 'roadwork', '--alias', 'champion', '--experiment', 'natix-ci'], {cwd: base, env: {MLFLOW_TRACKING_TOKEN: TOKEN}});
@@ -77,12 +111,16 @@ describe('experiment tracking end to end', () => {
 
   it('natix bench --track logs metrics, gates and the verdict as a run', async () => {
     const model = await writeHfModelDir(path.join(base, 'model'), redVsBlueLogitsModel(3));
-    const r = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.5', '--track', '--tracking-uri', path.join(base, 'bench-runs'), '--warmup', '1', '--json'], {cwd: base});
+    const r = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.5', '--track', '--tracking-uri', path.join(base, 'bench-runs'), '--warmup', '1', '--min-duration', '1s', '--json'], {cwd: base});
     expect(r.code, r.stderr).toBe(0);
     const runDir = path.join(base, path.dirname((await fg('bench-runs/*/*/meta.yaml', {cwd: base}))[0]!));
     expect(await readFile(path.join(runDir, 'tags', 'natix.verdict'), 'utf8')).toBe('PASS');
     expect(await readFile(path.join(runDir, 'tags', 'natix.gate.min-mcc'), 'utf8')).toMatch(/^PASS/);
     expect((await readFile(path.join(runDir, 'metrics', 'mcc'), 'utf8')).split(' ')[1]).toBe(String(r.json.result.metrics.mcc));
+    // The run's times cover the benchmark itself (at least its measured window), not only the logging.
+    const meta = YAML.parse(await readFile(path.join(runDir, 'meta.yaml'), 'utf8'));
+    expect(meta.end_time - meta.start_time).toBeGreaterThanOrEqual(Math.floor(r.json.result.windowSeconds * 1000));
+    expect(YAML.parse(await readFile(path.join(path.dirname(runDir), '..', '0', 'meta.yaml'), 'utf8')).name).toBe('Default');
   }, 60_000);
 
   it('with the server down, training goes on and spools; natix tracking sync replays the spool', async () => {
@@ -94,7 +132,8 @@ describe('experiment tracking end to end', () => {
     const revived = new FakeMlflowServer();
     await revived.start(port);
     try {
-      const sync = await runNatix(['tracking', 'sync', '--tracking-uri', revived.url, '--json'], {cwd: base});
+      // No --tracking-uri: the spool recorded the server.
+      const sync = await runNatix(['tracking', 'sync', '--json'], {cwd: base, env: {MLFLOW_TRACKING_URI: undefined}});
       expect(sync.code, sync.stderr).toBe(0);
       expect(sync.json.result.runs).toBe(1);
       expect(sync.json.result.failed).toEqual([]);

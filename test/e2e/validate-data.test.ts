@@ -58,7 +58,9 @@ describe('natix validate-data on class folders', () => {
     await put('train/none/actually-png.jpg', sharp(src).png().toBuffer());
     await put('train/none/bomb.png', Promise.resolve(pngBomb()));
     await put(`test/${controls[1]!.split('/').slice(1).join('/')}`, readFile(path.join(SAMPLE, controls[1]!))); // exact copy across splits
-    await put('val/roadwork/resized-copy.jpg', sharp(path.join(SAMPLE, controls[2]!)).resize(200).jpeg({quality: 80}).toBuffer()); // near copy across splits
+    await put(`val/${controls[2]!.split('/')[1]}/resized-copy.jpg`, sharp(path.join(SAMPLE, controls[2]!)).resize(200).jpeg({quality: 80}).toBuffer()); // near copy across splits, same class
+    const otherClass = controls[3]!.split('/')[1] === 'none' ? 'roadwork' : 'none';
+    await put(`train/${otherClass}/relabelled-copy.jpg`, sharp(path.join(SAMPLE, controls[3]!)).jpeg({quality: 70}).toBuffer()); // near copy, other class
     await symlink(path.join(base, 'outside-secret.jpg'), path.join(root, 'train', 'none', 'escape.jpg'));
     await writeFile(path.join(base, 'outside-secret.jpg'), jpeg);
   });
@@ -88,8 +90,12 @@ describe('natix validate-data on class folders', () => {
     expect(c('train/none/escape.jpg')).toEqual(['path-escape']);
     const testCopy = `test/${controls[1]!.split('/').slice(1).join('/')}`;
     expect([...c(testCopy), ...c(controls[1]!)]).toEqual(expect.arrayContaining(['exact-duplicate', 'split-leak']));
-    expect([...c('val/roadwork/resized-copy.jpg'), ...c(controls[2]!)]).toEqual(expect.arrayContaining(['near-duplicate', 'split-leak']));
-    for (const control of controls.slice(3)) expect(c(control)).toEqual([]);
+    const resized = `val/${controls[2]!.split('/')[1]}/resized-copy.jpg`;
+    expect([...c(resized), ...c(controls[2]!)]).toEqual(expect.arrayContaining(['near-duplicate', 'split-leak']));
+    // The same picture under another label is a label conflict, not a leak.
+    const relabelled = `train/${controls[3]!.split('/')[1] === 'none' ? 'roadwork' : 'none'}/relabelled-copy.jpg`;
+    expect([...c(relabelled), ...c(controls[3]!)].sort()).toEqual(['label-conflict', 'near-duplicate']);
+    for (const control of controls.slice(4)) expect(c(control)).toEqual([]);
     expect(r.json.result.summary.unreadable.count).toBe(3);
     expect(r.json.result.dataset).toMatchObject({format: 'folder'});
     // Never modified; the report and the quarantine exist outside it.
@@ -110,6 +116,24 @@ describe('natix validate-data on class folders', () => {
     const bad = await runNatix(['validate-data', root, '--config', config]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('vd.yaml: /thresholds/dark must be <= 1');
+  });
+});
+
+describe('natix validate-data on the bundled sample', () => {
+  it('passes: no leaks or label conflicts between its different scenes, and its 60/20/20 split is not "unusual"', async () => {
+    const r = await runNatix(['validate-data', SAMPLE, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const checks = new Set(r.json.result.findings.map((f: {check: string}) => f.check));
+    for (const check of ['split-leak', 'label-conflict', 'near-duplicate', 'exact-duplicate', 'split-ratio']) expect(checks.has(check), check).toBe(false);
+    expect(r.json.result.verdict).toBe('pass');
+  });
+
+  it('split-ratio: a declared expectation is checked; without one, only unusual shares are flagged', async () => {
+    const config = path.join(base, 'splits.yaml');
+    await writeFile(config, 'expected-splits: {train: 0.8, val: 0.1, test: 0.1}\n');
+    const r = await runNatix(['validate-data', SAMPLE, '--json', '--config', config]);
+    const ratio = r.json.result.findings.filter((f: {check: string}) => f.check === 'split-ratio').map((f: {message: string}) => f.message);
+    expect(ratio).toEqual([expect.stringContaining('split "train" holds 60.0% of images, expected about 80%')]);
   });
 });
 
@@ -202,10 +226,10 @@ describe('natix validate-data on manifests, YOLO, COCO and parquet', () => {
     expect(f('data/test-00000-of-00001.parquet#0')).toContain('label-description-mismatch');
     expect(f('data/train-00000-of-00001.parquet#2')).toEqual(['unreadable']);
     const leaks = r.json.result.findings.filter((x: {check: string}) => x.check === 'split-leak').map((x: {path: string; related: string[]; message: string}) => [[x.path, ...x.related].sort().join(' '), /vid_id/.test(x.message) ? 'video' : 'pixels']);
-    expect(leaks.sort()).toEqual([
-      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#0', 'video'],
-      ['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#1', 'pixels'],
-    ]);
+    expect(leaks.sort()).toEqual([['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#0', 'video']]);
+    // The same pixels labelled 1 in train and 0 in test: a label conflict (one label is wrong), not a leak.
+    const conflicts = r.json.result.findings.filter((x: {check: string}) => x.check === 'label-conflict').map((x: {path: string; related: string[]}) => [x.path, ...x.related].sort().join(' '));
+    expect(conflicts).toEqual(['data/test-00000-of-00001.parquet#0 data/train-00000-of-00001.parquet#1']);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * A small local MLflow look-alike for tests: implements the REST endpoints natix uses, records every request, and
- * fails on demand (HTTP 500s, hangs past the client's timeout, dropped connections). Listens on 127.0.0.1 only.
+ * fails on demand (HTTP 500s, hangs past the client's timeout, dropped connections, and error bodies that echo the
+ * request's Authorization header, as some misconfigured proxies do). Listens on 127.0.0.1 only.
  */
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
@@ -13,7 +14,7 @@ export interface RecordedRequest {
   bytes: number;
 }
 
-export type Fault = 'http500' | 'hang' | 'drop';
+export type Fault = 'http500' | 'hang' | 'drop' | 'echo-auth';
 
 export class FakeMlflowServer {
   readonly requests: RecordedRequest[] = [];
@@ -24,6 +25,8 @@ export class FakeMlflowServer {
   private server?: http.Server;
   private experiments = new Map<string, string>();
   private nextRun = 1;
+  /** run id -> experiment id */
+  readonly runs = new Map<string, string>();
   versions = new Map<string, number>();
   port = 0;
 
@@ -60,6 +63,7 @@ export class FakeMlflowServer {
     if (fault === 'drop') return void req.socket.destroy();
     if (fault === 'hang') return; // never answer: the client must time out
     if (fault === 'http500') return this.send(res, 500, {error_code: 'INTERNAL_ERROR', message: 'injected'});
+    if (fault === 'echo-auth') return this.send(res, 403, {error_code: 'PERMISSION_DENIED', message: `bad credentials in Authorization: ${String(req.headers.authorization)}`});
     const b = (body ?? {}) as Record<string, unknown>;
     const p = url.pathname;
     if (p === '/api/2.0/mlflow/experiments/get-by-name') {
@@ -73,7 +77,13 @@ export class FakeMlflowServer {
     }
     if (p === '/api/2.0/mlflow/runs/create') {
       const runId = `run${this.nextRun++}`;
+      this.runs.set(runId, String(b.experiment_id));
       return this.send(res, 200, {run: {info: {run_id: runId, experiment_id: b.experiment_id, artifact_uri: `mlflow-artifacts:/${String(b.experiment_id)}/${runId}/artifacts`}}});
+    }
+    if (p === '/api/2.0/mlflow/runs/get') {
+      const runId = url.searchParams.get('run_id') ?? '';
+      const exp = this.runs.get(runId);
+      return exp === undefined ? this.send(res, 404, {error_code: 'RESOURCE_DOES_NOT_EXIST'}) : this.send(res, 200, {run: {info: {run_id: runId, experiment_id: exp, artifact_uri: `mlflow-artifacts:/${exp}/${runId}/artifacts`}}});
     }
     if (['/api/2.0/mlflow/runs/log-batch', '/api/2.0/mlflow/runs/set-tag', '/api/2.0/mlflow/runs/update'].includes(p)) {
       const batch = b as {metrics?: unknown[]; params?: unknown[]; tags?: unknown[]};

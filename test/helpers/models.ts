@@ -7,6 +7,8 @@
  *   convClassifierModel(size)     small Conv -> Relu -> GAP -> Gemm classifier, [1,2] logits
  *   detectionModel(boxes, C)      YOLO-style constant output [1, 4+C, N]
  *   slowModel(steps)              a MatMul chain: tens to hundreds of ms (timeouts)
+ *   slowOnBrightModel(n, steps)   instant on black images, seconds on white ones (a run that overruns a deadline)
+ *   throwsModel()                 onnxruntime raises at run time (a Reshape that cannot fit)
  *   failsOnDarkModel()            NaN (a model failure) on dark images, an answer on bright ones (breakers)
  *   truncated(bytes)              half a model file: loading fails
  *   writeModel(file, bytes)       writes a model, creating folders
@@ -180,6 +182,59 @@ export function failsOnDarkModel(size = 32): Uint8Array {
       {opType: 'Sqrt', inputs: ['d'], outputs: ['r']},
       {opType: 'Sigmoid', inputs: ['r'], outputs: ['s']},
       {opType: 'Reshape', inputs: ['s', 'shape'], outputs: ['prob']},
+    ],
+  });
+}
+
+/**
+ * A model whose run time depends on the image: p = mean(x) (x = pixel/255), after `steps` products of a k x k
+ * matrix with k = 1 + floor(n * mean(x)). Black: k = 1, instant; white: k = n + 1, e.g. n = 1536, steps = 6 is
+ * 2 x 6 x 1537^3 = 44 GFLOP, most of a second to seconds on one core. The matrix is made at run time (ConstantOfShape): the file is tiny.
+ */
+export function slowOnBrightModel(n = 1536, steps = 6, size = 8): Uint8Array {
+  const nodes: OnnxNode[] = [
+    {opType: 'ReduceMean', inputs: ['x'], outputs: ['m'], attributes: {axes: [1, 2, 3], keepdims: 0}},
+    {opType: 'Mul', inputs: ['m', 'n'], outputs: ['mn']},
+    {opType: 'Floor', inputs: ['mn'], outputs: ['fl']},
+    {opType: 'Add', inputs: ['fl', 'one'], outputs: ['k1']},
+    {opType: 'Cast', inputs: ['k1'], outputs: ['ki'], attributes: {to: 7}},
+    {opType: 'Reshape', inputs: ['ki', 'shape1'], outputs: ['k']},
+    {opType: 'Concat', inputs: ['k', 'k'], outputs: ['kk'], attributes: {axis: 0}},
+    {opType: 'ConstantOfShape', inputs: ['kk'], outputs: ['A'], attributes: {value: floatTensor('v', [1], [0.0001])}},
+    {opType: 'Identity', inputs: ['A'], outputs: ['y0']},
+  ];
+  for (let i = 0; i < steps; i++) nodes.push({opType: 'MatMul', inputs: [`y${i}`, 'A'], outputs: [`y${i + 1}`]});
+  nodes.push(
+    {opType: 'ReduceMean', inputs: [`y${steps}`], outputs: ['r'], attributes: {keepdims: 0}},
+    {opType: 'Mul', inputs: ['r', 'zero'], outputs: ['z']},
+    {opType: 'Add', inputs: ['z', 'm'], outputs: ['p']},
+    {opType: 'Reshape', inputs: ['p', 'shape'], outputs: ['prob']},
+  );
+  return encodeOnnxModel({
+    inputs: [{name: 'x', type: 'float', shape: [1, 3, size, size]}],
+    outputs: [{name: 'prob', type: 'float', shape: [1, 1]}],
+    initializers: [floatTensor('n', [], [n]), floatTensor('one', [], [1]), floatTensor('zero', [], [0]), int64Tensor('shape', [2], [1, 1]), int64Tensor('shape1', [1], [1])],
+    nodes,
+  });
+}
+
+/**
+ * A model that onnxruntime fails to run: its input (3 x size x size values) reshaped to [-1, 7], which never fits.
+ * The target shape is computed from the input at run time, so loading (shape inference) does not catch it.
+ */
+export function throwsModel(size = 8): Uint8Array {
+  return encodeOnnxModel({
+    inputs: [{name: 'x', type: 'float', shape: [1, 3, size, size]}],
+    outputs: [{name: 'prob', type: 'float', shape: [1, 1]}],
+    initializers: [int64Tensor('bad', [2], [-1, 7]), floatTensor('zero', [], [0]), int64Tensor('shape', [2], [1, 1])],
+    nodes: [
+      {opType: 'ReduceMean', inputs: ['x'], outputs: ['m0'], attributes: {keepdims: 0}},
+      {opType: 'Mul', inputs: ['m0', 'zero'], outputs: ['z']},
+      {opType: 'Cast', inputs: ['z'], outputs: ['zi'], attributes: {to: 7}},
+      {opType: 'Add', inputs: ['bad', 'zi'], outputs: ['target']},
+      {opType: 'Reshape', inputs: ['x', 'target'], outputs: ['r']},
+      {opType: 'ReduceMean', inputs: ['r'], outputs: ['m'], attributes: {keepdims: 0}},
+      {opType: 'Reshape', inputs: ['m', 'shape'], outputs: ['prob']},
     ],
   });
 }

@@ -41,7 +41,7 @@ describe('output paths', () => {
     await mkdir(path.join(quarantine, 'files'), {recursive: true});
     await symlink(path.join(dataset, 'train'), path.join(quarantine, 'files', 'train'));
     const before = await snapshot(dataset);
-    const records: ImageRecord[] = [{path: 'train/roadwork/a.jpg', label: 1, metadata: {}, source: path.join(dataset, 'train', 'roadwork', 'a.jpg')}];
+    const records: ImageRecord[] = [{ordinal: 0, path: 'train/roadwork/a.jpg', label: 1, source: path.join(dataset, 'train', 'roadwork', 'a.jpg')}];
     const findings: Finding[] = [{check: 'unreadable', severity: 'error', path: 'train/roadwork/a.jpg', message: 'x'}];
     await expect(quarantineFlagged(quarantine, findings, records, dataset)).rejects.toMatchObject({code: 'OUTPUT_ESCAPE'});
     expect(await snapshot(dataset)).toEqual(before);
@@ -55,7 +55,7 @@ describe('output paths', () => {
     const victim = path.join(base, 'victim.txt');
     await writeFile(victim, 'keep me');
     await symlink(victim, path.join(quarantine, 'files', 'train', 'roadwork', 'a.jpg'));
-    const records: ImageRecord[] = [{path: 'train/roadwork/a.jpg', label: 1, metadata: {}, source: path.join(dataset, 'train', 'roadwork', 'a.jpg')}];
+    const records: ImageRecord[] = [{ordinal: 0, path: 'train/roadwork/a.jpg', label: 1, source: path.join(dataset, 'train', 'roadwork', 'a.jpg')}];
     await quarantineFlagged(quarantine, [{check: 'unreadable', severity: 'error', path: 'train/roadwork/a.jpg', message: 'x'}], records, dataset);
     const {readFile} = await import('node:fs/promises');
     expect(await readFile(victim, 'utf8')).toBe('keep me');

@@ -1,9 +1,9 @@
-import {mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
-import {FileStoreTracker, logBatchBodies, openTracker, RestTracker, sanitizeKey, syncSpool, spoolDir} from '../../src/lib/tracking/index.js';
+import {FileStoreTracker, flattenParams, logBatchBodies, openTracker, resolveTrackingUri, RestTracker, sanitizeKey, SqliteStoreTracker, syncSpool, spoolDir} from '../../src/lib/tracking/index.js';
 import {FakeMlflowServer} from '../helpers/mlflow-server.js';
 
 let dir: string;
@@ -49,8 +49,98 @@ describe('MLflow file store', () => {
     expect(YAML.parse(await readFile(path.join(exp, again.info.runId, 'meta.yaml'), 'utf8')).status).toBe(5);
   });
 
-  it('sanitises keys to MLflow characters and splits log-batch bodies at the API limits', () => {
+  it('creates experiment 0 "Default" as MLflow does (a plain mlflow.start_run() needs it), and .trash', async () => {
+    const root = path.join(dir, 'mlruns');
+    const tracker = openTracker({uri: `file:${root}`, cwd: '/', env: {}, warn: () => {}});
+    const run = await tracker.startRun({experimentName: 'roadwork', runName: 'r'});
+    expect(run.info.experimentId).toBe('1');
+    const zero = YAML.parse(await readFile(path.join(root, '0', 'meta.yaml'), 'utf8'));
+    expect(zero).toMatchObject({experiment_id: '0', name: 'Default', lifecycle_stage: 'active', artifact_location: `file://${path.join(root, '0')}`});
+    expect(Object.keys(zero).sort()).toEqual(['artifact_location', 'creation_time', 'experiment_id', 'last_update_time', 'lifecycle_stage', 'name']);
+    expect((await readdir(root)).sort()).toEqual(['.trash', '0', '1']);
+    // An existing store without experiment 0 (as natix used to write) gets it added.
+    const old = path.join(dir, 'old');
+    await mkdir(path.join(old, '1'), {recursive: true});
+    await writeFile(path.join(old, '1', 'meta.yaml'), YAML.stringify({experiment_id: '1', name: 'natix-train', lifecycle_stage: 'active'}));
+    const again = await new FileStoreTracker(old).startRun({experimentName: 'natix-train', runName: 'r'});
+    expect(again.info.experimentId).toBe('1');
+    expect(YAML.parse(await readFile(path.join(old, '0', 'meta.yaml'), 'utf8')).name).toBe('Default');
+  });
+
+  it('continues after 18-digit experiment ids with integers, writes NaN/Inf as MLflow does, omits unset params', async () => {
+    const root = path.join(dir, 'mlruns');
+    await mkdir(path.join(root, '639250780851123572'), {recursive: true});
+    await writeFile(path.join(root, '639250780851123572', 'meta.yaml'), YAML.stringify({experiment_id: '639250780851123572', name: 'made-by-mlflow', lifecycle_stage: 'active'}));
+    const tracker = new FileStoreTracker(root);
+    const run = await tracker.startRun({experimentName: 'natix-new', runName: 'r'});
+    expect(run.info.experimentId).toBe('639250780851123573');
+    expect(YAML.parse(await readFile(path.join(root, '639250780851123573', 'meta.yaml'), 'utf8')).experiment_id).toBe('639250780851123573');
+    await run.logMetrics({loss: Number.NaN, up: Infinity, down: -Infinity, ok: 0.5}, 2, 1000);
+    await run.logParams({earlyStopping: undefined, 'model.init': null, epochs: 3});
+    const runDir = path.join(root, '639250780851123573', run.info.runId);
+    expect(await readFile(path.join(runDir, 'metrics', 'loss'), 'utf8')).toBe('1000 nan 2\n');
+    expect(await readFile(path.join(runDir, 'metrics', 'up'), 'utf8')).toBe('1000 inf 2\n');
+    expect(await readFile(path.join(runDir, 'metrics', 'down'), 'utf8')).toBe('1000 -inf 2\n');
+    expect(await readdir(path.join(runDir, 'params'))).toEqual(['epochs']);
+    expect(await readFile(path.join(runDir, 'tags', 'mlflow.source.name'), 'utf8')).toBe('natix');
+  });
+
+  it('writes the file model registry: models/<name>/meta.yaml, version-N/meta.yaml, aliases/<alias>', async () => {
+    const root = path.join(dir, 'mlruns');
+    const run = await new FileStoreTracker(root).startRun({experimentName: 'e', runName: 'r'});
+    expect(await run.registerModel('roadwork', 'model/export', 'champion')).toEqual({version: '1'});
+    expect(await run.registerModel('roadwork', 'model/export', 'champion')).toEqual({version: '2'});
+    await expect(run.registerModel('../escape', 'model')).rejects.toThrow(/path separators/);
+    await expect(run.registerModel('roadwork', 'model', 'v3')).rejects.toThrow(/reserved/);
+    const model = path.join(root, 'models', 'roadwork');
+    expect(YAML.parse(await readFile(path.join(model, 'meta.yaml'), 'utf8'))).toMatchObject({name: 'roadwork'});
+    const v2 = YAML.parse(await readFile(path.join(model, 'version-2', 'meta.yaml'), 'utf8'));
+    expect(v2).toMatchObject({name: 'roadwork', version: 2, run_id: run.info.runId, source: `${run.info.artifactUri}/model/export`, status: 'READY', current_stage: 'None'});
+    expect(await readFile(path.join(model, 'aliases', 'champion'), 'utf8')).toBe('2');
+  });
+
+  it('a resumed run continues the same run id in the file store (RUNNING again, one metric file)', async () => {
+    const tracker = new FileStoreTracker(path.join(dir, 'mlruns'));
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    await run.logMetrics({loss: 1}, 1, 1000);
+    await run.end('KILLED');
+    const again = await tracker.resumeRun(run.info.runId, {experimentName: 'e', runName: 'r'});
+    const metaFile = path.join(dir, 'mlruns', run.info.experimentId, run.info.runId, 'meta.yaml');
+    expect(YAML.parse(await readFile(metaFile, 'utf8'))).toMatchObject({status: 1, end_time: null});
+    await again!.logMetrics({loss: 0.5}, 2, 2000);
+    await again!.end('FINISHED');
+    expect(await readFile(path.join(dir, 'mlruns', run.info.experimentId, run.info.runId, 'metrics', 'loss'), 'utf8')).toBe('1000 1 1\n2000 0.5 2\n');
+    expect(YAML.parse(await readFile(metaFile, 'utf8')).status).toBe(3);
+  });
+
+  it('follows MLflow key rules: ":" kept (not on Windows), no "..", "/.", "//" or leading "/" paths; unset params omitted', () => {
     expect(sanitizeKey('val/mcc (best)!')).toBe('val/mcc _best__');
+    expect(sanitizeKey('natix.gate:min-mcc', 'linux')).toBe('natix.gate:min-mcc');
+    expect(sanitizeKey('natix.gate:min-mcc', 'win32')).toBe('natix.gate_min-mcc');
+    expect(sanitizeKey('../../etc/passwd')).toBe('__/__/etc/passwd');
+    expect(sanitizeKey('/a//b/./c/')).toBe('a/b/c');
+    expect(sanitizeKey('..hidden')).toBe('__hidden');
+    expect(sanitizeKey('..')).toBe('__');
+    expect(sanitizeKey('')).toBe('_');
+    expect(sanitizeKey('x'.repeat(300))).toHaveLength(250);
+    expect(flattenParams({a: {b: undefined, c: null, d: 1}, e: [1, 2], f: false})).toEqual({'a.d': '1', e: '[1,2]', f: 'false'});
+  });
+
+  it('reads tracking URIs as MLflow does; MLFLOW_TRACKING_URI is honoured, the flag wins', () => {
+    expect(resolveTrackingUri(undefined, '/w', {})).toMatchObject({kind: 'sqlite', dbPath: '/w/mlflow.db'});
+    expect(resolveTrackingUri('sqlite:///runs/x.db', '/w', {})).toMatchObject({kind: 'sqlite', dbPath: '/w/runs/x.db'});
+    expect(resolveTrackingUri('sqlite:////abs/x.db', '/w', {})).toMatchObject({kind: 'sqlite', dbPath: '/abs/x.db', display: 'sqlite:////abs/x.db'});
+    expect(resolveTrackingUri('file:./mlruns', '/w', {})).toMatchObject({kind: 'file', root: '/w/mlruns'});
+    expect(resolveTrackingUri('file:///abs/mlruns', '/w', {})).toMatchObject({kind: 'file', root: '/abs/mlruns'});
+    expect(resolveTrackingUri('runs/mlruns', '/w', {})).toMatchObject({kind: 'file', root: '/w/runs/mlruns'});
+    expect(resolveTrackingUri(undefined, '/w', {MLFLOW_TRACKING_URI: 'https://u:p@m.example/'})).toEqual({kind: 'rest', baseUrl: 'https://m.example', credentials: {username: 'u', password: 'p'}, display: 'https://m.example'});
+    expect(resolveTrackingUri('file:./a', '/w', {MLFLOW_TRACKING_URI: 'sqlite:///b.db'})).toMatchObject({kind: 'file'});
+    expect(() => resolveTrackingUri('postgresql://u:secret@db/mlflow', '/w', {})).toThrow(/Unsupported tracking URI postgresql:\/\/db\/mlflow/);
+    expect(() => resolveTrackingUri('sqlite://', '/w', {})).toThrow(/database file/);
+    expect(new SqliteStoreTracker('/w/mlflow.db').uri).toBe('sqlite:////w/mlflow.db');
+  });
+
+  it('splits log-batch bodies at the API limits', () => {
     const metrics = Array.from({length: 2500}, (_, i) => ({key: `m${i}`, value: i, timestamp: 0, step: 0}));
     const params = Array.from({length: 150}, (_, i) => ({key: `p${i}`, value: 'v'}));
     const bodies = logBatchBodies(metrics, params, []);

@@ -2,6 +2,14 @@
  * The cascade engine: decode an image once, run stage after stage (models of a stage concurrently), combine, and
  * escalate to the next stage only when the rule says so. Failures (timeouts, errors, open circuits) are handled per
  * model with fallbacks; a failed stage degrades the answer instead of failing it. Every answer carries a trace.
+ *
+ * Threads are not its business: a model is `infer(tensor, {timeoutMs, signal, transfer})` (src/lib/runtime runs it
+ * in worker threads, so a timeout answers at once). Three clocks:
+ *   model `timeoutMs`   run-time limit of one call; a miss fails the model now (fallback or skip), counts for its
+ *                       breaker, and its stuck worker is replaced;
+ *   stage `deadlineMs`  the stage combines the models that answered in time; late ones count as failures;
+ *   cascade `deadlineMs` when it expires the best answer so far is returned, marked degraded; calls still running
+ *                       are abandoned (not held against the models).
  */
 import {decodeImage, type DecodedImage} from '../image/decode.js';
 import {preprocessImage, preprocessingKey, type InputTensor} from '../image/preprocess.js';
@@ -10,6 +18,7 @@ import {errorMessage} from '../errors.js';
 import {CircuitBreaker, type BreakerState} from './circuit-breaker.js';
 import {clampProbability, combineProbabilities, type Combiner} from './combine.js';
 import {outputProbability} from './decode-output.js';
+import {ModelTimeoutError, RunAbandonedError} from '../runtime/protocol.js';
 import type {LoadedModel, ModelOutput} from './model.js';
 import type {CascadeResult, ModelTrace, StageTrace} from './types.js';
 
@@ -20,6 +29,8 @@ export interface StagePlan {
   escalate?: {when: 'inside' | 'outside'; band: [number, number]};
   /** 'skip' drops failing models; a model runs in place of each failing one. */
   fallback?: 'skip' | LoadedModel;
+  /** Combine the models that answered within this many ms of the stage's start. */
+  deadlineMs?: number;
 }
 
 export interface CascadeOptions {
@@ -31,6 +42,8 @@ export interface CascadeOptions {
   now?: () => number;
   /** The circuit breakers' clock (ms); injectable so tests can step through the cool-down. */
   breakerClock?: () => number;
+  /** Answer with what is available this many ms after a predict call starts (marked degraded). */
+  deadlineMs?: number;
 }
 
 export interface CascadeDescription {
@@ -38,10 +51,17 @@ export interface CascadeDescription {
   decodeMinSide: number;
   devices: string[];
   deviceNotes: string[];
-  stages: Array<{name: string; combine: Combiner; escalate?: StagePlan['escalate']; fallback?: string; models: Array<{name: string; weight: number; kind: string; source: string; input: string; device: string}>}>;
+  /** Cascade-level deadline (ms), when set. */
+  deadlineMs?: number;
+  stages: Array<{
+    name: string;
+    combine: Combiner;
+    escalate?: StagePlan['escalate'];
+    fallback?: string;
+    deadlineMs?: number;
+    models: Array<{name: string; weight: number; kind: string; source: string; input: string; device: string; runtime: string; replicas: number; threads: number; timeoutMs: number}>;
+  }>;
 }
-
-class TimeoutError extends Error {}
 
 /** Per-image state while a batch goes through the stages. */
 interface Entry {
@@ -53,6 +73,7 @@ interface Entry {
   traces: StageTrace[];
   probability?: number;
   degraded: boolean;
+  degradedReason?: string;
   stop?: string;
 }
 
@@ -71,12 +92,40 @@ function splitOutput(output: ModelOutput, batch: number): ModelOutput[] {
   return Array.from({length: batch}, (_, i) => ({data: output.data.subarray(i * per, (i + 1) * per), dims: [1, ...output.dims.slice(1)]}));
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`timed out after ${ms} ms`)), ms);
+/** Resolves with the promise, or rejects with RunAbandonedError when the signal fires first. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(new RunAbandonedError(String(signal.reason)));
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new RunAbandonedError(String(signal.reason)));
+    signal.addEventListener('abort', onAbort, {once: true});
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
+/** A signal that fires after `ms` (unless cleared) and when `parent` fires. */
+function deadlineSignal(ms: number, reason: string, parent?: AbortSignal): {signal: AbortSignal; clear: () => void} {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(reason), ms);
+  const onParent = (): void => controller.abort(parent!.reason);
+  if (parent?.aborted) controller.abort(parent.reason);
+  else parent?.addEventListener('abort', onParent, {once: true});
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParent);
+    },
+  };
+}
+
+/** Which clock stopped a call: the cascade's deadline (not the model's fault) or the stage's (it is). */
+interface Clocks {
+  cascade?: AbortSignal;
+  stage?: AbortSignal;
+  stageDeadlineMs?: number;
 }
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
@@ -86,6 +135,8 @@ export class Cascade {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly decodeMinSide: number;
   private readonly now: () => number;
+  /** How many model uses each preprocessing has: a tensor with one consumer is handed over, not copied. */
+  private readonly consumers = new Map<string, number>();
 
   constructor(
     readonly stages: StagePlan[],
@@ -97,6 +148,12 @@ export class Cascade {
     for (const m of models) {
       const o = options.breakers?.[m.name] ?? {};
       this.breakers.set(m.name, new CircuitBreaker({failures: o.failures ?? options.breaker.failures, cooldownMs: o.cooldownMs ?? options.breaker.cooldownMs, now: options.breakerClock}));
+    }
+    for (const s of stages) {
+      for (const m of [...s.members.map((x) => x.model), ...(s.fallback && s.fallback !== 'skip' ? [s.fallback] : [])]) {
+        const key = preprocessingKey(m.preprocessing);
+        this.consumers.set(key, (this.consumers.get(key) ?? 0) + 1);
+      }
     }
     // Decode once, just large enough for the most demanding model (shrink-on-load does the rest).
     this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0, m.preprocessing.resizeWidth ?? 0, m.preprocessing.resizeHeight ?? 0)));
@@ -116,6 +173,16 @@ export class Cascade {
     return this.breakers.get(model)?.state;
   }
 
+  /** Calls in flight that keep every model worker busy (workers + their queues); a good batch concurrency. */
+  capacity(): number {
+    return Math.max(1, ...this.stages.map((s) => s.members.reduce((sum, {model}) => sum + model.placement.replicas, 0))) * 2;
+  }
+
+  /** Per model: calls answered, failed, timed out, abandoned, workers replaced, workers alive, calls queued. */
+  runtimeStats(): Record<string, ReturnType<LoadedModel['stats']>> {
+    return Object.fromEntries(this.models().map((m) => [m.name, m.stats()]));
+  }
+
   describe(): CascadeDescription {
     const models = this.models();
     return {
@@ -123,11 +190,13 @@ export class Cascade {
       decodeMinSide: this.decodeMinSide,
       devices: [...new Set(models.map((m) => m.device))],
       deviceNotes: [...new Set(models.map((m) => m.fallbackReason).filter((r): r is string => Boolean(r)))],
+      ...(this.options.deadlineMs === undefined ? {} : {deadlineMs: this.options.deadlineMs}),
       stages: this.stages.map((s) => ({
         name: s.name,
         combine: s.combine,
         escalate: s.escalate,
         fallback: s.fallback === undefined ? undefined : s.fallback === 'skip' ? 'skip' : s.fallback.name,
+        ...(s.deadlineMs === undefined ? {} : {deadlineMs: s.deadlineMs}),
         models: s.members.map(({model: m, weight}) => ({
           name: m.name,
           weight,
@@ -135,6 +204,10 @@ export class Cascade {
           source: m.source,
           input: `${m.preprocessing.width}x${m.preprocessing.height} ${m.preprocessing.layout} ${m.preprocessing.resize}`,
           device: m.device,
+          runtime: m.placement.runtime,
+          replicas: m.placement.replicas,
+          threads: m.placement.threads,
+          timeoutMs: m.timeoutMs,
         })),
       })),
     };
@@ -152,160 +225,232 @@ export class Cascade {
    */
   async predictBatch(items: Array<{input: string | Uint8Array; meta?: {id?: string; path?: string}}>): Promise<CascadeResult[]> {
     const started = this.now();
-    const entries: Entry[] = await Promise.all(
-      items.map(async ({input, meta = {}}) => {
-        const t0 = this.now();
+    const deadline = this.options.deadlineMs === undefined ? undefined : deadlineSignal(this.options.deadlineMs, `cascade deadline (${this.options.deadlineMs} ms)`);
+    const cascadeSignal = deadline?.signal;
+    try {
+      const entries: Entry[] = await Promise.all(
+        items.map(async ({input, meta = {}}) => {
+          const t0 = this.now();
+          try {
+            const image = await unlessAborted(decodeImage(input, {minSide: this.decodeMinSide}), cascadeSignal);
+            return {meta, image, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: false} as Entry;
+          } catch (error) {
+            const message = error instanceof RunAbandonedError ? `${error.message} expired while decoding` : `unreadable image: ${errorMessage(error)}`;
+            return {meta, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: true, error: message, ...(error instanceof RunAbandonedError ? {degradedReason: message} : {})} as Entry;
+          }
+        }),
+      );
+      for (const stage of this.stages) {
+        if (cascadeSignal?.aborted) {
+          for (const e of entries.filter((x) => x.image && !x.stop)) {
+            e.stop = `${String(cascadeSignal.reason)} expired`;
+            e.degraded = true;
+            e.degradedReason ??= `${String(cascadeSignal.reason)} expired before stage ${stage.name}`;
+          }
+        }
+        const active = entries.filter((e) => e.image && !e.stop);
+        for (const e of entries.filter((x) => x.image && x.stop)) {
+          e.traces.push({name: stage.name, ran: false, reason: e.stop, ms: 0, models: stage.members.map(({model}) => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, reason: 'stage not reached'}))});
+        }
+        if (active.length === 0) continue;
+        const traces = await this.runStage(stage, active, cascadeSignal);
+        active.forEach((e, k) => {
+          const trace = traces[k]!;
+          e.traces.push(trace);
+          if (cascadeSignal?.aborted) {
+            e.degraded = true;
+            e.degradedReason ??= `${String(cascadeSignal.reason)} expired during stage ${stage.name}`;
+          }
+          if (trace.probability === undefined) {
+            e.degraded = true;
+            e.degradedReason ??= `stage ${stage.name}: ${trace.reason ?? 'no answer'}`;
+            return;
+          }
+          e.probability = trace.probability;
+          if (stage.escalate) {
+            const [lo, hi] = stage.escalate.band;
+            const inside = trace.probability >= lo && trace.probability <= hi;
+            const go = stage.escalate.when === 'inside' ? inside : !inside;
+            if (!go) e.stop = `${stage.name} was decisive: ${round(trace.probability)} ${inside ? 'inside' : 'outside'} [${lo}, ${hi}]`;
+          }
+        });
+      }
+      const total = this.now() - started;
+      return entries.map((e) => this.finish(e, total, items.length));
+    } finally {
+      deadline?.clear();
+    }
+  }
+
+  /** The result record of one entry (and its log lines). */
+  private finish(e: Entry, total: number, batch: number): CascadeResult {
+    if (!e.image) {
+      this.options.logs?.errors.error({image: e.meta.path ?? e.meta.id, error: e.error}, 'decode-failed');
+      return {...e.meta, roadwork: false, probability: 0.5, degraded: true, decodeMs: round(e.decodeMs), totalMs: round(batch === 1 ? total : e.decodeMs), stages: [], error: e.error, ...(e.degradedReason ? {degradedReason: e.degradedReason} : {})};
+    }
+    const final = clampProbability(e.probability ?? 0.5);
+    const result: CascadeResult = {
+      ...e.meta,
+      roadwork: final > this.threshold,
+      probability: final,
+      degraded: e.degraded,
+      ...(e.degraded && e.degradedReason ? {degradedReason: e.degradedReason} : {}),
+      decodeMs: round(e.decodeMs),
+      // One image: its wall time. A batch: the batch's wall time (the images were processed together).
+      totalMs: round(total),
+      stages: e.traces,
+      ...(e.probability === undefined ? {error: 'no stage answered'} : {}),
+    };
+    this.options.logs?.inference.info({
+      image: e.meta.path ?? e.meta.id,
+      ...(e.meta.id !== undefined && e.meta.id !== e.meta.path ? {id: e.meta.id} : {}),
+      decision: result.roadwork ? 'roadwork' : 'none',
+      probability: result.probability,
+      models: e.traces.flatMap((s) => s.models.filter((m) => m.status === 'ran' || m.status === 'fallback').map((m) => m.name)),
+      degraded: result.degraded,
+      totalMs: result.totalMs,
+      ...(result.error ? {error: result.error} : {}),
+      ...(batch > 1 ? {batch} : {}),
+    });
+    return result;
+  }
+
+  /**
+   * One stage for every active entry: its models concurrently (each call settles by its own timeout, the stage's
+   * deadline or the cascade's), one fallback call per entry with failures, then the combiner on what answered.
+   */
+  private async runStage(stage: StagePlan, entries: Entry[], cascadeSignal: AbortSignal | undefined): Promise<StageTrace[]> {
+    const t0 = this.now();
+    const stageClock = stage.deadlineMs === undefined ? undefined : deadlineSignal(stage.deadlineMs, `stage deadline (${stage.deadlineMs} ms)`, cascadeSignal);
+    const clocks: Clocks = {cascade: cascadeSignal, stage: stageClock?.signal ?? cascadeSignal, stageDeadlineMs: stage.deadlineMs};
+    try {
+      const perModel = await Promise.all(stage.members.map(({model}) => this.runModel(model, entries, clocks)));
+      const fallback = stage.fallback && stage.fallback !== 'skip' ? stage.fallback : undefined;
+      const needFallback = entries.map((_, k) => perModel.some((traces) => traces[k]!.probability === undefined));
+      const fallbackTraces = new Map<number, ModelTrace>();
+      if (fallback && !clocks.stage?.aborted && needFallback.some(Boolean)) {
+        const ks = needFallback.flatMap((need, k) => (need ? [k] : []));
+        const traces = await this.runModel(fallback, ks.map((k) => entries[k]!), clocks);
+        ks.forEach((k, i) => fallbackTraces.set(k, traces[i]!));
+      }
+      return entries.map((entry, k) => {
+        const answers: Array<{p: number; weight: number}> = [];
+        const models: ModelTrace[] = [];
+        const failed: Array<{weight: number; name: string}> = [];
+        perModel.forEach((traces, i) => {
+          const trace = traces[k]!;
+          models.push(trace);
+          if (trace.probability !== undefined) answers.push({p: trace.probability, weight: stage.members[i]!.weight});
+          else {
+            failed.push({weight: stage.members[i]!.weight, name: trace.name});
+            this.options.logs?.errors.error({image: entry.meta.path ?? entry.meta.id, stage: stage.name, model: trace.name, error: trace.error ?? trace.reason}, 'model-failed');
+          }
+        });
+        const fb = fallbackTraces.get(k);
+        if (fb) {
+          models.push({...fb, status: fb.status === 'ran' ? 'fallback' : fb.status, reason: `in place of ${failed.map((f) => f.name).join(', ')}`});
+          if (fb.probability !== undefined) for (const f of failed) answers.push({p: fb.probability, weight: f.weight});
+        }
+        const ms = round(this.now() - t0);
+        return answers.length === 0 ? {name: stage.name, ran: true, reason: 'every model failed', ms, models} : {name: stage.name, ran: true, probability: combineProbabilities(answers, stage.combine, this.threshold), ms, models};
+      });
+    } finally {
+      stageClock?.clear();
+    }
+  }
+
+  /** The tensor of `model`'s preprocessing for an entry (made once per image and preprocessing), and whether it was made here. */
+  private async tensorFor(model: LoadedModel, e: Entry): Promise<{tensor: InputTensor; ms: number; owner: boolean}> {
+    const key = preprocessingKey(model.preprocessing);
+    let pending = e.tensors.get(key);
+    const owner = !pending;
+    if (!pending) {
+      const t = this.now();
+      pending = preprocessImage(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
+      e.tensors.set(key, pending);
+    }
+    const {tensor, ms} = await pending;
+    return {tensor, ms, owner};
+  }
+
+  /** Turns a failed call into its trace, and tells the breaker (an abandoned call is not the model's fault). */
+  private failure(model: LoadedModel, error: unknown, clocks: Clocks): Pick<ModelTrace, 'status' | 'error' | 'reason'> {
+    const breaker = this.breakers.get(model.name)!;
+    if (error instanceof RunAbandonedError) {
+      if (clocks.cascade?.aborted) {
+        breaker.onAbandoned();
+        return {status: 'skipped', reason: `${String(clocks.cascade.reason)} expired`};
+      }
+      breaker.onFailure();
+      return {status: 'failed', error: `missed the stage deadline (${clocks.stageDeadlineMs} ms)`};
+    }
+    breaker.onFailure();
+    return {status: 'failed', error: error instanceof ModelTimeoutError ? error.message : errorMessage(error)};
+  }
+
+  /** Runs a model for every entry: one batched call when its input has a free batch dimension, else one call each. */
+  private async runModel(model: LoadedModel, entries: Entry[], clocks: Clocks): Promise<ModelTrace[]> {
+    const breaker = this.breakers.get(model.name)!;
+    const blank = (): ModelTrace => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0});
+    const transfer = this.consumers.get(preprocessingKey(model.preprocessing)) === 1;
+    const decode = (trace: ModelTrace, output: ModelOutput): void => {
+      const t2 = this.now();
+      const p = outputProbability(output.data, output.dims, model.output);
+      trace.postprocessMs = round(this.now() - t2);
+      if (!Number.isFinite(p)) {
+        trace.status = 'failed';
+        trace.error = `model output is not a finite probability (${p})`;
+      } else {
+        trace.probability = clampProbability(p);
+        trace.status = 'ran';
+      }
+    };
+    if (model.canBatch && entries.length > 1) {
+      if (!breaker.allow()) return entries.map(() => ({...blank(), reason: 'circuit-open'}));
+      const traces = entries.map(() => blank());
+      try {
+        const tensors = await Promise.all(
+          entries.map(async (e, k) => {
+            const {tensor, ms, owner} = await this.tensorFor(model, e);
+            traces[k]!.preprocessMs = owner ? round(ms) : 0; // a shared tensor is charged to the model that made it
+            return tensor;
+          }),
+        );
+        const t1 = this.now();
+        const output = await model.infer(stackTensors(tensors), {timeoutMs: model.timeoutMs * tensors.length, signal: clocks.stage, transfer: true});
+        const inferenceMs = round((this.now() - t1) / tensors.length);
+        splitOutput(output, tensors.length).forEach((out, k) => {
+          traces[k]!.inferenceMs = inferenceMs;
+          traces[k]!.batch = tensors.length;
+          decode(traces[k]!, out);
+        });
+        if (traces.every((t) => t.status === 'failed')) breaker.onFailure();
+        else breaker.onSuccess();
+        return traces;
+      } catch (error) {
+        const outcome = this.failure(model, error, clocks);
+        return traces.map((t) => ({...t, ...outcome}));
+      }
+    }
+    return Promise.all(
+      entries.map(async (e) => {
+        if (!breaker.allow()) return {...blank(), reason: 'circuit-open'};
+        const trace = blank();
         try {
-          const image = await decodeImage(input, {minSide: this.decodeMinSide});
-          return {meta, image, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: false} as Entry;
+          const {tensor, ms, owner} = await this.tensorFor(model, e);
+          trace.preprocessMs = owner ? round(ms) : 0;
+          const t1 = this.now();
+          const output = await model.infer(tensor, {timeoutMs: model.timeoutMs, signal: clocks.stage, transfer});
+          trace.inferenceMs = round(this.now() - t1);
+          decode(trace, output);
+          if (trace.status === 'failed') breaker.onFailure();
+          else breaker.onSuccess();
+          return trace;
         } catch (error) {
-          return {meta, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: true, error: `unreadable image: ${errorMessage(error)}`} as Entry;
+          return {...trace, ...this.failure(model, error, clocks)};
         }
       }),
     );
-    for (const stage of this.stages) {
-      const active = entries.filter((e) => e.image && !e.stop);
-      for (const e of entries.filter((x) => x.image && x.stop)) {
-        e.traces.push({name: stage.name, ran: false, reason: e.stop, ms: 0, models: stage.members.map(({model}) => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, reason: 'stage not reached'}))});
-      }
-      if (active.length === 0) continue;
-      const traces = await this.runStage(stage, active);
-      active.forEach((e, k) => {
-        const trace = traces[k]!;
-        e.traces.push(trace);
-        if (trace.probability === undefined) {
-          e.degraded = true;
-          return;
-        }
-        e.probability = trace.probability;
-        if (stage.escalate) {
-          const [lo, hi] = stage.escalate.band;
-          const inside = trace.probability >= lo && trace.probability <= hi;
-          const go = stage.escalate.when === 'inside' ? inside : !inside;
-          if (!go) e.stop = `${stage.name} was decisive: ${round(trace.probability)} ${inside ? 'inside' : 'outside'} [${lo}, ${hi}]`;
-        }
-      });
-    }
-    const total = this.now() - started;
-    return entries.map((e) => {
-      if (!e.image) {
-        this.options.logs?.errors.error({image: e.meta.path ?? e.meta.id, error: e.error}, 'decode-failed');
-        return {...e.meta, roadwork: false, probability: 0.5, degraded: true, decodeMs: round(e.decodeMs), totalMs: round(items.length === 1 ? total : e.decodeMs), stages: [], error: e.error};
-      }
-      const final = clampProbability(e.probability ?? 0.5);
-      const result: CascadeResult = {
-        ...e.meta,
-        roadwork: final > this.threshold,
-        probability: final,
-        degraded: e.degraded,
-        decodeMs: round(e.decodeMs),
-        // One image: its wall time. A batch: the batch's wall time (the images were processed together).
-        totalMs: round(total),
-        stages: e.traces,
-        ...(e.probability === undefined ? {error: 'no stage answered'} : {}),
-      };
-      this.options.logs?.inference.info({
-        image: e.meta.path ?? e.meta.id,
-        ...(e.meta.id !== undefined && e.meta.id !== e.meta.path ? {id: e.meta.id} : {}),
-        decision: result.roadwork ? 'roadwork' : 'none',
-        probability: result.probability,
-        models: e.traces.flatMap((s) => s.models.filter((m) => m.status === 'ran' || m.status === 'fallback').map((m) => m.name)),
-        degraded: result.degraded,
-        totalMs: result.totalMs,
-        ...(result.error ? {error: result.error} : {}),
-        ...(items.length > 1 ? {batch: items.length} : {}),
-      });
-      return result;
-    });
-  }
-
-  /** One stage for every active entry: its models concurrently, fallbacks for the failures, then the combiner. */
-  private async runStage(stage: StagePlan, entries: Entry[]): Promise<StageTrace[]> {
-    const t0 = this.now();
-    const perModel = await Promise.all(stage.members.map(({model}) => this.runModel(model, entries)));
-    const out: StageTrace[] = [];
-    for (let k = 0; k < entries.length; k++) {
-      const answers: Array<{p: number; weight: number}> = [];
-      const models: ModelTrace[] = [];
-      const failed: Array<{weight: number; name: string}> = [];
-      perModel.forEach((traces, i) => {
-        const trace = traces[k]!;
-        models.push(trace);
-        if (trace.probability !== undefined) answers.push({p: trace.probability, weight: stage.members[i]!.weight});
-        else {
-          failed.push({weight: stage.members[i]!.weight, name: trace.name});
-          this.options.logs?.errors.error({image: entries[k]!.meta.path ?? entries[k]!.meta.id, stage: stage.name, model: trace.name, error: trace.error ?? trace.reason}, 'model-failed');
-        }
-      });
-      if (failed.length > 0 && stage.fallback && stage.fallback !== 'skip') {
-        for (const f of failed) {
-          const [fb] = await this.runModel(stage.fallback, [entries[k]!]);
-          models.push({...fb!, status: fb!.status === 'ran' ? 'fallback' : fb!.status, reason: `in place of ${f.name}`});
-          if (fb!.probability !== undefined) answers.push({p: fb!.probability, weight: f.weight});
-        }
-      }
-      const ms = round(this.now() - t0);
-      out.push(answers.length === 0 ? {name: stage.name, ran: true, reason: 'every model failed', ms, models} : {name: stage.name, ran: true, probability: combineProbabilities(answers, stage.combine, this.threshold), ms, models});
-    }
-    return out;
-  }
-
-  /** Preprocesses each entry (sharing tensors by preprocessing), runs the model - batched when it can - and decodes. */
-  private async runModel(model: LoadedModel, entries: Entry[]): Promise<ModelTrace[]> {
-    const breaker = this.breakers.get(model.name)!;
-    const blank = (): ModelTrace => ({name: model.name, status: 'skipped', preprocessMs: 0, inferenceMs: 0, postprocessMs: 0});
-    if (!breaker.allow()) return entries.map(() => ({...blank(), reason: 'circuit-open'}));
-    const traces = entries.map(() => blank());
-    try {
-      const key = preprocessingKey(model.preprocessing);
-      const tensors = await Promise.all(
-        entries.map(async (e, k) => {
-          let pending = e.tensors.get(key);
-          const owner = !pending;
-          if (!pending) {
-            const t = this.now();
-            pending = preprocessImage(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
-            e.tensors.set(key, pending);
-          }
-          const {tensor, ms} = await pending;
-          traces[k]!.preprocessMs = owner ? round(ms) : 0; // a shared tensor is charged to the model that made it
-          return tensor;
-        }),
-      );
-      const outputs: ModelOutput[] = [];
-      const t1 = this.now();
-      if (model.canBatch && tensors.length > 1) {
-        const output = await withTimeout(model.infer(stackTensors(tensors)), model.timeoutMs * tensors.length);
-        outputs.push(...splitOutput(output, tensors.length));
-      } else {
-        for (const tensor of tensors) outputs.push(await withTimeout(model.infer(tensor), model.timeoutMs));
-      }
-      const inferenceMs = (this.now() - t1) / tensors.length;
-      // onnxruntime-node runs a session synchronously (inside setImmediate), so the race above cannot interrupt it:
-      // a run that finished late still counts as a timeout.
-      if (inferenceMs > model.timeoutMs) throw new TimeoutError(`timed out after ${model.timeoutMs} ms (took ${round(inferenceMs)} ms)`);
-      outputs.forEach((output, k) => {
-        const t2 = this.now();
-        const p = outputProbability(output.data, output.dims, model.output);
-        const trace = traces[k]!;
-        trace.inferenceMs = round(inferenceMs);
-        trace.postprocessMs = round(this.now() - t2);
-        if (tensors.length > 1 && model.canBatch) trace.batch = tensors.length;
-        if (!Number.isFinite(p)) {
-          trace.status = 'failed';
-          trace.error = `model output is not a finite probability (${p})`;
-        } else {
-          trace.probability = clampProbability(p);
-          trace.status = 'ran';
-        }
-      });
-      if (traces.every((t) => t.status === 'failed')) breaker.onFailure();
-      else breaker.onSuccess();
-      return traces;
-    } catch (error) {
-      breaker.onFailure();
-      return traces.map((t) => ({...t, status: 'failed', error: errorMessage(error)}));
-    }
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,11 @@ export class CircuitBreaker {
     this.stateValue = 'closed';
   }
 
+  /** The call was abandoned by its caller (a deadline): no verdict on the model; frees a half-open trial. */
+  onAbandoned(): void {
+    this.trialInFlight = false;
+  }
+
   onFailure(): void {
     this.trialInFlight = false;
     this.consecutiveFailures++;

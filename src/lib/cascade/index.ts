@@ -11,6 +11,7 @@
  * `predict` never throws for a bad image or a failing model: see CascadeResult.error and .degraded.
  */
 import {existsSync, statSync} from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {cascadeFileSchema, type CascadeFile, type ModelConfig} from '../config/schemas/cascade.js';
 import {loadConfigFile} from '../config/load.js';
@@ -43,6 +44,23 @@ export interface LoadCascadeOptions {
   logs?: InferenceLogs;
   /** Where the default cascade is looked for (default: the natix package root). */
   root?: string;
+  /** `workers` (default): every ONNX model in its own worker thread(s); `in-thread`: on the main thread. */
+  runtime?: 'workers' | 'in-thread';
+  /** Cascade-level deadline override (ms): the best answer available then, marked degraded. */
+  deadlineMs?: number;
+  /** Workers per model when the cascade file gives no `replicas` (default 1). */
+  replicas?: number;
+}
+
+/**
+ * Intra-op threads per session when the user gave none: onnxruntime's default when at most one worker runs per
+ * stage, else the cores shared among the workers a stage can keep busy at once (each session would otherwise
+ * start one thread per core, and N workers would oversubscribe the machine N times).
+ */
+export function threadsPerWorker(file: CascadeFile, cores: number, defaultReplicas = 1): number {
+  const replicas = (name: string): number => file.models[name]?.replicas ?? defaultReplicas;
+  const parallel = Math.max(1, ...file.stages.map((s) => s.models.reduce<number>((sum, m) => sum + replicas(typeof m === 'string' ? m : m.model), 0)));
+  return parallel <= 1 ? 0 : Math.max(1, Math.floor(cores / parallel));
 }
 
 const CASCADE_NAMES = ['cascade.yaml', 'cascade.yml', 'cascade.json'];
@@ -96,8 +114,8 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     file = {models: {[name]: {path: path.resolve(target), ...(kind === 'tfjs' ? {type: 'tfjs' as const} : {})}}, stages: [{name: 'stage1', models: [name]}]};
     baseDir = process.cwd();
   }
-  const settings = {device: options.device ?? 'auto', threads: options.threads ?? 0, defaultTimeoutMs: options.timeoutMs ?? 5000};
-  const loaded = new Map<string, LoadedModel>();
+  const threads = options.threads || threadsPerWorker(file, os.availableParallelism(), options.replicas);
+  const settings = {device: options.device ?? 'auto', threads, defaultTimeoutMs: options.timeoutMs ?? 5000, runtime: options.runtime ?? 'workers', replicas: options.replicas};
   const need = (name: string, where: string): ModelConfig => {
     const config = file.models[name];
     if (!config) {
@@ -105,29 +123,38 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     }
     return config;
   };
-  const get = async (name: string, where: string): Promise<LoadedModel> => {
-    let model = loaded.get(name);
-    if (!model) {
-      model = await loadModel(name, need(name, where), baseDir, settings);
-      loaded.set(name, model);
+  // Every referenced model, loaded at once (their workers start in parallel); on any failure the others are closed.
+  const wanted = new Map<string, ModelConfig>();
+  for (const [i, stage] of file.stages.entries()) {
+    for (const m of stage.models) {
+      const name = typeof m === 'string' ? m : m.model;
+      wanted.set(name, need(name, `stages[${i}]`));
     }
-    return model;
-  };
+    if (stage.fallback !== undefined && stage.fallback !== 'skip') wanted.set(stage.fallback, need(stage.fallback, `stages[${i}].fallback`));
+  }
+  const settled = await Promise.allSettled([...wanted].map(([name, config]) => loadModel(name, config, baseDir, settings)));
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    throw failure.reason;
+  }
+  const loaded = new Map<string, LoadedModel>([...wanted.keys()].map((name, i) => [name, (settled[i] as PromiseFulfilledResult<LoadedModel>).value]));
+  const get = async (name: string): Promise<LoadedModel> => loaded.get(name)!;
   const stages: StagePlan[] = [];
   for (const [i, stage] of file.stages.entries()) {
-    const where = `stages[${i}]`;
     const members: StagePlan['members'] = [];
     for (const m of stage.models) {
       const ref = typeof m === 'string' ? {model: m, weight: 1} : {model: m.model, weight: m.weight ?? 1};
-      members.push({model: await get(ref.model, where), weight: ref.weight});
+      members.push({model: await get(ref.model), weight: ref.weight});
     }
-    const fallback = stage.fallback === undefined || stage.fallback === 'skip' ? stage.fallback : await get(stage.fallback, `${where}.fallback`);
+    const fallback = stage.fallback === undefined || stage.fallback === 'skip' ? stage.fallback : await get(stage.fallback);
     stages.push({
       name: stage.name ?? `stage${i + 1}`,
       members,
       combine: stage.combine ?? (members.some((m) => m.weight !== 1) ? 'weighted-mean' : 'mean'),
       escalate: stage.escalate as StagePlan['escalate'],
       fallback: fallback as StagePlan['fallback'],
+      deadlineMs: stage.deadlineMs,
     });
   }
   const breakers: Record<string, {failures?: number; cooldownMs?: number}> = {};
@@ -137,6 +164,7 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     breaker: options.breaker ?? {failures: 3, cooldownMs: 30_000},
     breakers,
     breakerClock: options.breakerClock,
+    deadlineMs: options.deadlineMs ?? file.deadlineMs,
     logs: options.logs ?? (options.logDir ? openInferenceLogs(path.resolve(options.logDir)) : undefined),
   });
 }

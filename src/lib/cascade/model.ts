@@ -1,6 +1,8 @@
 /**
  * A model of the cascade: where it comes from (a .onnx file, a Hugging Face-style directory), how its input is
- * prepared and how its output becomes a roadwork probability. Sessions are created once and reused.
+ * prepared and how its output becomes a roadwork probability. ONNX models run in worker threads (src/lib/runtime:
+ * `replicas` workers, each with its own session created once) unless `runtime: 'in-thread'` is asked for; the
+ * engine only calls `infer(tensor, {timeoutMs, signal, transfer})`.
  */
 import {existsSync, statSync} from 'node:fs';
 import {readFile} from 'node:fs/promises';
@@ -9,12 +11,12 @@ import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
 import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
-import {openSession, ort, type SessionSettings} from './onnx-session.js';
+import {openInThreadSession} from '../runtime/in-thread.js';
+import type {ModelOutput, ModelRunner, RunnerStats, RunOptions} from '../runtime/protocol.js';
+import {WorkerPool} from '../runtime/worker-pool.js';
+import type {SessionSettings} from './onnx-session.js';
 
-export interface ModelOutput {
-  data: Float32Array;
-  dims: readonly number[];
-}
+export type {ModelOutput} from '../runtime/protocol.js';
 
 export interface LoadedModel {
   name: string;
@@ -29,7 +31,15 @@ export interface LoadedModel {
   labels?: string[];
   /** Whether the model's input has a free batch dimension (several images in one call). */
   canBatch: boolean;
-  infer(input: InputTensor): Promise<ModelOutput>;
+  /** Where it runs: worker threads (replicas, intra-op threads each) or the main thread. */
+  placement: ModelRunner['placement'];
+  /**
+   * Runs the model. Rejects with ModelTimeoutError when the run overruns `timeoutMs` (a worker is replaced),
+   * with RunAbandonedError when `signal` fires first; `transfer` hands the input buffer to the worker.
+   */
+  infer(input: InputTensor, options?: RunOptions): Promise<ModelOutput>;
+  /** Call counts of the runner (ran, failed, timed out, abandoned, workers replaced, ...). */
+  stats(): RunnerStats;
   close(): Promise<void>;
 }
 
@@ -117,6 +127,10 @@ export function resolveModelKind(modelPath: string): {kind: 'onnx' | 'hf'; onnxF
 export interface LoadModelOptions extends SessionSettings {
   /** Default timeout per inference when the config gives none. */
   defaultTimeoutMs: number;
+  /** `workers` (default): worker threads; `in-thread`: a session on the main thread (blocks it while it runs). */
+  runtime?: 'workers' | 'in-thread';
+  /** Workers for this model (the config's `replicas` wins); default 1. */
+  replicas?: number;
 }
 
 /** Loads one model (session created now, once). */
@@ -144,9 +158,14 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
       }
     }
   }
-  let opened;
+  const replicas = config.replicas ?? options.replicas ?? 1;
+  let runner: ModelRunner;
   try {
-    opened = await openSession(onnxFile, options);
+    const outputName = config.output?.outputName;
+    runner =
+      options.runtime === 'in-thread'
+        ? await openInThreadSession(onnxFile, options, outputName)
+        : await WorkerPool.open(onnxFile, {device: options.device, threads: options.threads, replicas, outputName});
   } catch (error) {
     if (error instanceof NatixError) throw error;
     throw new NatixError(`Cannot load model "${name}" (${onnxFile}): ${errorMessage(error).split('\n')[0]}`, {
@@ -155,9 +174,7 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
       actions: ['Check that the file is a complete ONNX model (re-export or re-download it).'],
     });
   }
-  const {session} = opened;
-  const inputName = session.inputNames[0]!;
-  const meta = (session.inputMetadata as unknown as Array<{shape?: Array<number | string>; type?: string}> | undefined)?.[0];
+  const meta = runner.info.inputs[0];
   // Without explicit preprocessing, a bare ONNX model's static input shape tells the size and the layout.
   if (kind === 'onnx' && meta?.shape && meta.shape.length === 4) {
     const dims = meta.shape;
@@ -170,7 +187,6 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
   }
   preprocessing = {...preprocessing, ...(config.preprocess as Partial<Preprocessing> | undefined)};
   Object.assign(output, Object.fromEntries(Object.entries(config.output ?? {}).filter(([k]) => k !== 'positiveLabel' && k !== 'outputName')));
-  const outputName = config.output?.outputName ?? session.outputNames[0]!;
   return {
     name,
     source,
@@ -178,17 +194,13 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
     preprocessing,
     output,
     timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
-    device: opened.device,
-    fallbackReason: opened.fallbackReason,
+    device: runner.info.device,
+    fallbackReason: runner.info.fallbackReason,
     labels,
     canBatch: meta?.shape ? typeof meta.shape[0] === 'string' || meta.shape[0] === -1 : false,
-    async infer(input: InputTensor): Promise<ModelOutput> {
-      const tensor = new ort.Tensor(input.dtype, input.data, input.dims);
-      const result = await session.run({[inputName]: tensor}, [outputName]);
-      const out = result[outputName]!;
-      const data = out.data instanceof Float32Array ? out.data : Float32Array.from(out.data as ArrayLike<number>);
-      return {data, dims: out.dims};
-    },
-    close: () => session.release(),
+    placement: runner.placement,
+    infer: (input, runOptions) => runner.run(input, runOptions),
+    stats: () => runner.stats(),
+    close: () => runner.close(),
   };
 }

@@ -3,12 +3,15 @@
  * TF.js backend present (src/lib/runtime/tfjs.ts: tfjs-node-gpu > tfjs-node > wasm). The files are read from disk
  * with our own IO handler, so no tfjs-node `file://` loader is needed. TF.js image models are NHWC; the size comes
  * from the model's input shape, the input is pixel/255 unless the cascade file says otherwise.
+ * TF.js models run on the main thread (tfjs-node's and wasm's kernels are bound to it): a timeout is noticed when
+ * the call returns and cannot interrupt it (src/lib/runtime/in-thread.ts).
  */
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
-import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
+import {DEFAULT_PREPROCESSING, type Preprocessing} from '../image/preprocess.js';
+import {functionRunner} from '../runtime/in-thread.js';
 import {loadTfjs} from '../runtime/tfjs.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import type {LoadedModel, LoadModelOptions, ModelOutput} from './model.js';
@@ -71,19 +74,12 @@ export async function loadTfjsModel(name: string, config: ModelConfig, modelJson
   preprocessing = {...preprocessing, ...(config.preprocess as Partial<Preprocessing> | undefined)};
   const output: OutputSpec = {...DEFAULT_OUTPUT, ...(Object.fromEntries(Object.entries(config.output ?? {}).filter(([k]) => k !== 'positiveLabel' && k !== 'outputName')) as Partial<OutputSpec>)};
   const gpu = runtime.backend === 'tensorflow-gpu';
-  return {
-    name,
-    source: modelJsonFile,
-    kind: 'tfjs',
-    preprocessing,
-    output,
-    timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
-    device: gpu ? 'cuda' : 'cpu',
-    fallbackReason: gpu ? undefined : `TF.js model "${name}" runs on the ${runtime.backend} backend (${runtime.reason})`,
-    canBatch: (model.inputs[0]?.shape?.[0] ?? null) === null || model.inputs[0]?.shape?.[0] === -1,
-    async infer(x: InputTensor): Promise<ModelOutput> {
+  const runner = functionRunner(
+    {inputNames: ['input'], outputNames: ['output'], inputs: [{shape: shape.map((d) => d ?? -1)}], device: gpu ? 'cuda' : 'cpu'},
+    0,
+    async (x): Promise<ModelOutput> => {
       const out = tf.tidy(() => {
-        const t = tf.tensor(x.data, x.dims, x.dtype === 'uint8' ? 'int32' : 'float32');
+        const t = tf.tensor(x.data, [...x.dims], x.dtype === 'uint8' ? 'int32' : 'float32');
         const y = graph ? model.execute!(t) : model.predict!(t);
         return Array.isArray(y) ? y[0]! : y;
       });
@@ -94,6 +90,21 @@ export async function loadTfjsModel(name: string, config: ModelConfig, modelJson
         out.dispose();
       }
     },
-    close: async () => model.dispose(),
+    async () => model.dispose(),
+  );
+  return {
+    name,
+    source: modelJsonFile,
+    kind: 'tfjs',
+    preprocessing,
+    output,
+    timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
+    device: gpu ? 'cuda' : 'cpu',
+    fallbackReason: gpu ? undefined : `TF.js model "${name}" runs on the ${runtime.backend} backend (${runtime.reason})`,
+    canBatch: (model.inputs[0]?.shape?.[0] ?? null) === null || model.inputs[0]?.shape?.[0] === -1,
+    placement: runner.placement,
+    infer: (x, runOptions) => runner.run(x, runOptions),
+    stats: () => runner.stats(),
+    close: () => runner.close(),
   };
 }

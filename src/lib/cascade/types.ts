@@ -44,6 +44,8 @@ export interface CascadeResult {
   probability: number;
   /** True when a stage failed entirely and the answer comes from earlier stages. */
   degraded: boolean;
+  /** Why the answer is degraded (a stage failed, the cascade deadline expired, ...). */
+  degradedReason?: string;
   decodeMs: number;
   /** End-to-end wall time: decode + every stage + bookkeeping. */
   totalMs: number;

@@ -55,6 +55,12 @@ export class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(value));
   }
 
+  /** Already-encoded fields (tags included), appended as they are. */
+  raw(bytes: Uint8Array): this {
+    this.push(bytes);
+    return this;
+  }
+
   /** Embedded message field. */
   message(field: number, build: (w: ProtoWriter) => void): this {
     const inner = new ProtoWriter();

@@ -1,45 +1,43 @@
 /**
- * Image fingerprints: a 64-bit DCT perceptual hash (pHash) for near duplicates, Hamming distance on it, and a
- * BK-tree so "all pairs within radius r" stays far below O(n^2) on large datasets.
+ * Image fingerprints: a 64-bit DCT perceptual hash (pHash) that finds near-duplicate candidates, and the normalised
+ * grey thumbnail that confirms them. (The search over the hashes is in hash-index.ts.)
  */
 
 /**
- * The near-duplicate confirmation signature: a 16x16 colour thumbnail normalised to zero mean and unit variance (so
- * brightness and contrast changes cancel). The pHash alone matches different scenes that share a layout (sky above
- * a road to the horizon); pHash candidates are kept only when these thumbnails correlate strongly.
- * (The cell sums are accumulated in the single pixel pass of properties.ts.)
+ * The near-duplicate confirmation signature: the 32x32 grey cell means (the pHash's input) normalised to zero mean
+ * and unit variance, so brightness and contrast changes cancel. The pHash alone joins different scenes that share a
+ * layout (sky above a road to the horizon, pHash distance 4-14); a copy of one picture (resized, re-encoded,
+ * brightened) differs from it by less than NEAR_DUPLICATE_MAX_CELL_DIFFERENCE in EVERY cell, while another scene
+ * with the same layout differs strongly where its objects differ (a tree, cones, an arrow board), however well the
+ * rest correlates. Measured on the bundled sample (bench/near-duplicates.ts).
  */
-/** Quantisation of the signature: int8 steps of 1/SIGNATURE_SCALE standard deviations (768 bytes per image). */
+/** Quantisation of the signature: int8 steps of 1/SIGNATURE_SCALE standard deviations (1,024 bytes per image). */
 export const SIGNATURE_SCALE = 24;
 
-/** Turns 16x16 cell RGB sums and pixel counts into the normalised signature, quantised to int8 to keep memory low. */
-export function normaliseSignature(sums: Float64Array, counts: Float64Array): Int8Array {
-  const out = new Float32Array(sums.length);
+/** Largest per-cell difference, in standard deviations of the normalised thumbnail, of a near duplicate. */
+export const NEAR_DUPLICATE_MAX_CELL_DIFFERENCE = 0.6;
+
+/** Turns 32x32 grey cell means into the normalised signature, quantised to int8 to keep memory low. */
+export function normaliseSignature(cells: Float64Array): Int8Array {
   let mean = 0;
-  for (let k = 0; k < out.length; k++) {
-    out[k] = counts[Math.floor(k / 3)] ? sums[k]! / counts[Math.floor(k / 3)]! : 0;
-    mean += out[k]!;
-  }
-  mean /= out.length;
+  for (const v of cells) mean += v;
+  mean /= cells.length;
   let variance = 0;
-  for (const v of out) variance += (v - mean) ** 2;
-  const std = Math.sqrt(variance / out.length) || 1;
-  const q = new Int8Array(out.length);
-  for (let k = 0; k < out.length; k++) q[k] = Math.max(-127, Math.min(127, Math.round(((out[k]! - mean) / std) * SIGNATURE_SCALE)));
+  for (const v of cells) variance += (v - mean) ** 2;
+  const std = Math.sqrt(variance / cells.length) || 1;
+  const q = new Int8Array(cells.length);
+  for (let k = 0; k < cells.length; k++) q[k] = Math.max(-127, Math.min(127, Math.round(((cells[k]! - mean) / std) * SIGNATURE_SCALE)));
   return q;
 }
 
-/** Pearson correlation of two normalised signatures (1 = same picture up to brightness/contrast). */
-export function signatureCorrelation(a: Int8Array, b: Int8Array): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
+/** The largest per-cell difference of two signatures, in standard deviations (0 = same picture). */
+export function signatureMaxDifference(a: Int8Array, b: Int8Array): number {
+  let max = 0;
   for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d > max) max = d;
   }
-  return aa === 0 || bb === 0 ? 0 : ab / Math.sqrt(aa * bb);
+  return max / SIGNATURE_SCALE;
 }
 
 const COS = (() => {
@@ -81,49 +79,4 @@ export function hammingDistance(a: bigint, b: bigint): number {
     n++;
   }
   return n;
-}
-
-interface BkNode {
-  hash: bigint;
-  ids: number[];
-  children: Map<number, BkNode>;
-}
-
-/** A BK-tree over 64-bit hashes (metric: Hamming distance). */
-export class BkTree {
-  private root: BkNode | undefined;
-
-  add(hash: bigint, id: number): void {
-    if (!this.root) {
-      this.root = {hash, ids: [id], children: new Map()};
-      return;
-    }
-    let node = this.root;
-    for (;;) {
-      const d = hammingDistance(hash, node.hash);
-      if (d === 0) {
-        node.ids.push(id);
-        return;
-      }
-      const child = node.children.get(d);
-      if (!child) {
-        node.children.set(d, {hash, ids: [id], children: new Map()});
-        return;
-      }
-      node = child;
-    }
-  }
-
-  /** Ids whose hash is within `radius` of `hash`, with their distances. */
-  search(hash: bigint, radius: number): Array<{id: number; distance: number}> {
-    const out: Array<{id: number; distance: number}> = [];
-    const stack = this.root ? [this.root] : [];
-    while (stack.length) {
-      const node = stack.pop()!;
-      const d = hammingDistance(hash, node.hash);
-      if (d <= radius) for (const id of node.ids) out.push({id, distance: d});
-      for (const [k, child] of node.children) if (k >= d - radius && k <= d + radius) stack.push(child);
-    }
-    return out;
-  }
 }

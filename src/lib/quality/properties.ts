@@ -27,7 +27,7 @@ export interface ImageProperties {
   /** sqrt(width * height) of the original. */
   sizeScore: number;
   phash: bigint;
-  /** Normalised 16x16 colour thumbnail confirming near-duplicate candidates. */
+  /** Normalised 32x32 grey thumbnail (int8, 1 KB) confirming near-duplicate candidates. */
   signature: Int8Array;
   /** SHA-1 of the reduced pixels + original shape: candidates for exact duplicates. */
   pixelHash: string;
@@ -39,25 +39,42 @@ export function computeProperties(image: DecodedImage): ImageProperties {
   const brightHist = new Uint32Array(1024);
   const greyHist = new Uint32Array(256);
   const grey = new Uint8Array(n);
-  // One pass over the pixels feeds every property: 32x32 grey cells (pHash), 16x16 RGB cells (signature).
+  // 32x32 grey cell means (pHash and the near-duplicate signature) with exact area weights: a pixel straddling two
+  // cells counts in both by the share of it each covers, so two decodes of one picture at different sizes (whose
+  // cell boundaries fall at different pixel positions) give the same cells.
   const g32 = new Float64Array(32 * 32);
-  const g32n = new Float64Array(32 * 32);
-  const c16 = new Float64Array(16 * 16 * 3);
-  const c16n = new Float64Array(16 * 16);
-  const col32 = Int32Array.from({length: width}, (_, x) => Math.min(31, Math.floor((x * 32) / width)));
-  const col16 = Int32Array.from({length: width}, (_, x) => Math.min(15, Math.floor((x * 16) / width)));
-  // Grey at full analysis resolution (the blur check needs every pixel)...
+  const colCell = new Int32Array(width);
+  const colWeight = new Float64Array(width);
+  for (let x = 0; x < width; x++) [colCell[x], colWeight[x]] = cellSpan(x, width);
+  const rowSums = new Float64Array(33);
   // BT.601 luma in 8.8 fixed point (77, 150, 29 / 256): the same as round(0.299 R + 0.587 G + 0.114 B) within 1.
-  for (let i = 0, p = 0; p < n; i += 3, p++) grey[p] = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
-  // ...the distribution statistics from every other pixel of every other row on images large enough (a quarter
-  // of the work; percentiles, entropy and the 32x32 / 16x16 cell means barely move).
+  for (let y = 0, p = 0, i = 0; y < height; y++) {
+    rowSums.fill(0);
+    for (let x = 0; x < width; x++, p++, i += 3) {
+      const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
+      grey[p] = l;
+      const c = colCell[x]!;
+      const w = colWeight[x]!;
+      rowSums[c]! += l * w;
+      rowSums[c + 1]! += l - l * w;
+    }
+    const [r, wr] = cellSpan(y, height);
+    for (let c = 0; c < 32; c++) {
+      g32[r * 32 + c]! += rowSums[c]! * wr;
+      if (r < 31) g32[(r + 1) * 32 + c]! += rowSums[c]! * (1 - wr);
+    }
+  }
+  const cellArea = n / 1024;
+  if (width >= 32 && height >= 32) for (let k = 0; k < 1024; k++) g32[k]! /= cellArea;
+  // Thumbnails under 32 px a side: each cell takes the pixel under its centre.
+  else for (let k = 0; k < 1024; k++) g32[k] = grey[Math.floor((((k >> 5) + 0.5) * height) / 32) * width + Math.floor((((k & 31) + 0.5) * width) / 32)]!;
+  // The distribution statistics from every other pixel of every other row on images large enough (a quarter of
+  // the work; percentiles and entropy barely move).
   const step = width >= 64 && height >= 64 ? 2 : 1;
   let equal = 0;
   let sum = 0;
   let sampled = 0;
   for (let y = 0; y < height; y += step) {
-    const row32 = Math.min(31, Math.floor((y * 32) / height)) * 32;
-    const row16 = Math.min(15, Math.floor((y * 16) / height)) * 16;
     for (let x = 0; x < width; x += step) {
       const p = y * width + x;
       const i = p * 3;
@@ -67,21 +84,11 @@ export function computeProperties(image: DecodedImage): ImageProperties {
       const bright = Math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 255;
       brightHist[Math.min(1023, Math.floor(bright * 1023))]!++;
       sum += bright;
-      const l = grey[p]!;
-      greyHist[l]!++;
+      greyHist[grey[p]!]!++;
       if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
-      const k32 = row32 + col32[x]!;
-      g32[k32]! += 0.299 * r + 0.587 * g + 0.114 * b;
-      g32n[k32]!++;
-      const k16 = row16 + col16[x]!;
-      c16[k16 * 3]! += r;
-      c16[k16 * 3 + 1]! += g;
-      c16[k16 * 3 + 2]! += b;
-      c16n[k16]!++;
       sampled++;
     }
   }
-  for (let k = 0; k < g32.length; k++) g32[k] = g32n[k] ? g32[k]! / g32n[k]! : 0;
   const percentile = (q: number): number => {
     const target = q * sampled;
     let acc = 0;
@@ -109,9 +116,21 @@ export function computeProperties(image: DecodedImage): ImageProperties {
     aspectRatio: Math.min(w / h, h / w),
     sizeScore: Math.sqrt(w * h),
     phash: hashFromGrey32(g32),
-    signature: normaliseSignature(c16, c16n),
+    signature: normaliseSignature(g32),
     pixelHash: createHash('sha1').update(`${w}x${h}x${source.channels}:`).update(data).digest('hex'),
   };
+}
+
+/**
+ * The 32x32 cell pixel `pos` of a side of `size` pixels starts in, and the share of the pixel that lies in that cell
+ * (the rest lies in the next cell; a share of 1 when the pixel is inside one cell).
+ */
+function cellSpan(pos: number, size: number): [number, number] {
+  const start = (pos * 32) / size;
+  const end = ((pos + 1) * 32) / size;
+  const cell = Math.floor(start);
+  if (end <= cell + 1 || cell >= 31) return [Math.min(cell, 31), 1];
+  return [cell, (cell + 1 - start) / (end - start)];
 }
 
 /**

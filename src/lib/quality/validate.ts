@@ -1,16 +1,21 @@
 /**
  * validate-data's engine: reads a dataset through the shared reader, decodes each image once at reduced size
- * (concurrently, so libvips keeps both cores busy), computes its properties, then runs the per-image, cross-image
- * and label checks. Never writes to the dataset.
+ * (concurrently, so libvips keeps both cores busy), computes its properties and runs the per-image checks, keeping
+ * only a ~1 KB fingerprint per image; then the cross-image checks (duplicates, leaks, label conflicts, balance) run
+ * over the fingerprints. With a shard, only the shard's images are analysed and the cross-image checks are left to
+ * `mergeShards` (shard.ts), which runs them over every shard's fingerprints. Never writes to the dataset.
  */
+import {existsSync} from 'node:fs';
 import path from 'node:path';
 import type {CheckId} from '../config/schemas/validate-data.js';
 import type {DataIssue, Dataset, Sample} from '../data/sample.js';
 import {decodeImage, DEFAULT_PIXEL_LIMIT} from '../image/decode.js';
 import {errorMessage} from '../errors.js';
 import {UserFileError} from '../util/user-files.js';
-import {BkTree, signatureCorrelation} from './hash.js';
+import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
+import {pairsWithin, type PairSearchStats} from './hash-index.js';
 import {computeProperties, type ImageProperties} from './properties.js';
+import {inShard, type Shard} from './shard-key.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -39,6 +44,7 @@ export const DEFAULT_SEVERITIES: Record<CheckId, Severity> = {
   'exact-duplicate': 'warning',
   'near-duplicate': 'warning',
   'split-leak': 'error',
+  'label-conflict': 'error',
   'class-imbalance': 'warning',
   'split-ratio': 'warning',
   'label-missing': 'error',
@@ -73,18 +79,40 @@ export interface ValidateOptions {
   concurrency: number;
   /** Longest side of the analysis decode (default 256). */
   maxSide: number;
-  expectedSplits: Record<string, number>;
+  /** Expected share of each split (the config's `expected-splits`), checked +- thresholds['split-ratio']; when
+   * absent, the usual ranges (DEFAULT_SPLIT_RANGES) are checked instead. */
+  expectedSplits?: Record<string, number>;
   /** Keep the bytes of in-file images (parquet rows) for the report / quarantine (costs memory). */
   keepBytes?: boolean;
+  /** Analyse only this shard's images (by a stable hash of the sample id) and skip the cross-image checks. */
+  shard?: Shard;
   onImage?: (done: number) => void;
+  /** Progress of the near-duplicate search: (queries done, total). */
+  onSearch?: (done: number, total: number) => void;
+}
+
+/** What the cross-image checks need of an image: ~1 KB, kept for every image (and written to shard files). */
+export interface Fingerprint {
+  width: number;
+  height: number;
+  meanBrightness: number;
+  phash: bigint;
+  /** Normalised 32x32 grey thumbnail, int8 (1,024 bytes). */
+  signature: Int8Array;
+  /** SHA-1 of the reduced pixels + original shape: candidates for exact duplicates. */
+  pixelHash: string;
 }
 
 export interface ImageRecord {
+  /** Position of the sample in the reader's stream: the order cross-image checks see images in, in every shard. */
+  ordinal: number;
   path: string;
   split?: string;
   label: number | null;
-  props?: ImageProperties;
-  metadata: Record<string, unknown>;
+  /** NATIX `video_info.vid_id` (or `vid_id`), for the video-leak check. */
+  video?: string;
+  /** Absent when the image could not be decoded. */
+  fingerprint?: Fingerprint;
   /**
    * Where to read the image again (report thumbnails, duplicate confirmation, quarantine): a file path, or - for
    * rows inside a file (parquet) - the bytes, kept only when `keepBytes` is set so memory stays flat by default.
@@ -92,25 +120,36 @@ export interface ImageRecord {
   source?: string | Uint8Array;
 }
 
+export interface ValidationStatistics {
+  splits: Record<string, number>;
+  classes: Record<string, number>;
+  bySplitAndClass: Record<string, Record<string, number>>;
+  width: {min: number; median: number; max: number} | null;
+  height: {min: number; median: number; max: number} | null;
+  brightness: {p5: number; median: number; p95: number} | null;
+  unreadable: number;
+}
+
 export interface ValidationResult {
+  /** Sorted: severity (errors first), check, path, message, related. */
   findings: Finding[];
+  /** In reader order. */
   images: ImageRecord[];
-  statistics: {
-    splits: Record<string, number>;
-    classes: Record<string, number>;
-    bySplitAndClass: Record<string, Record<string, number>>;
-    width: {min: number; median: number; max: number} | null;
-    height: {min: number; median: number; max: number} | null;
-    brightness: {p5: number; median: number; p95: number} | null;
-    unreadable: number;
-  };
+  statistics: ValidationStatistics;
+  /** The near-duplicate search's cost (absent for a shard, whose cross-image checks run in merge). */
+  search?: PairSearchStats;
   seconds: number;
 }
 
-/** Colour-thumbnail correlation a pHash candidate needs to count as a near duplicate. */
-export const NEAR_DUPLICATE_MIN_CORRELATION = 0.99;
+/**
+ * Split shares that are normal when the user declared none: 80/10/10, 70/15/15 and 60/20/20 are all common (the
+ * bundled sample is 60/20/20). Flagged: a training split under half the data, or a val/test split that is tiny or
+ * larger than train would normally leave. A split that is absent is not flagged (train/val only is common).
+ */
+export const DEFAULT_SPLIT_RANGES: Record<string, [number, number]> = {train: [0.5, 0.95], val: [0.02, 0.3], validation: [0.02, 0.3], test: [0.02, 0.3]};
 
 const EXT_FORMAT: Record<string, string> = {jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', tif: 'tiff', tiff: 'tiff', avif: 'heif', heic: 'heif'};
+const RANK: Record<Severity, number> = {info: 0, warning: 1, error: 2};
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -123,25 +162,34 @@ function relativeMessage(message: string, sample: Sample, root: string): string 
   return out.split(`${root}${path.sep}`).join('').split(root).join('.');
 }
 
+/** A total order on findings, so a report does not depend on which image finished decoding first (or on sharding). */
+export function sortFindings(findings: Finding[]): Finding[] {
+  const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return findings.sort((a, b) => RANK[b.severity] - RANK[a.severity] || cmp(a.check, b.check) || cmp(a.path, b.path) || cmp(a.message, b.message) || cmp((a.related ?? []).join('\n'), (b.related ?? []).join('\n')));
+}
+
+/** Adds a finding at its configured severity, or drops it when the check is off. */
+export function findingSink(options: Pick<ValidateOptions, 'severities'>, findings: Finding[]): (f: Omit<Finding, 'severity'>) => void {
+  return (f) => {
+    const severity = options.severities[f.check] ?? DEFAULT_SEVERITIES[f.check];
+    if (severity !== 'off') findings.push({...f, severity});
+  };
+}
+
 export async function validateDataset(dataset: Dataset, issues: DataIssue[], options: ValidateOptions): Promise<ValidationResult> {
   const started = performance.now();
   const findings: Finding[] = [];
-  const severityOf = (check: CheckId): Severity | 'off' => options.severities[check] ?? DEFAULT_SEVERITIES[check];
-  const add = (f: Omit<Finding, 'severity'>): void => {
-    const severity = severityOf(f.check);
-    if (severity !== 'off') findings.push({...f, severity});
-  };
+  const add = findingSink(options, findings);
   const t = options.thresholds;
   const images: ImageRecord[] = [];
 
-  const analyse = async (sample: Sample, slot: number): Promise<void> => {
-    const record: ImageRecord = {path: sample.path, split: sample.split, label: sample.label, metadata: sample.metadata, source: sample.absPath ?? (options.keepBytes ? sample.bytes : undefined)};
+  const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {
     const input = sample.absPath ?? sample.bytes!;
-    images[slot] = record;
     if (sample.bytes && sample.bytes.byteLength === 0) return add({check: 'unreadable', path: sample.path, message: 'empty image bytes'});
+    let p: ImageProperties;
     try {
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
-      record.props = computeProperties(decoded);
+      p = computeProperties(decoded);
     } catch (error) {
       // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
       // relative to the dataset root, never an absolute path.
@@ -150,7 +198,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
-    const p = record.props;
+    record.fingerprint = {width: p.width, height: p.height, meanBrightness: p.meanBrightness, phash: p.phash, signature: p.signature, pixelHash: p.pixelHash};
     const ext = /\.([a-z0-9]+)$/i.exec(sample.absPath ?? String(sample.metadata['image.path'] ?? ''))?.[1]?.toLowerCase();
     if (ext && EXT_FORMAT[ext] && EXT_FORMAT[ext] !== p.format) add({check: 'extension-mismatch', path: sample.path, message: `named .${ext} but the content is ${p.format}`, value: p.format});
     if (Math.min(p.width, p.height) < t['too-small']) add({check: 'too-small', path: sample.path, message: `${p.width}x${p.height} is under ${t['too-small']} px a side`, value: [p.width, p.height], threshold: t['too-small']});
@@ -170,138 +218,178 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
 
   // Bounded concurrency over the async sample stream: memory stays flat whatever the dataset size.
   const iterator = dataset.samples()[Symbol.asyncIterator]();
-  let slot = 0;
+  let ordinal = 0;
   let done = 0;
   const worker = async (): Promise<void> => {
     for (;;) {
       const next = await iterator.next();
       if (next.done) return;
-      await analyse(next.value, slot++);
+      const sample = next.value;
+      const position = ordinal++;
+      if (options.shard && !inShard(sample.id, options.shard)) continue;
+      const video = sample.metadata['video_info.vid_id'] ?? sample.metadata.vid_id;
+      const record: ImageRecord = {ordinal: position, path: sample.path, split: sample.split, label: sample.label, source: sample.absPath ?? (options.keepBytes ? sample.bytes : undefined)};
+      if (video !== undefined && video !== null && video !== '') record.video = String(video);
+      images.push(record);
+      await analyse(sample, record);
       options.onImage?.(++done);
     }
   };
   await Promise.all(Array.from({length: options.concurrency}, worker));
+  images.sort((a, b) => a.ordinal - b.ordinal);
 
-  for (const issue of issues) add({check: issue.check, path: issue.path, message: issue.message, value: issue.value});
-  await crossImageChecks(images.filter(Boolean), options, add);
+  // Reader issues: in a shard, each is reported by the shard its path hashes to (so merged shards report it once).
+  for (const issue of issues) if (!options.shard || inShard(issue.path, options.shard)) add({check: issue.check, path: issue.path, message: issue.message, value: issue.value});
+  if (options.shard) return {findings: sortFindings(findings), images, statistics: datasetStatistics(images, findings), seconds: (performance.now() - started) / 1000};
+  const search = await crossImageChecks(images, options, add);
+  return {findings: sortFindings(findings), images, statistics: datasetStatistics(images, findings), search, seconds: (performance.now() - started) / 1000};
+}
 
-  const decoded = images.filter((r) => r?.props);
-  const widths = decoded.map((r) => r.props!.width).sort((a, b) => a - b);
-  const heights = decoded.map((r) => r.props!.height).sort((a, b) => a - b);
-  const brightness = decoded.map((r) => r.props!.meanBrightness).sort((a, b) => a - b);
+/** Split, class, size and brightness statistics of the images (any order: the result does not depend on it). */
+export function datasetStatistics(images: ImageRecord[], findings: Finding[]): ValidationStatistics {
+  const decoded = images.filter((r) => r.fingerprint);
+  const widths = decoded.map((r) => r.fingerprint!.width).sort((a, b) => a - b);
+  const heights = decoded.map((r) => r.fingerprint!.height).sort((a, b) => a - b);
+  const brightness = decoded.map((r) => r.fingerprint!.meanBrightness).sort((a, b) => a - b);
   const splits: Record<string, number> = {};
   const classes: Record<string, number> = {};
   const bySplitAndClass: Record<string, Record<string, number>> = {};
-  for (const r of images.filter(Boolean)) {
+  for (const r of images) {
     const s = r.split ?? '(none)';
     const c = r.label === null ? '(unlabelled)' : String(r.label);
     splits[s] = (splits[s] ?? 0) + 1;
     classes[c] = (classes[c] ?? 0) + 1;
     (bySplitAndClass[s] ??= {})[c] = (bySplitAndClass[s]![c] ?? 0) + 1;
   }
+  const sortKeys = <T>(o: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return {
-    findings,
-    images: images.filter(Boolean),
-    statistics: {
-      splits,
-      classes,
-      bySplitAndClass,
-      width: widths.length ? {min: widths[0]!, median: quantile(widths, 0.5), max: widths.at(-1)!} : null,
-      height: heights.length ? {min: heights[0]!, median: quantile(heights, 0.5), max: heights.at(-1)!} : null,
-      brightness: brightness.length ? {p5: quantile(brightness, 0.05), median: quantile(brightness, 0.5), p95: quantile(brightness, 0.95)} : null,
-      unreadable: findings.filter((f) => f.check === 'unreadable').length,
-    },
-    seconds: (performance.now() - started) / 1000,
+    splits: sortKeys(splits),
+    classes: sortKeys(classes),
+    bySplitAndClass: sortKeys(Object.fromEntries(Object.entries(bySplitAndClass).map(([k, v]) => [k, sortKeys(v)]))),
+    width: widths.length ? {min: widths[0]!, median: quantile(widths, 0.5), max: widths.at(-1)!} : null,
+    height: heights.length ? {min: heights[0]!, median: quantile(heights, 0.5), max: heights.at(-1)!} : null,
+    brightness: brightness.length ? {p5: quantile(brightness, 0.05), median: quantile(brightness, 0.5), p95: quantile(brightness, 0.95)} : null,
+    unreadable: findings.filter((f) => f.check === 'unreadable').length,
   };
 }
 
-async function crossImageChecks(images: ImageRecord[], options: ValidateOptions, add: (f: Omit<Finding, 'severity'>) => void): Promise<void> {
+/**
+ * The checks that compare images: odd size, exact and near duplicates, label conflicts, split leaks (duplicates and
+ * videos), class balance and split proportions. `images` must be in reader order (ordinal); every step is O(n) or
+ * O(n log n) plus the near-duplicate search (multi-index hashing, hash-index.ts).
+ */
+export async function crossImageChecks(images: ImageRecord[], options: Omit<ValidateOptions, 'concurrency' | 'maxSide'>, add: (f: Omit<Finding, 'severity'>) => void): Promise<PairSearchStats> {
   const t = options.thresholds;
-  const decoded = images.filter((r) => r.props);
+  const decoded = images.filter((r) => r.fingerprint);
   // odd-size: sqrt(w*h) outside Q1 - k*IQR .. Q3 + k*IQR over the dataset.
   if (decoded.length >= 4) {
-    const sizes = decoded.map((r) => r.props!.sizeScore).sort((a, b) => a - b);
+    const size = (r: ImageRecord): number => Math.sqrt(r.fingerprint!.width * r.fingerprint!.height);
+    const sizes = decoded.map(size).sort((a, b) => a - b);
     const q1 = quantile(sizes, 0.25);
     const q3 = quantile(sizes, 0.75);
     const iqr = q3 - q1;
     const lo = q1 - t['odd-size'] * iqr;
     const hi = q3 + t['odd-size'] * iqr;
     for (const r of decoded) {
-      const s = r.props!.sizeScore;
-      if (s < lo || s > hi) add({check: 'odd-size', path: r.path, message: `size ${r.props!.width}x${r.props!.height} is far from the dataset's (sqrt(w*h) ${s.toFixed(0)} outside ${lo.toFixed(0)}..${hi.toFixed(0)})`, value: s, threshold: [lo, hi]});
+      const s = size(r);
+      if (s < lo || s > hi) add({check: 'odd-size', path: r.path, message: `size ${r.fingerprint!.width}x${r.fingerprint!.height} is far from the dataset's (sqrt(w*h) ${s.toFixed(0)} outside ${lo.toFixed(0)}..${hi.toFixed(0)})`, value: s, threshold: [lo, hi]});
     }
   }
-  // Exact duplicates: candidates share the original shape and the pixels at the analysis resolution; each
-  // candidate is then confirmed by comparing full-resolution pixels (rare, so cheap overall).
+  // A pair of copies: different labels make it a label conflict (the same picture cannot be both; or the match is
+  // false), the same label in different splits a leak.
+  const pair = (a: ImageRecord, b: ImageRecord, how: string): void => {
+    if (a.label !== null && b.label !== null && a.label !== b.label) {
+      add({check: 'label-conflict', path: a.path, related: [b.path], message: `${how} of ${b.path} with a different label (${a.label} vs ${b.label}${a.split !== b.split && a.split && b.split ? `, ${a.split} vs ${b.split}` : ''}): one label is wrong, or the images differ in a detail the match missed - compare them in --report`});
+    } else if (a.split && b.split && a.split !== b.split) {
+      add({check: 'split-leak', path: a.path, related: [b.path], message: `${how} of ${b.path} across splits (${a.split} vs ${b.split})`});
+    }
+  };
+  // Exact duplicates: candidates share the original shape and the pixels at the analysis resolution (hash map);
+  // each candidate group is then confirmed by comparing full-resolution pixels (rare, so cheap overall).
   const byPixels = new Map<string, ImageRecord[]>();
-  for (const r of decoded) byPixels.set(r.props!.pixelHash, [...(byPixels.get(r.props!.pixelHash) ?? []), r]);
+  for (const r of decoded) {
+    const group = byPixels.get(r.fingerprint!.pixelHash);
+    if (group) group.push(r);
+    else byPixels.set(r.fingerprint!.pixelHash, [r]);
+  }
   for (const [key, group] of byPixels) {
     if (group.length < 2) continue;
-    // Rows whose bytes were not kept are trusted on the reduced-pixel hash and shape.
-    if (group.some((r) => !r.source)) continue;
+    // Rows whose bytes were not kept (and files no longer where a shard saw them) are trusted on the hash and shape.
+    if (group.some((r) => !r.source || (typeof r.source === 'string' && !existsSync(r.source)))) continue;
     const full = await Promise.all(group.map((r) => decodeImage(r.source!, {strict: false}).then((d) => d.data).catch(() => undefined)));
     const confirmed = group.filter((_, i) => full[i] && full[0] && full[i]!.equals(full[0]));
     byPixels.set(key, confirmed.length >= 2 ? confirmed : [group[0]!]);
   }
-  const exactPairs = new Set<string>();
-  const leak = (a: ImageRecord, b: ImageRecord, how: string): void => {
-    if (a.split && b.split && a.split !== b.split) add({check: 'split-leak', path: a.path, related: [b.path], message: `${how} of ${b.path} across splits (${a.split} vs ${b.split})`});
-  };
+  const exact = new Set<ImageRecord>();
   for (const group of byPixels.values()) {
     if (group.length < 2) continue;
     const [first, ...rest] = group;
+    exact.add(first!);
     for (const r of rest) {
-      exactPairs.add(`${first!.path}|${r.path}`);
+      exact.add(r);
       add({check: 'exact-duplicate', path: r.path, related: [first!.path], message: `same pixels as ${first!.path}`});
-      leak(r, first!, 'exact duplicate');
+      pair(r, first!, 'exact duplicate');
     }
   }
-  // Near duplicates: pHash within the Hamming radius (BK-tree), excluding exact ones.
-  const tree = new BkTree();
-  decoded.forEach((r, i) => tree.add(r.props!.phash, i));
-  const reported = new Set<string>();
+  // Near duplicates: pHash within the Hamming radius (multi-index search), confirmed cell by cell on the grey
+  // thumbnails; pairs already reported as exact duplicates are skipped.
+  const words = new Uint32Array(decoded.length * 2);
   decoded.forEach((r, i) => {
-    for (const {id, distance} of tree.search(r.props!.phash, options.hamming)) {
-      if (id <= i) continue;
-      const other = decoded[id]!;
-      const key = `${r.path}|${other.path}`;
-      if (exactPairs.has(key) || exactPairs.has(`${other.path}|${r.path}`) || reported.has(key) || r.props!.pixelHash === other.props!.pixelHash) continue;
-      const correlation = signatureCorrelation(r.props!.signature, other.props!.signature);
-      if (correlation < NEAR_DUPLICATE_MIN_CORRELATION) continue;
-      reported.add(key);
-      add({check: 'near-duplicate', path: other.path, related: [r.path], message: `near duplicate of ${r.path} (perceptual-hash distance ${distance} <= ${options.hamming}, colour-thumbnail correlation ${correlation.toFixed(3)})`, value: distance, threshold: options.hamming});
-      leak(other, r, 'near duplicate');
-    }
+    words[2 * i] = Number((r.fingerprint!.phash >> 32n) & 0xffffffffn);
+    words[2 * i + 1] = Number(r.fingerprint!.phash & 0xffffffffn);
   });
+  const search = pairsWithin(words, options.hamming, (i, j, distance) => {
+    const a = decoded[i]!;
+    const b = decoded[j]!;
+    if (a.fingerprint!.pixelHash === b.fingerprint!.pixelHash && exact.has(a) && exact.has(b)) return;
+    const difference = signatureMaxDifference(a.fingerprint!.signature, b.fingerprint!.signature);
+    if (difference > NEAR_DUPLICATE_MAX_CELL_DIFFERENCE) return;
+    add({check: 'near-duplicate', path: b.path, related: [a.path], message: `near duplicate of ${a.path} (perceptual-hash distance ${distance} <= ${options.hamming}, thumbnails within ${difference.toFixed(2)} <= ${NEAR_DUPLICATE_MAX_CELL_DIFFERENCE} std in every cell)`, value: distance, threshold: options.hamming});
+    pair(b, a, 'near duplicate');
+  }, {onProgress: options.onSearch});
   // NATIX rows from the same video in different splits.
   const videoSplit = new Map<string, ImageRecord>();
   for (const r of images) {
-    const vid = r.metadata['video_info.vid_id'] ?? r.metadata.vid_id;
-    if (vid === undefined || vid === null || vid === '' || !r.split) continue;
-    const first = videoSplit.get(String(vid));
-    if (!first) videoSplit.set(String(vid), r);
-    else if (first.split !== r.split) add({check: 'split-leak', path: r.path, related: [first.path], message: `same video (vid_id ${String(vid)}) as ${first.path} in another split (${r.split} vs ${first.split}): split by video`});
+    if (r.video === undefined || !r.split) continue;
+    const first = videoSplit.get(r.video);
+    if (!first) videoSplit.set(r.video, r);
+    else if (first.split !== r.split) add({check: 'split-leak', path: r.path, related: [first.path], message: `same video (vid_id ${r.video}) as ${first.path} in another split (${r.split} vs ${first.split}): split by video`});
   }
   // Class balance and split proportions.
-  const labelled = images.filter((r) => r.label !== null);
   const counts = new Map<number, number>();
-  for (const r of labelled) counts.set(r.label!, (counts.get(r.label!) ?? 0) + 1);
+  let labelled = 0;
+  for (const r of images) {
+    if (r.label === null) continue;
+    labelled++;
+    counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
+  }
   if (counts.size >= 2) {
     const values = [...counts.values()];
     const major = Math.max(...values);
-    const share = major / labelled.length;
+    const share = major / labelled;
     const minor = Math.min(...values);
     if (share > t['class-imbalance']) add({check: 'class-imbalance', path: '.', message: `majority class holds ${(share * 100).toFixed(1)}% of labelled images (> ${t['class-imbalance'] * 100}%); ratio ${(major / minor).toFixed(2)}:1. Validators draw labels 50/50: weight or resample classes when training.`, value: share, threshold: t['class-imbalance']});
-  } else if (counts.size === 1 && labelled.length > 0) {
+  } else if (counts.size === 1 && labelled > 0) {
     add({check: 'class-imbalance', path: '.', message: `only one class (${[...counts.keys()][0]}) is present`, value: 1, threshold: t['class-imbalance']});
   }
-  const withSplit = images.filter((r) => r.split);
-  if (withSplit.length > 0) {
+  const perSplit = new Map<string, number>();
+  for (const r of images) if (r.split) perSplit.set(r.split, (perSplit.get(r.split) ?? 0) + 1);
+  if (perSplit.size > 0) {
     const total = images.length;
-    for (const [split, expected] of Object.entries(options.expectedSplits)) {
-      const n = images.filter((r) => r.split === split).length;
-      if (expected > 0 && n === 0) add({check: 'split-ratio', path: '.', message: `split "${split}" is empty (expected about ${(expected * 100).toFixed(0)}%)`, value: 0, threshold: expected});
-      else if (Math.abs(n / total - expected) > t['split-ratio']) add({check: 'split-ratio', path: '.', message: `split "${split}" holds ${((n / total) * 100).toFixed(1)}% of images, expected about ${(expected * 100).toFixed(0)}%`, value: n / total, threshold: expected});
+    const pct = (x: number): string => `${(x * 100).toFixed(0)}%`;
+    if (options.expectedSplits) {
+      for (const [split, expected] of Object.entries(options.expectedSplits)) {
+        const n = perSplit.get(split) ?? 0;
+        if (expected > 0 && n === 0) add({check: 'split-ratio', path: '.', message: `split "${split}" is empty (expected about ${pct(expected)})`, value: 0, threshold: expected});
+        else if (Math.abs(n / total - expected) > t['split-ratio']) add({check: 'split-ratio', path: '.', message: `split "${split}" holds ${((n / total) * 100).toFixed(1)}% of images, expected about ${pct(expected)} (+- ${pct(t['split-ratio'])}, expected-splits in the config)`, value: n / total, threshold: expected});
+      }
+    } else {
+      for (const [split, [lo, hi]] of Object.entries(DEFAULT_SPLIT_RANGES)) {
+        const n = perSplit.get(split);
+        if (n === undefined || (n / total >= lo && n / total <= hi)) continue;
+        add({check: 'split-ratio', path: '.', message: `split "${split}" holds ${((n / total) * 100).toFixed(1)}% of images, outside the usual ${pct(lo)}-${pct(hi)} (declare expected-splits in a config file if this is on purpose)`, value: n / total, threshold: [lo, hi]});
+      }
     }
   }
+  return search;
 }

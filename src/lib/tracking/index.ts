@@ -1,30 +1,38 @@
 /**
- * Choosing and using a tracker: `--tracking-uri` / MLFLOW_TRACKING_URI (flag wins; default `./mlruns` under the
- * explicit working folder) -> the file store for a path or file: URI, the REST API for http(s)://.
- * MLFLOW_EXPERIMENT_NAME names the experiment when no flag does. Credentials: MLFLOW_TRACKING_TOKEN or
- * MLFLOW_TRACKING_USERNAME/PASSWORD, from the environment only.
+ * Choosing and using a tracker: `--tracking-uri` / MLFLOW_TRACKING_URI (flag wins; default `sqlite:///mlflow.db`
+ * in the explicit working folder, as in MLflow) -> the SQLite store for sqlite:///, the `mlruns/` file store for a
+ * path or file: URI, the REST API for http(s)://. MLFLOW_EXPERIMENT_NAME names the experiment when no flag does.
+ * Credentials: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD from the environment, or the URL's
+ * userinfo (kept in memory, never printed or stored).
  */
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {fileURLToPath} from 'node:url';
-import {ExitCode, NatixError} from '../errors.js';
 import {FileStoreTracker} from './file-store.js';
+import {redactSecrets} from './redact.js';
 import {MlflowRestClient, RestTracker} from './rest.js';
 import {markReplayed, readSpool} from './spool.js';
+import {SqliteStoreTracker} from './sqlite-store.js';
 import type {Tracker} from './types.js';
+import {resolveTrackingUri} from './uri.js';
 
 export * from './types.js';
 export {FileStoreTracker} from './file-store.js';
+export {SqliteStoreTracker, sqlMetricValue} from './sqlite-store.js';
+export {MLFLOW_SCHEMA_REVISION, MLFLOW_SCHEMA_RELEASE} from './sqlite-schema.js';
 export {RestTracker, MlflowRestClient, LOG_BATCH_LIMITS, logBatchBodies} from './rest.js';
+export {redactSecrets, stripUserinfo} from './redact.js';
+export {resolveTrackingUri, DEFAULT_TRACKING_URI} from './uri.js';
 
 export interface TrackerOptions {
-  /** --tracking-uri; falls back to MLFLOW_TRACKING_URI, then ./mlruns. */
+  /** --tracking-uri; falls back to MLFLOW_TRACKING_URI, then sqlite:///mlflow.db. */
   uri?: string;
   cwd: string;
   env: NodeJS.ProcessEnv;
   warn: (message: string) => void;
   timeoutMs?: number;
   retries?: number;
+  startDeadlineMs?: number;
+  endDeadlineMs?: number;
 }
 
 export function spoolDir(cwd: string): string {
@@ -32,14 +40,28 @@ export function spoolDir(cwd: string): string {
 }
 
 export function openTracker(options: TrackerOptions): Tracker {
-  const uri = options.uri ?? options.env.MLFLOW_TRACKING_URI ?? 'mlruns';
-  if (/^https?:\/\//i.test(uri)) {
-    return new RestTracker({baseUrl: uri, env: options.env, timeoutMs: options.timeoutMs, retries: options.retries, spoolDir: spoolDir(options.cwd), warn: options.warn});
+  const target = resolveTrackingUri(options.uri, options.cwd, options.env);
+  switch (target.kind) {
+    case 'rest':
+      return new RestTracker({
+        baseUrl: target.baseUrl,
+        ...(target.credentials ? {credentials: target.credentials} : {}),
+        env: options.env,
+        timeoutMs: options.timeoutMs,
+        retries: options.retries,
+        startDeadlineMs: options.startDeadlineMs,
+        endDeadlineMs: options.endDeadlineMs,
+        spoolDir: spoolDir(options.cwd),
+        warn: options.warn,
+      });
+    case 'sqlite': {
+      const tracker = new SqliteStoreTracker(target.dbPath);
+      tracker.open(); // refuse an incompatible database before any work starts
+      return tracker;
+    }
+    case 'file':
+      return new FileStoreTracker(target.root);
   }
-  if (/^[a-z][a-z0-9+.-]*:/i.test(uri) && !uri.startsWith('file:')) {
-    throw new NatixError(`Unsupported tracking URI ${uri}`, {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Use a folder, a file: URI, or an http(s):// MLflow server.']});
-  }
-  return new FileStoreTracker(uri.startsWith('file:') ? fileURLToPath(uri) : path.resolve(options.cwd, uri));
 }
 
 export function experimentName(flag: string | undefined, env: NodeJS.ProcessEnv, fallback: string): string {
@@ -71,16 +93,39 @@ export async function gitCommit(cwd: string): Promise<string | undefined> {
 export interface SyncResult {
   runs: number;
   replayed: number;
+  /** Where each run went (server addresses without credentials). */
+  servers: string[];
   failed: Array<{runId: string; error: string}>;
+  /** Lines skipped (a truncated last line after a kill) while the rest of their run replayed. */
+  skipped: string[];
 }
 
-/** Replays every spooled run to `uri` (a REST server); each fully replayed run file is marked done. */
-export async function syncSpool(options: TrackerOptions & {uri: string}): Promise<SyncResult> {
-  const client = new MlflowRestClient({baseUrl: options.uri, env: options.env, timeoutMs: options.timeoutMs, retries: options.retries});
-  const result: SyncResult = {runs: 0, replayed: 0, failed: []};
+/**
+ * Replays every spooled run to `uri`, or, without one, to the server each run recorded; each fully replayed run file
+ * is marked done. One run failing never stops the others.
+ */
+export async function syncSpool(options: TrackerOptions): Promise<SyncResult> {
+  const result: SyncResult = {runs: 0, replayed: 0, servers: [], failed: [], skipped: []};
+  const clients = new Map<string, MlflowRestClient>();
+  const clientFor = (uri: string): {client: MlflowRestClient; display: string} => {
+    const target = resolveTrackingUri(uri, options.cwd, options.env);
+    if (target.kind !== 'rest') throw new Error(`${target.display} is not an http(s) MLflow server`);
+    let client = clients.get(target.baseUrl);
+    if (!client) {
+      client = new MlflowRestClient({baseUrl: target.baseUrl, ...(target.credentials ? {credentials: target.credentials} : {}), env: options.env, timeoutMs: options.timeoutMs, retries: options.retries});
+      clients.set(target.baseUrl, client);
+    }
+    return {client, display: target.baseUrl};
+  };
   for (const run of await readSpool(spoolDir(options.cwd))) {
     result.runs++;
+    result.skipped.push(...run.skipped);
     try {
+      if (run.error) throw new Error(run.error);
+      const address = options.uri ?? run.server;
+      if (!address) throw new Error('the spool records no server: pass --tracking-uri');
+      const {client, display} = clientFor(address);
+      if (!result.servers.includes(display)) result.servers.push(display);
       let runId = run.entries.find((e) => e.serverRunId)?.serverRunId;
       let artifactUri = run.entries.find((e) => e.artifactUri)?.artifactUri ?? '';
       for (const entry of run.entries) {
@@ -91,12 +136,13 @@ export async function syncSpool(options: TrackerOptions & {uri: string}): Promis
           continue;
         }
         if (!runId) throw new Error('spool has calls but no run to attach them to');
+        if (!artifactUri && entry.call === 'artifact') artifactUri = (await client.getRun(runId))?.artifactUri ?? '';
         await client.replay(entry, runId, artifactUri);
         result.replayed++;
       }
       await markReplayed(run);
     } catch (error) {
-      result.failed.push({runId: run.runId, error: (error as Error).message});
+      result.failed.push({runId: run.runId, error: redactSecrets((error as Error).message, options.env)});
     }
   }
   return result;

@@ -3,24 +3,33 @@
  * `/api/2.0/mlflow/...` and the artifacts proxy `/api/2.0/mlflow-artifacts/artifacts/...`.
  *
  * A slow or dead server must never stall or kill training: every request has a timeout and bounded retries with
- * exponential back-off (5xx, 429, network errors); calls are queued and run in the background; when the server
- * stays unreachable, the remaining calls of the run go to a local spool (JSON lines) that `natix tracking sync`
- * replays later. Credentials come from the environment only and are never logged or written anywhere.
+ * exponential back-off (5xx, 429, network errors); run creation and the final flush each have a short overall
+ * deadline (3 s and 5 s by default), after which natix gives up to the local spool and says so; calls in between are
+ * queued and run in the background. `natix tracking sync` replays the spool later. Credentials come from the
+ * environment (or the URL's userinfo, kept in memory only); every message is passed through `redactSecrets`.
  */
 import {randomUUID} from 'node:crypto';
 import {readdir, readFile, stat} from 'node:fs/promises';
 import path from 'node:path';
+import {redactSecrets} from './redact.js';
 import {Spool, type SpoolEntry} from './spool.js';
-import {sanitizeKey, type RunStatus, type TrackedRun, type Tracker} from './types.js';
+import {definedParams, MAX_TAG_VALUE_LENGTH, sanitizeKey, type RunInfo, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker} from './types.js';
 
 export const LOG_BATCH_LIMITS = {metrics: 1000, params: 100, tags: 100} as const;
 
 export interface RestOptions {
+  /** The server URL without userinfo. */
   baseUrl: string;
+  /** userinfo taken from the URL: used for Basic auth when the environment gives no credentials. */
+  credentials?: {username: string; password: string};
   env: NodeJS.ProcessEnv;
   timeoutMs?: number;
   retries?: number;
   backoffMs?: number;
+  /** Overall budget for creating the run (all tries); past it the run goes to the spool. */
+  startDeadlineMs?: number;
+  /** Overall budget for the final flush at the end of the run; past it the rest goes to the spool. */
+  endDeadlineMs?: number;
   spoolDir: string;
   warn: (message: string) => void;
   fetchImpl?: typeof fetch;
@@ -35,12 +44,26 @@ export class MlflowHttpError extends Error {
   }
 }
 
-function authHeader(env: NodeJS.ProcessEnv): Record<string, string> {
+function authHeader(env: NodeJS.ProcessEnv, credentials?: {username: string; password: string}): Record<string, string> {
   if (env.MLFLOW_TRACKING_TOKEN) return {authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}`};
-  if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) {
-    return {authorization: `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64')}`};
-  }
+  const user = env.MLFLOW_TRACKING_USERNAME ?? credentials?.username;
+  const password = env.MLFLOW_TRACKING_PASSWORD ?? credentials?.password;
+  if (user && password !== undefined) return {authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`};
   return {};
+}
+
+/** JSON cannot carry NaN/Inf: proto3 JSON (which MLflow's server parses) spells them as strings. */
+function jsonMetricValue(value: number): number | string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return value;
+}
+
+interface RequestLimits {
+  /** Epoch ms after which no new try starts and the current one is cut. */
+  deadline?: number;
+  signal?: AbortSignal;
 }
 
 /** The low-level client: one method per REST call used by natix, with timeout and retries. */
@@ -53,23 +76,38 @@ export class MlflowRestClient {
     this.fetchImpl = options.fetchImpl ?? fetch;
   }
 
-  /** One HTTP call with retries on 5xx / 429 / network errors and exponential back-off. */
-  async request<T = unknown>(method: 'GET' | 'POST' | 'PUT', endpoint: string, body?: unknown, raw?: Uint8Array): Promise<T> {
+  /** Removes every credential from a message before it is printed, returned or written. */
+  redact(message: string): string {
+    const creds = this.options.credentials;
+    return redactSecrets(message, this.options.env, creds ? [creds.password, Buffer.from(`${creds.username}:${creds.password}`).toString('base64')] : []);
+  }
+
+  /** One HTTP call with retries on 5xx / 429 / network errors and exponential back-off, within `limits`. */
+  async request<T = unknown>(method: 'GET' | 'POST' | 'PUT', endpoint: string, body?: unknown, raw?: Uint8Array, limits: RequestLimits = {}): Promise<T> {
     const retries = this.options.retries ?? 3;
     const backoff = this.options.backoffMs ?? 200;
+    const timeout = this.options.timeoutMs ?? 5000;
     let lastError: unknown;
     for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, backoff * 2 ** (attempt - 1)));
+      if (attempt > 0) {
+        const wait = backoff * 2 ** (attempt - 1);
+        if (limits.deadline !== undefined && Date.now() + wait >= limits.deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      const left = limits.deadline === undefined ? timeout : Math.min(timeout, limits.deadline - Date.now());
+      if (left <= 0) break;
+      if (limits.signal?.aborted) break;
       try {
+        const signals = [AbortSignal.timeout(left), ...(limits.signal ? [limits.signal] : [])];
         const response = await this.fetchImpl(`${this.base}${endpoint}`, {
           method,
-          headers: {...authHeader(this.options.env), ...(raw ? {'content-type': 'application/octet-stream'} : body !== undefined ? {'content-type': 'application/json'} : {})},
+          headers: {...authHeader(this.options.env, this.options.credentials), ...(raw ? {'content-type': 'application/octet-stream'} : body !== undefined ? {'content-type': 'application/json'} : {})},
           body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-          signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
+          signal: AbortSignal.any(signals),
         });
         const text = await response.text();
         if (response.ok) return (text ? JSON.parse(text) : {}) as T;
-        const error = new MlflowHttpError(response.status, `${method} ${endpoint}: HTTP ${response.status} ${text.slice(0, 200)}`);
+        const error = new MlflowHttpError(response.status, this.redact(`${method} ${endpoint}: HTTP ${response.status} ${text.slice(0, 200)}`));
         if (response.status < 500 && response.status !== 429) throw error; // a client error will not improve
         lastError = error;
       } catch (error) {
@@ -77,61 +115,76 @@ export class MlflowRestClient {
         lastError = error;
       }
     }
-    throw lastError instanceof Error ? lastError : new Error(String(lastError));
+    const message = lastError instanceof Error ? (lastError.name === 'TimeoutError' ? `no answer within ${timeout} ms` : lastError.message) : lastError === undefined ? 'gave up: time budget spent' : String(lastError);
+    throw new Error(this.redact(message));
   }
 
-  async getOrCreateExperiment(name: string): Promise<string> {
+  async getOrCreateExperiment(name: string, limits?: RequestLimits): Promise<string> {
     try {
-      const r = await this.request<{experiment: {experiment_id: string}}>('GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`);
+      const r = await this.request<{experiment: {experiment_id: string}}>('GET', `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`, undefined, undefined, limits);
       return r.experiment.experiment_id;
     } catch (error) {
       if (!(error instanceof MlflowHttpError) || error.status !== 404) throw error;
     }
-    const created = await this.request<{experiment_id: string}>('POST', '/api/2.0/mlflow/experiments/create', {name});
+    const created = await this.request<{experiment_id: string}>('POST', '/api/2.0/mlflow/experiments/create', {name}, undefined, limits);
     return created.experiment_id;
   }
 
-  async createRun(experimentId: string, runName: string, tags: Record<string, string>, startTime: number): Promise<{runId: string; artifactUri: string}> {
-    const r = await this.request<{run: {info: {run_id: string; artifact_uri: string}}}>('POST', '/api/2.0/mlflow/runs/create', {
-      experiment_id: experimentId,
-      run_name: runName,
-      start_time: startTime,
-      tags: Object.entries(tags).map(([key, value]) => ({key: sanitizeKey(key), value})),
-    });
+  async createRun(experimentId: string, runName: string, tags: Record<string, string>, startTime: number, limits?: RequestLimits): Promise<{runId: string; artifactUri: string}> {
+    const r = await this.request<{run: {info: {run_id: string; artifact_uri: string}}}>(
+      'POST',
+      '/api/2.0/mlflow/runs/create',
+      {experiment_id: experimentId, run_name: runName, start_time: startTime, tags: Object.entries(tags).map(([key, value]) => ({key: sanitizeKey(key), value: value.slice(0, MAX_TAG_VALUE_LENGTH)}))},
+      undefined,
+      limits,
+    );
     return {runId: r.run.info.run_id, artifactUri: r.run.info.artifact_uri};
   }
 
+  /** The run's experiment and artifact URI; undefined when the server does not know it. */
+  async getRun(runId: string, limits?: RequestLimits): Promise<{experimentId: string; artifactUri: string} | undefined> {
+    try {
+      const r = await this.request<{run: {info: {experiment_id: string; artifact_uri: string}}}>('GET', `/api/2.0/mlflow/runs/get?run_id=${encodeURIComponent(runId)}`, undefined, undefined, limits);
+      return {experimentId: r.run.info.experiment_id, artifactUri: r.run.info.artifact_uri};
+    } catch (error) {
+      if (error instanceof MlflowHttpError && (error.status === 404 || error.status === 400)) return undefined;
+      throw error;
+    }
+  }
+
   /** Replays one spooled call against the server (the spool holds REST calls by name). */
-  async replay(entry: SpoolEntry, runId: string, artifactUri: string): Promise<void> {
+  async replay(entry: SpoolEntry, runId: string, artifactUri: string, limits?: RequestLimits): Promise<void> {
     switch (entry.call) {
       case 'log-batch':
-        await this.request('POST', '/api/2.0/mlflow/runs/log-batch', {...(entry.body as object), run_id: runId});
+        await this.request('POST', '/api/2.0/mlflow/runs/log-batch', {...(entry.body as object), run_id: runId}, undefined, limits);
         return;
       case 'set-tag':
-        await this.request('POST', '/api/2.0/mlflow/runs/set-tag', {...(entry.body as object), run_id: runId});
+        await this.request('POST', '/api/2.0/mlflow/runs/set-tag', {...(entry.body as object), run_id: runId}, undefined, limits);
         return;
       case 'update':
-        await this.request('POST', '/api/2.0/mlflow/runs/update', {...(entry.body as object), run_id: runId});
+        await this.request('POST', '/api/2.0/mlflow/runs/update', {...(entry.body as object), run_id: runId}, undefined, limits);
         return;
       case 'artifact': {
         const {localPath, artifactPath} = entry.body as {localPath: string; artifactPath: string};
-        await this.uploadArtifact(artifactUri, localPath, artifactPath);
+        await this.uploadArtifact(artifactUri, localPath, artifactPath, limits);
         return;
       }
       case 'register': {
         const {name, artifactPath, alias} = entry.body as {name: string; artifactPath: string; alias?: string};
-        await this.registerModel(name, `${artifactUri}/${artifactPath}`, runId, alias);
+        await this.registerModel(name, `${artifactUri}/${artifactPath}`, runId, alias, limits);
         return;
       }
+      case 'create':
+        throw new Error('a create call cannot be replayed onto an existing run');
     }
   }
 
   /** PUTs a file or a folder's files through the artifacts proxy. */
-  async uploadArtifact(artifactUri: string, localPath: string, artifactPath: string): Promise<void> {
+  async uploadArtifact(artifactUri: string, localPath: string, artifactPath: string, limits?: RequestLimits): Promise<void> {
     const prefix = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
     const upload = async (file: string, rel: string): Promise<void> => {
       const target = [prefix, artifactPath, rel].filter(Boolean).join('/');
-      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readFile(file)));
+      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readFile(file)), limits);
     };
     const walk = async (p: string, rel: string): Promise<void> => {
       if ((await stat(p)).isDirectory()) {
@@ -141,21 +194,21 @@ export class MlflowRestClient {
     await walk(localPath, path.basename(localPath));
   }
 
-  async registerModel(name: string, source: string, runId: string, alias?: string): Promise<{version: string}> {
+  async registerModel(name: string, source: string, runId: string, alias?: string, limits?: RequestLimits): Promise<{version: string}> {
     try {
-      await this.request('POST', '/api/2.0/mlflow/registered-models/create', {name});
+      await this.request('POST', '/api/2.0/mlflow/registered-models/create', {name}, undefined, limits);
     } catch (error) {
       // RESOURCE_ALREADY_EXISTS (400): the model exists; add a version to it.
       if (!(error instanceof MlflowHttpError) || error.status !== 400) throw error;
     }
-    const r = await this.request<{model_version: {version: string}}>('POST', '/api/2.0/mlflow/model-versions/create', {name, source, run_id: runId});
-    if (alias) await this.request('POST', '/api/2.0/mlflow/registered-models/alias', {name, alias, version: r.model_version.version});
+    const r = await this.request<{model_version: {version: string}}>('POST', '/api/2.0/mlflow/model-versions/create', {name, source, run_id: runId}, undefined, limits);
+    if (alias) await this.request('POST', '/api/2.0/mlflow/registered-models/alias', {name, alias, version: r.model_version.version}, undefined, limits);
     return {version: r.model_version.version};
   }
 }
 
 /** Splits metrics/params/tags into log-batch bodies within the API's limits. */
-export function logBatchBodies(metrics: Array<{key: string; value: number; timestamp: number; step: number}>, params: Array<{key: string; value: string}>, tags: Array<{key: string; value: string}>): Array<Record<string, unknown>> {
+export function logBatchBodies(metrics: Array<{key: string; value: number | string; timestamp: number; step: number}>, params: Array<{key: string; value: string}>, tags: Array<{key: string; value: string}>): Array<Record<string, unknown>> {
   const bodies: Array<Record<string, unknown>> = [];
   for (let i = 0; i < metrics.length; i += LOG_BATCH_LIMITS.metrics) bodies.push({metrics: metrics.slice(i, i + LOG_BATCH_LIMITS.metrics)});
   for (let i = 0; i < params.length; i += LOG_BATCH_LIMITS.params) bodies.push({params: params.slice(i, i + LOG_BATCH_LIMITS.params)});
@@ -175,66 +228,114 @@ export class RestTracker implements Tracker {
     return this.options.baseUrl;
   }
 
-  async startRun(options: {experimentName: string; runName: string; tags?: Record<string, string>}): Promise<TrackedRun> {
+  private warn(message: string): void {
+    this.options.warn(this.client.redact(message));
+  }
+
+  async startRun(options: StartRunOptions): Promise<TrackedRun> {
     const spool = new Spool(this.options.spoolDir, this.options.baseUrl);
-    const tags = {'mlflow.runName': options.runName, 'mlflow.source.type': 'LOCAL', ...options.tags};
-    const startTime = Date.now();
-    let runId: string;
-    let artifactUri: string;
-    let experimentId = '';
-    let offline = false;
+    const tags = {'mlflow.runName': options.runName, 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': 'natix', ...options.tags};
+    const startTime = options.startTime ?? Date.now();
+    const budget = this.options.startDeadlineMs ?? 3000;
     try {
-      experimentId = await this.client.getOrCreateExperiment(options.experimentName);
-      ({runId, artifactUri} = await this.client.createRun(experimentId, options.runName, tags, startTime));
+      const limits = {deadline: Date.now() + budget};
+      const experimentId = await this.client.getOrCreateExperiment(options.experimentName, limits);
+      const {runId, artifactUri} = await this.client.createRun(experimentId, options.runName, tags, startTime, limits);
+      return this.handle({runId, experimentId, experimentName: options.experimentName, artifactUri, storeUri: this.uri}, spool, false);
     } catch (error) {
-      offline = true;
-      runId = `spooled-${randomUUID().replaceAll('-', '')}`;
-      artifactUri = '';
-      this.options.warn(`MLflow server ${this.options.baseUrl} unreachable (${(error as Error).message}); logging to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
+      if (error instanceof MlflowHttpError && error.status < 500 && error.status !== 429) {
+        this.warn(`MLflow server ${this.uri} refused the run (${error.message}); logging to the spool ${this.options.spoolDir} - fix the cause, then replay it with: natix tracking sync`);
+      } else {
+        this.warn(`MLflow server ${this.uri} did not answer within ${budget / 1000} s (${(error as Error).message}); training goes on and logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
+      }
+      const runId = `spooled-${randomUUID().replaceAll('-', '')}`;
       await spool.append(runId, {call: 'create', body: {experimentName: options.experimentName, runName: options.runName, tags, startTime}});
+      return this.handle({runId, experimentId: '', experimentName: options.experimentName, artifactUri: '', storeUri: this.uri, spooled: true}, spool, true);
     }
+  }
+
+  async resumeRun(runId: string, options: StartRunOptions): Promise<TrackedRun | undefined> {
+    if (runId.startsWith('spooled-') || !/^[a-zA-Z0-9][\w-]{0,255}$/.test(runId)) return undefined;
+    const spool = new Spool(this.options.spoolDir, this.options.baseUrl);
+    const budget = this.options.startDeadlineMs ?? 3000;
+    let found: {experimentId: string; artifactUri: string} | undefined;
+    try {
+      const limits = {deadline: Date.now() + budget};
+      found = await this.client.getRun(runId, limits);
+      if (!found) return undefined;
+      await this.client.request('POST', '/api/2.0/mlflow/runs/update', {run_id: runId, status: 'RUNNING'}, undefined, limits);
+    } catch (error) {
+      this.warn(`MLflow server ${this.uri} did not answer within ${budget / 1000} s (${(error as Error).message}); the resumed run ${runId} logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
+      const run = this.handle({runId, experimentId: found?.experimentId ?? '', experimentName: options.experimentName, artifactUri: found?.artifactUri ?? '', storeUri: this.uri, spooled: true}, spool, true, true);
+      await spool.append(runId, {call: 'update', body: {status: 'RUNNING'}, serverRunId: runId, ...(found ? {artifactUri: found.artifactUri} : {})});
+      if (options.tags) await run.setTags(options.tags);
+      return run;
+    }
+    const run = this.handle({runId, experimentId: found.experimentId, experimentName: options.experimentName, artifactUri: found.artifactUri, storeUri: this.uri}, spool, false);
+    if (options.tags) await run.setTags(options.tags);
+    return run;
+  }
+
+  private handle(info: RunInfo, spool: Spool, startOffline: boolean, existsOnServer = !startOffline): TrackedRun {
+    const {runId} = info;
+    let offline = startOffline;
+    const abort = new AbortController();
+    const toSpool = (entry: SpoolEntry): Promise<void> => spool.append(runId, existsOnServer ? {...entry, serverRunId: runId, artifactUri: info.artifactUri} : entry);
     // Calls run one after another in the background; a failure switches the run to the spool for good.
     let queue: Promise<void> = Promise.resolve();
     const enqueue = (entry: SpoolEntry): Promise<void> => {
       queue = queue.then(async () => {
-        if (offline) return spool.append(runId, entry);
+        if (offline) return toSpool(entry);
         try {
-          await this.client.replay(entry, runId, artifactUri);
+          await this.client.replay(entry, runId, info.artifactUri, {signal: abort.signal});
         } catch (error) {
           offline = true;
-          this.options.warn(`MLflow call ${entry.call} failed (${(error as Error).message}); spooling the rest of run ${runId} to ${this.options.spoolDir} - replay with: natix tracking sync`);
-          await spool.append(runId, {...entry, serverRunId: runId, artifactUri});
+          this.warn(`MLflow call ${entry.call} failed (${(error as Error).message}); spooling the rest of run ${runId} to ${this.options.spoolDir} - replay with: natix tracking sync`);
+          await toSpool(entry);
         }
       });
       return Promise.resolve();
     };
-    const info = {runId, experimentId, artifactUri};
+    /** Waits for the queue at most `ms`; then cuts the call in flight and spools whatever is left. */
+    const drain = async (ms: number): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([queue.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))]);
+      clearTimeout(timer);
+      if (expired && !offline) {
+        offline = true;
+        this.warn(`MLflow server ${this.uri} did not take the run's last calls within ${ms / 1000} s; they are in the spool ${this.options.spoolDir} - replay with: natix tracking sync`);
+        abort.abort();
+      }
+      await queue;
+    };
     return {
       info,
       logParams: (params) => {
-        const list = Object.entries(params).map(([key, value]) => ({key: sanitizeKey(key), value: String(value).slice(0, 6000)}));
+        const list = definedParams(params).map(([key, value]) => ({key, value}));
         for (const body of logBatchBodies([], list, [])) void enqueue({call: 'log-batch', body});
         return Promise.resolve();
       },
       logMetrics: (metrics, step, timestamp = Date.now()) => {
-        const list = Object.entries(metrics).filter(([, v]) => Number.isFinite(v)).map(([key, value]) => ({key: sanitizeKey(key), value, timestamp, step}));
+        const list = Object.entries(metrics)
+          .filter(([, v]) => typeof v === 'number')
+          .map(([key, value]) => ({key: sanitizeKey(key), value: jsonMetricValue(value), timestamp, step}));
         for (const body of logBatchBodies(list, [], [])) void enqueue({call: 'log-batch', body});
         return Promise.resolve();
       },
       setTags: (t) => {
-        for (const [key, value] of Object.entries(t)) void enqueue({call: 'set-tag', body: {key: sanitizeKey(key), value}});
+        for (const [key, value] of Object.entries(t)) void enqueue({call: 'set-tag', body: {key: sanitizeKey(key), value: value.slice(0, MAX_TAG_VALUE_LENGTH)}});
         return Promise.resolve();
       },
       logArtifacts: (localPath, artifactPath = '') => enqueue({call: 'artifact', body: {localPath: path.resolve(localPath), artifactPath}}),
       registerModel: async (name, artifactPath, alias) => {
         await enqueue({call: 'register', body: {name, artifactPath, alias}});
-        await queue;
+        await drain(this.options.endDeadlineMs ?? 5000);
         return undefined;
       },
-      end: async (status: RunStatus) => {
-        await enqueue({call: 'update', body: {status, end_time: Date.now()}});
-        // Bounded wait: a stuck server cannot hold the process longer than the per-call timeouts and retries.
-        await queue;
+      end: async (status: RunStatus, endTime = Date.now()) => {
+        await enqueue({call: 'update', body: {status, end_time: endTime}});
+        // Bounded: a stuck server cannot hold the process longer than the end deadline.
+        await drain(this.options.endDeadlineMs ?? 5000);
       },
     };
   }

@@ -1,9 +1,12 @@
 /**
  * The local spool of MLflow calls that could not reach the server: one JSON-lines file per run under the spool
  * folder, replayed in order by `natix tracking sync`. A replayed file is renamed `.done`, so a sync is idempotent.
+ * Each line records the server address (without userinfo), so a sync needs no flag. A kill during an append can
+ * leave a truncated last line: it is skipped with a note and the intact lines (and every other spool) replay.
  */
 import {appendFile, mkdir, readdir, readFile, rename} from 'node:fs/promises';
 import path from 'node:path';
+import {redactSecrets, stripUserinfo} from './redact.js';
 
 export interface SpoolEntry {
   call: 'create' | 'log-batch' | 'set-tag' | 'update' | 'artifact' | 'register';
@@ -14,10 +17,14 @@ export interface SpoolEntry {
 }
 
 export class Spool {
+  readonly serverUrl: string;
+
   constructor(
     readonly dir: string,
-    readonly serverUrl: string,
-  ) {}
+    serverUrl: string,
+  ) {
+    this.serverUrl = stripUserinfo(serverUrl);
+  }
 
   async append(runId: string, entry: SpoolEntry): Promise<void> {
     await mkdir(this.dir, {recursive: true});
@@ -28,9 +35,28 @@ export class Spool {
 export interface SpooledRun {
   file: string;
   runId: string;
-  entries: Array<SpoolEntry & {server: string; time: number}>;
+  /** The server the calls were meant for (the last recorded one). */
+  server?: string;
+  entries: Array<SpoolEntry & {server?: string; time?: number}>;
+  /** Lines that could not be read (e.g. a truncated last line after a kill); the rest is replayed. */
+  skipped: string[];
+  /** Set when the file cannot be replayed at all (an unreadable file or a damaged line before the end). */
+  error?: string;
 }
 
+const CALLS = new Set(['create', 'log-batch', 'set-tag', 'update', 'artifact', 'register']);
+
+function parseLine(line: string): (SpoolEntry & {server?: string; time?: number}) | undefined {
+  try {
+    const value = JSON.parse(line) as unknown;
+    if (value && typeof value === 'object' && CALLS.has((value as {call?: string}).call ?? '')) return value as SpoolEntry & {server?: string};
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
+/** Every spooled run, each read on its own: one bad file never hides the others. */
 export async function readSpool(dir: string): Promise<SpooledRun[]> {
   let names: string[];
   try {
@@ -41,11 +67,30 @@ export async function readSpool(dir: string): Promise<SpooledRun[]> {
   const runs: SpooledRun[] = [];
   for (const name of names.filter((n) => n.endsWith('.jsonl')).sort()) {
     const file = path.join(dir, name);
-    const entries = (await readFile(file, 'utf8'))
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as SpooledRun['entries'][number]);
-    runs.push({file, runId: name.replace(/\.jsonl$/, ''), entries});
+    const run: SpooledRun = {file, runId: name.replace(/\.jsonl$/, ''), entries: [], skipped: []};
+    runs.push(run);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      run.error = `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      continue;
+    }
+    const lines = text.split('\n');
+    const complete = text.endsWith('\n');
+    lines.forEach((line, i) => {
+      if (!line.trim()) return;
+      const entry = parseLine(line);
+      if (entry) {
+        run.entries.push(entry);
+        return;
+      }
+      const last = i === lines.length - 1 || (i === lines.length - 2 && complete);
+      if (last) run.skipped.push(`${name}: line ${i + 1} is truncated (an interrupted write); skipped`);
+      else run.error ??= `${name}: line ${i + 1} is damaged; the run is not replayed (fix or delete the line)`;
+    });
+    run.server = [...run.entries].reverse().find((e) => e.server)?.server;
+    if (run.server) run.server = redactSecrets(stripUserinfo(run.server));
   }
   return runs;
 }

@@ -53,7 +53,10 @@ export const modelSchema = {
     type: {enum: ['auto', 'onnx', 'hf', 'tfjs']},
     preprocess: preprocessSchema,
     output: outputSchema,
+    /** Run-time limit of one call (ms); a miss fails the model at once and its worker is replaced. */
     timeoutMs: {type: 'number', exclusiveMinimum: 0},
+    /** Worker threads running this model, each with its own session (default 1). */
+    replicas: {type: 'integer', minimum: 1, maximum: 64},
     breaker: {
       type: 'object',
       additionalProperties: false,
@@ -90,6 +93,8 @@ export const stageSchema = {
     },
     /** `skip` drops a failing model from the vote; a model name runs that model in its place. */
     fallback: {type: 'string'},
+    /** Combine the models that answered within this many ms of the stage's start (late ones count as failures). */
+    deadlineMs: {type: 'number', exclusiveMinimum: 0},
   },
 } as const;
 
@@ -104,6 +109,8 @@ export const cascadeFileSchema = {
     description: {type: 'string'},
     /** Roadwork iff the final probability > threshold (the subnet rounds half to even: 0.5 is "none"). */
     threshold: {type: 'number', minimum: 0, maximum: 1},
+    /** Answer with the best result available this many ms after a request starts, marked degraded (subnet: 9000). */
+    deadlineMs: {type: 'number', exclusiveMinimum: 0},
     models: {type: 'object', minProperties: 1, additionalProperties: modelSchema},
     stages: {type: 'array', minItems: 1, items: stageSchema},
   },

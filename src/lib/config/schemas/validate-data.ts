@@ -16,6 +16,7 @@ export const CHECK_IDS = [
   'exact-duplicate',
   'near-duplicate',
   'split-leak',
+  'label-conflict',
   'class-imbalance',
   'split-ratio',
   'label-missing',

@@ -1,0 +1,151 @@
+/**
+ * A misbehaving tracking server and a damaged spool: run start and end never block for long, secrets never show up
+ * in what natix prints or writes, and `tracking sync` replays whatever is intact.
+ */
+import {appendFile, mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {afterEach, beforeEach, describe, expect, it} from 'vitest';
+import {describeRun} from '../../src/lib/tracking/commands.js';
+import {openTracker, redactSecrets, RestTracker, spoolDir, stripUserinfo, syncSpool} from '../../src/lib/tracking/index.js';
+import {FakeMlflowServer} from '../helpers/mlflow-server.js';
+
+let dir: string;
+let server: FakeMlflowServer;
+const TOKEN = 'tok-9f8e7d6c5b4a';
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'natix-track-faults-'));
+  server = new FakeMlflowServer();
+  await server.start();
+});
+afterEach(async () => server.stop());
+
+async function spoolText(): Promise<string> {
+  const files = await readdir(spoolDir(dir)).catch(() => [] as string[]);
+  return (await Promise.all(files.map((f) => readFile(path.join(spoolDir(dir), f), 'utf8')))).join('');
+}
+
+describe('a tracking server that never answers', () => {
+  it('run creation gives up to the spool within its deadline (one try, not 4 x 5 s) and says so', async () => {
+    server.always = 'hang';
+    const warnings: string[] = [];
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 5000, retries: 3, startDeadlineMs: 400, spoolDir: spoolDir(dir), warn: (m) => warnings.push(m)});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    expect(run.info.spooled).toBe(true);
+    expect(server.requests).toHaveLength(1);
+    expect(warnings.join('\n')).toMatch(/did not answer within 0\.4 s.*spool.*natix tracking sync/s);
+    await run.logMetrics({loss: 1}, 1);
+    await run.end('FINISHED');
+    expect(server.requests).toHaveLength(1); // everything after went straight to the spool
+    expect((await spoolText()).split('\n').filter(Boolean).map((l) => JSON.parse(l).call)).toEqual(['create', 'log-batch', 'update']);
+    expect(describeRun(run)).toMatch(/is in the local spool: replay it with natix tracking sync/);
+    expect(describeRun(run)).not.toMatch(/\(experiment \)/);
+  }, 10_000);
+
+  it('the final flush gives up after its deadline and spools what is left', async () => {
+    const warnings: string[] = [];
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 5000, retries: 3, endDeadlineMs: 400, spoolDir: spoolDir(dir), warn: (m) => warnings.push(m)});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    expect(run.info.spooled).toBeFalsy();
+    server.always = 'hang';
+    await run.logMetrics({loss: 1}, 1);
+    await run.end('FINISHED');
+    expect(warnings.join('\n')).toMatch(/did not take the run's last calls within 0\.4 s/);
+    const spooled = (await spoolText()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {call: string; serverRunId?: string});
+    expect(spooled.map((e) => e.call)).toEqual(['log-batch', 'update']);
+    expect(spooled.every((e) => e.serverRunId === run.info.runId)).toBe(true);
+  }, 10_000);
+});
+
+describe('secrets', () => {
+  it('a server error body that echoes the Authorization header never reaches warnings, the spool or sync results', async () => {
+    server.always = 'echo-auth';
+    const env = {MLFLOW_TRACKING_TOKEN: TOKEN};
+    const warnings: string[] = [];
+    const tracker = openTracker({uri: server.url, cwd: dir, env, warn: (m) => warnings.push(m)});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    await run.end('FINISHED');
+    expect(server.requests[0]!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(warnings.join('\n')).toMatch(/HTTP 403/);
+    expect(warnings.join('\n')).toMatch(/Authorization: \[REDACTED\]/);
+    expect(warnings.join('\n')).not.toContain(TOKEN);
+    expect(await spoolText()).not.toContain(TOKEN);
+    const result = await syncSpool({cwd: dir, env, warn: () => {}});
+    expect(result.failed).toHaveLength(1);
+    expect(JSON.stringify(result)).toMatch(/HTTP 403/);
+    expect(JSON.stringify(result)).not.toContain(TOKEN);
+  });
+
+  it('userinfo in the server URL authenticates but is never printed or stored', async () => {
+    const url = `http://alice:pa55-w0rd-x@127.0.0.1:${server.port}`;
+    const warnings: string[] = [];
+    const tracker = openTracker({uri: url, cwd: dir, env: {}, warn: (m) => warnings.push(m), startDeadlineMs: 400});
+    expect(tracker.uri).toBe(server.url);
+    const ok = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    await ok.end('FINISHED');
+    expect(server.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('alice:pa55-w0rd-x').toString('base64')}`);
+    expect(ok.info.storeUri).toBe(server.url);
+    server.always = 'echo-auth';
+    const failing = await tracker.startRun({experimentName: 'e', runName: 'r2'});
+    await failing.end('FINISHED');
+    const written = await spoolText();
+    expect(written).toContain(`"server":"${server.url}"`);
+    for (const text of [warnings.join('\n'), written, describeRun(failing)]) {
+      expect(text).not.toContain('pa55-w0rd-x');
+      expect(text).not.toContain('alice:');
+      expect(text).not.toContain(Buffer.from('alice:pa55-w0rd-x').toString('base64'));
+    }
+  });
+
+  it('redacts bearer/basic values, Authorization values, URL userinfo and the token variables', () => {
+    const env = {MLFLOW_TRACKING_TOKEN: 'mlflow-tok-1', HF_TOKEN: 'hf_abcdefgh', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p4ssword'};
+    const text = [
+      'Authorization: Bearer abc.def-ghi',
+      '{"authorization": "Basic dXNlcjpwYXNz"}',
+      'proxy said Token zzz999',
+      'see https://bob:hunter22@mlflow.example.org/api',
+      'leaked mlflow-tok-1 and hf_abcdefgh and p4ssword',
+      `basic ${Buffer.from('u:p4ssword').toString('base64')}`,
+    ].join('\n');
+    const out = redactSecrets(text, env);
+    for (const secret of ['abc.def-ghi', 'dXNlcjpwYXNz', 'zzz999', 'bob', 'hunter22', 'mlflow-tok-1', 'hf_abcdefgh', 'p4ssword', Buffer.from('u:p4ssword').toString('base64')]) expect(out).not.toContain(secret);
+    expect(out).toContain('https://mlflow.example.org/api');
+    expect(stripUserinfo('https://bob:hunter22@h.example/x')).toBe('https://h.example/x');
+    expect(stripUserinfo('http://h.example:5000')).toBe('http://h.example:5000');
+  });
+});
+
+describe('natix tracking sync', () => {
+  it('replays to the server each spool recorded, skips a truncated last line, and still replays the other spools', async () => {
+    const port = server.port;
+    await server.stop();
+    const tracker = new RestTracker({baseUrl: `http://127.0.0.1:${port}`, env: {}, timeoutMs: 200, retries: 0, startDeadlineMs: 300, spoolDir: spoolDir(dir), warn: () => {}});
+    for (const name of ['a', 'b']) {
+      const run = await tracker.startRun({experimentName: 'offline', runName: name});
+      await run.logMetrics({loss: 1}, 1);
+      await run.end('FINISHED');
+    }
+    const files = (await readdir(spoolDir(dir))).sort();
+    expect(files).toHaveLength(2);
+    // A kill during an append leaves half a line at the end of one spool.
+    await appendFile(path.join(spoolDir(dir), files[0]!), '{"call":"set-tag","body":{"key":"x","val');
+    await server.start(port);
+    const result = await syncSpool({cwd: dir, env: {}, warn: () => {}});
+    expect(result).toMatchObject({runs: 2, replayed: 4, failed: [], servers: [server.url]});
+    expect(result.skipped).toEqual([expect.stringMatching(/line 4 is truncated/)]);
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(2);
+    expect(server.calls('/api/2.0/mlflow/runs/update')).toHaveLength(2);
+  });
+
+  it('a damaged line in the middle fails that run only; an unreadable spool is reported, not thrown', async () => {
+    await mkdir(spoolDir(dir), {recursive: true});
+    const line = (call: string, body: unknown): string => `${JSON.stringify({call, body, server: server.url, time: 1})}\n`;
+    await writeFile(path.join(spoolDir(dir), 'spooled-1.jsonl'), line('create', {experimentName: 'e', runName: 'ok', tags: {}, startTime: 1}) + line('update', {status: 'FINISHED', end_time: 2}));
+    await writeFile(path.join(spoolDir(dir), 'spooled-2.jsonl'), `${line('create', {experimentName: 'e', runName: 'bad', tags: {}, startTime: 1})}garbage\n${line('update', {status: 'FINISHED', end_time: 2})}`);
+    const result = await syncSpool({cwd: dir, env: {}, warn: () => {}});
+    expect(result.runs).toBe(2);
+    expect(result.failed).toEqual([{runId: 'spooled-2', error: expect.stringMatching(/line 2 is damaged/)}]);
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+  });
+});

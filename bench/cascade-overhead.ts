@@ -14,8 +14,7 @@ import {runBatch} from '../src/lib/cascade/batch.js';
 import {outputProbability} from '../src/lib/cascade/decode-output.js';
 import {loadCascade} from '../src/lib/cascade/index.js';
 import type {Sample} from '../src/lib/data/sample.js';
-import {decodeImage} from '../src/lib/image/decode.js';
-import {preprocessImage} from '../src/lib/image/preprocess.js';
+import {preprocessForModel} from '../src/lib/image/preprocess.js';
 import {encodeOnnxModel, floatTensor} from '../src/lib/onnx/model.js';
 import {renderScene} from '../src/lib/synth/render.js';
 import {makeCamera, makeSceneSpec, ROADWORK_CLASSES} from '../src/lib/synth/scene.js';
@@ -66,9 +65,9 @@ for (let i = 0; i < 32; i++) {
   images.push(file);
 }
 
-const cascade = await loadCascade(modelFile, {device: 'cpu'});
+const cascade = await loadCascade(modelFile, {device: 'cpu', runtime: 'in-thread'}); // the library's own cost; the worker hop: bench/cascade-workers.ts
 const model = cascade.models()[0]!;
-const tensor = await preprocessImage(await decodeImage(images[0]!, {minSide: 224}), model.preprocessing);
+const tensor = await preprocessForModel(images[0]!, model.preprocessing);
 const session = await ort.InferenceSession.create(modelFile, {executionProviders: ['cpu'], graphOptimizationLevel: 'all'});
 const feeds = {pixel_values: new ort.Tensor('float32', tensor.data as Float32Array, tensor.dims)};
 
@@ -96,7 +95,7 @@ const preMs = mean(steady.map((t) => t.stages[0]!.models[0]!.preprocessMs));
 const infMs = mean(steady.map((t) => t.stages[0]!.models[0]!.inferenceMs));
 const totalMs = mean(steady.map((t) => t.totalMs));
 // Orchestration: everything in predict that is not decode, preprocessing, the model call or output decoding
-// (stage loop, breaker, timeout race, tensor cache, trace building, clamping).
+// (stage loop, breaker, deadlines, tensor cache, trace building, clamping).
 const postMs = mean(steady.map((t) => t.stages[0]!.models[0]!.postprocessMs));
 const orchestrationMs = totalMs - decodeMs - preMs - infMs - postMs;
 

@@ -6,7 +6,7 @@ import {NatixCommand} from '../lib/cli/base-command.js';
 import {formatTable} from '../lib/cli/ui.js';
 import {baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
 import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
-import {durationFlag, flagParser, LIMITS, parseWarmup, thresholdFlag} from '../lib/cli/numeric-flags.js';
+import {durationFlag, flagParser, LIMITS, parseNumberIn, parseWarmup, thresholdFlag} from '../lib/cli/numeric-flags.js';
 import {runBench, type BenchResult} from '../lib/bench/index.js';
 import {loadCascade, type Cascade} from '../lib/cascade/index.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
@@ -52,7 +52,13 @@ sample's test split.`;
     device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
     threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0, max: LIMITS.concurrency}),
     threshold: thresholdFlag('Roadwork iff probability > threshold, in [0, 1].'),
-    scenario: Flags.option({description: 'single-stream: one query at a time (latency); offline: all at once (throughput).', options: ['single-stream', 'offline'] as const, default: 'single-stream'})(),
+    scenario: Flags.option({
+      description: 'single-stream: one query at a time (latency); offline: all at once (throughput); server: Poisson arrivals at --target-qps, latency from the scheduled arrival, VALID when p99 <= --max-p99-ms.',
+      options: ['single-stream', 'offline', 'server'] as const,
+      default: 'single-stream',
+    })(),
+    'target-qps': Flags.custom<number>({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed), at most 100000.', helpGroup: 'SERVER', parse: flagParser((input) => parseNumberIn(input, 0, 100_000))})(),
+    'find-peak': Flags.boolean({description: 'Server scenario: search the highest --target-qps that stays VALID (starting from --target-qps).', default: false, helpGroup: 'SERVER'}),
     concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1, max: LIMITS.concurrency}),
     warmup: Flags.custom<{queries: number; ms: number}>({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: {queries: 1, ms: 200}, defaultHelp: async () => '200ms', parse: flagParser(parseWarmup)})(),
     'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1, max: LIMITS.count}),
@@ -69,7 +75,7 @@ sample's test split.`;
     strict: Flags.boolean({description: 'Exit 1 on WARN too.', default: false, helpGroup: 'GATES'}),
     'simulate-validator': Flags.boolean({description: 'Score the model on simulated subnet challenges.', default: false, helpGroup: 'VALIDATOR'}),
     challenges: Flags.integer({description: 'Number of simulated challenges.', default: 200, min: 1, max: LIMITS.count, helpGroup: 'VALIDATOR'}),
-    seed: Flags.integer({description: 'Seed of the challenge draw (same seed, same challenges).', default: 1, min: 0, max: LIMITS.seed, helpGroup: 'VALIDATOR'}),
+    seed: Flags.integer({description: 'Seed of the challenge draw and of the server scenario\'s arrivals (same seed, same draw).', default: 1, min: 0, max: LIMITS.seed, helpGroup: 'VALIDATOR'}),
     flips: Flags.boolean({description: 'Enable the random flips the subnet intends (they never fire there because of a bug).', default: false, helpGroup: 'VALIDATOR'}),
     baseline: Flags.string({description: 'A previous `natix bench --json` output to compare with.', helpGroup: 'OUTPUT'}),
     'max-regression': Flags.string({description: 'Fail when worse than the baseline by more than this.', default: 'mcc=0.002,p95=10%', helpGroup: 'OUTPUT'}),
@@ -125,6 +131,20 @@ sample's test split.`;
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
 
+    let server: Parameters<typeof runBench>[3]['server'];
+    if (flags.scenario === 'server') {
+      const qps = Number(flags['target-qps']);
+      if (flags['target-qps'] === undefined || !Number.isFinite(qps) || qps <= 0) {
+        throw new NatixError('--scenario server needs --target-qps, a rate above 0 (queries per second)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['natix bench --scenario server --target-qps 20 --max-p99-ms 100', 'Add --find-peak to search the highest rate that stays within the bound.']});
+      }
+      const bound = gates.get('max-p99-ms');
+      if (!bound) {
+        throw new NatixError('--scenario server needs --max-p99-ms, the p99 latency bound (measured from the scheduled arrival)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: [`natix bench --scenario server --target-qps ${qps} --max-p99-ms 100`]});
+      }
+      server = {targetQps: qps, p99BoundMs: bound.pass, seed: flags.seed, findPeak: flags['find-peak']};
+    } else if (flags['target-qps'] !== undefined || flags['find-peak']) {
+      throw new NatixError('--target-qps and --find-peak belong to --scenario server', {code: 'USAGE', exitCode: ExitCode.Usage});
+    }
     const warmup = flags.warmup;
     const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);
     const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
@@ -133,6 +153,7 @@ sample's test split.`;
     const benchStarted = Date.now();
     const output = await runBench(this.cascade, samples, {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}, {
       run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: flags['min-duration'], maxQueries: flags['max-queries']},
+      server,
       gates: [...gates.values()],
       strict: flags.strict,
       validator: flags['simulate-validator'] ? {challenges: flags.challenges, seed: flags.seed, flips: flags.flips} : undefined,
@@ -190,6 +211,17 @@ sample's test split.`;
     this.log(`${c.bold('Throughput')} ${f(r.throughput, 1)} images/s over ${f(r.windowSeconds, 2)} s; CPU ${f(r.cpu.coresBusy, 2)} of ${r.cpu.cores} cores busy (${r.warmupQueries} warm-up queries excluded)`);
     if (r.cascade.length > 1) {
       this.log(formatTable(['stage', 'ran', 'time share', 'mean ms', 'acc if last', 'MCC if last'], r.cascade.map((s) => [s.name, `${(s.runRate * 100).toFixed(1)}%`, `${(s.timeShare * 100).toFixed(1)}%`, f(s.meanMs, 2), f(s.accuracyIfLast), f(s.mccIfLast)]), ['left', 'right', 'right', 'right', 'right', 'right']));
+    }
+    if (r.server) {
+      const sv = r.server;
+      const verdict = sv.valid ? c.green('VALID') : c.red('INVALID');
+      this.log(`${c.bold('Server scenario')} target ${f(sv.targetQps, 2)} queries/s (seed ${sv.seed}, ${sv.queries} queries): scheduled ${f(sv.scheduledQps, 2)}/s, completed ${f(sv.completedQps, 2)}/s; latency from the scheduled arrival p50 ${f(sv.latency.p50, 2)}  p99 ${f(sv.latency.p99, 2)} ms (bound ${sv.p99BoundMs}); issue delay p99 ${f(sv.issueDelay.p99, 2)} ms: ${verdict}`);
+      this.log(formatTable(['constraint', 'ok', 'detail'], sv.constraints.map((k) => [k.name, k.ok ? c.green('yes') : c.red('no'), k.detail]), ['left', 'left', 'left']));
+      if (sv.peak) {
+        this.log(formatTable(['trial qps', 'verdict', 'p99 ms'], sv.peak.trials.map((t) => [f(t.qps, 2), t.valid ? 'VALID' : 'INVALID', f(t.p99, 2)]), ['right', 'left', 'right']));
+        this.log(`${c.bold('Peak')}: ${sv.peak.peakQps === null ? 'no rate tried was VALID (lower --target-qps)' : `${f(sv.peak.peakQps, 2)} queries/s within p99 <= ${sv.p99BoundMs} ms`}`);
+      }
+      this.log(c.dim(`Recommendation: ${sv.recommendation}`));
     }
     if (r.validator) {
       const v = r.validator;

@@ -13,6 +13,7 @@ import {exportCheckpoint} from '../lib/export/export-checkpoint.js';
 import type {Tf} from '../lib/runtime/tfjs.js';
 import {describeRun, rememberRun, startCommandRun} from '../lib/tracking/commands.js';
 import {flattenParams, type TrackedRun} from '../lib/tracking/types.js';
+import type {HeadCommandHost} from '../lib/train/head-command.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
 
 export default class Train extends NatixCommand<typeof Train> {
@@ -47,9 +48,25 @@ and exits 1 with the command to resume. --resume continues from the newest check
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
     register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model.', helpGroup: 'TRACKING'}),
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
+    inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
+    device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
+    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0}),
   };
 
   private stopRequested: NodeJS.Signals | undefined;
+
+  /** What the head-training path (src/lib/train/head-command.ts) needs of this command. */
+  get host(): HeadCommandHost {
+    return {
+      flags: this.flags,
+      json: this.jsonEnabled(),
+      progress: (name, total) => this.ui.progress(name, total),
+      log: (m) => this.log(m),
+      info: (m) => this.info(m),
+      warn: (m) => this.warn(m),
+      failCheck: () => this.failCheck(),
+    };
+  }
 
   async run(): Promise<Omit<TrainResult, 'state'> & {backend: string; epochs: number; best: TrainResult['state']['best']; trackingRunId?: string}> {
     const {flags} = this;
@@ -59,6 +76,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
     if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
     // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.
     const root = path.dirname(path.resolve(flags.config));
+    if (fileConfig.model?.from) return (await import('../lib/train/head-command.js')).runHeadTraining(this.host, fileConfig, root, lr) as never;
     let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
     if (flags.resume) {
       const previous = await readRunConfig(path.join(cfg.out, cfg.runName));

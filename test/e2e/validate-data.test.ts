@@ -106,6 +106,31 @@ describe('natix validate-data on class folders', () => {
     expect(await readFile(path.join(quarantine, 'files', 'train/none/dark.jpg'))).toEqual(await readFile(path.join(root, 'train/none/dark.jpg')));
   });
 
+  it('--shard i/n then merge: the same report as one unsharded run (findings, statistics, verdict), whatever the shard count', async () => {
+    const timing = (result: Record<string, unknown>): Record<string, unknown> => ({...result, seconds: 0, imagesPerSecond: 0});
+    const whole = await runNatix(['validate-data', root, '--json']);
+    expect(whole.code).toBe(1);
+    expect(whole.json.result.findings.map((f: {check: string}) => f.check)).toEqual(expect.arrayContaining(['exact-duplicate', 'near-duplicate', 'split-leak', 'label-conflict', 'odd-size', 'path-escape', 'unreadable']));
+    for (const n of [1, 3]) {
+      const out = path.join(base, `shards-${n}`);
+      const shards = await Promise.all(Array.from({length: n}, (_, i) => runNatix(['validate-data', root, '--shard', `${i + 1}/${n}`, '--shard-output', out, '--json'])));
+      for (const shard of shards) expect(shard.code, shard.stderr).toBe(0);
+      const sizes: number[] = shards.map((shard) => shard.json.result.dataset.images);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(whole.json.result.dataset.images);
+      const files = (await fg('*.jsonl', {cwd: out, absolute: true})).sort().reverse(); // any order
+      const merged = await runNatix(['validate-data', 'merge', ...files, '--json']);
+      expect(merged.code, merged.stderr).toBe(1);
+      expect(timing(merged.json.result)).toEqual(timing(whole.json.result));
+    }
+    // Not the shards of one run: refused with exit 2, naming what is wrong.
+    const missing = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: path.join(base, 'shards-3'), absolute: true})).slice(1)]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing shard \d\/3/);
+    const mixed = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: path.join(base, 'shards-3'), absolute: true})), path.join(base, 'shards-1', 'validate-shard-1-of-1.jsonl')]);
+    expect(mixed.code).toBe(2);
+    expect((await runNatix(['validate-data', root, '--shard', '4/3'])).code).toBe(2);
+  }, 240_000);
+
   it('--fail-on never exits 0; a severity set to off hides a check; a bad config is exit 2 naming the key', async () => {
     const config = path.join(base, 'vd.yaml');
     await writeFile(config, 'fail-on: never\nseverities:\n  dark: off\nthresholds:\n  blurry: 30\n');

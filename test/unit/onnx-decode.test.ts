@@ -57,6 +57,8 @@ describe('ONNX decoder', () => {
     expect(spec.initializers!.find((t) => t.name === 'fc.weight')!.dims).toEqual([10, 32]);
     const reencoded = encodeOnnxModel(spec);
     expect(decodeOnnxModel(reencoded)).toEqual(spec);
+    // A Node Buffer (from readFile) decodes to the same tensors (its slice() is a view, not a copy).
+    expect(decodeOnnxModel(readFileSync(FIXTURES + 'tiny-resnet.onnx')).initializers).toEqual(spec.initializers);
     const x = new ort.Tensor('float32', pixels(2, 7), [2, 3, 32, 32]);
     expect(Array.from((await runAll(reencoded, {pixel_values: x})).logits!)).toEqual(Array.from((await runAll(original, {pixel_values: x})).logits!));
   });

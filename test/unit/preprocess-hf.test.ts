@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import {describe, expect, it} from 'vitest';
 import {preprocessingFromHf} from '../../src/lib/cascade/model.js';
 import {decodeImage} from '../../src/lib/image/decode.js';
-import {preprocessImage, resizedSize} from '../../src/lib/image/preprocess.js';
+import {decodeOptionsFor, preprocessImage, resizedSize} from '../../src/lib/image/preprocess.js';
 
 type Filter = {support: number; f: (x: number) => number};
 const BILINEAR: Filter = {support: 1, f: (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0)};
@@ -95,7 +95,7 @@ describe('Hugging Face preprocessing against an independent PIL-style reference'
     const reference = pilResize(image.data, 160, 96, 32, 32, BILINEAR);
     const d = compare(tensor, reference, 32, 32, config.image_mean, config.image_std);
     if (process.env.NATIX_SHOW_DIFF) console.log(JSON.stringify(d));
-    // libvips' antialiased linear kernel vs PIL's: at most 1-2 of 256 levels apart on a smooth picture (measured: max 1, mean 0.14).
+    // natix's Pillow-exact resize vs this float re-implementation of PIL (no fixed point): at most 1-2 levels apart.
     expect(d.meanLevels).toBeLessThan(0.5);
     expect(d.maxLevels).toBeLessThanOrEqual(2.01);
   });
@@ -116,18 +116,21 @@ describe('Hugging Face preprocessing against an independent PIL-style reference'
     expect(d.maxLevels).toBeLessThanOrEqual(2.01);
   });
 
-  it('through the once-only decode (shrink-on-load to the model size, then the model resize) it stays close', async () => {
+  it('the vips fast path (shrink-on-load to the model size, then libvips) stays close; the pillow path refuses a shrunk decode', async () => {
     const config = {do_resize: true, size: {height: 32, width: 32}, resample: 2, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5]};
-    const p = preprocessingFromHf(config);
+    const p = {...preprocessingFromHf(config), resampler: 'vips' as const};
     const jpeg = await sharp(await picture(480, 270)).jpeg({quality: 95}).toBuffer();
     const full = await decodeImage(jpeg);
-    const reduced = await decodeImage(jpeg, {minSide: 32}); // what Cascade.predict does
+    const reduced = await decodeImage(jpeg, decodeOptionsFor([p]));
     expect(reduced.height).toBe(32);
+    expect(reduced.reduced).toBe(true);
+    expect(full.reduced).toBe(false);
     const tensor = (await preprocessImage(reduced, p)).data as Float32Array;
     const d = compare(tensor, pilResize(full.data, 480, 270, 32, 32, BILINEAR), 32, 32, config.image_mean, config.image_std);
     if (process.env.NATIX_SHOW_DIFF) console.log(JSON.stringify(d));
     expect(d.meanLevels).toBeLessThan(1);
     expect(d.maxLevels).toBeLessThan(6);
+    await expect(preprocessImage(reduced, {...p, resampler: 'pillow'})).rejects.toThrow(/full-resolution decode/);
   });
 
   it('size {height, width} + do_center_crop: stretch to size, then crop', () => {

@@ -12,10 +12,13 @@ import {simulateValidator, type ChallengeRecord, type ValidatorSummary} from '..
 import {compareWithBaseline, regressionGates, type BaselineDelta, type ComparableResult, type RegressionLimit} from './baseline.js';
 import {cascadeStats, type StageStats} from './cascade-stats.js';
 import {evaluateGate, overallVerdict, type GateResult, type GateSpec, type Verdict} from './gates.js';
-import {runMeasurement, type BenchQuery, type RunSettings, type Scenario} from './runner.js';
+import {runMeasurement, warmUp, type BenchQuery, type RunOutcome, type RunSettings, type Scenario} from './runner.js';
+import {findPeak, runServer, type PeakTrial, type ServerSummary} from './server-scenario.js';
 
 export interface BenchOptions {
   run: RunSettings;
+  /** The server scenario (run.scenario === 'server'): target rate, p99 bound, arrival seed, peak search. */
+  server?: {targetQps: number; p99BoundMs: number; seed: number; findPeak: boolean};
   gates: GateSpec[];
   validator?: {challenges: number; seed: number; flips: boolean};
   baseline?: {file: string; result: ComparableResult; limits: RegressionLimit[]};
@@ -49,6 +52,8 @@ export interface BenchResult {
   cpu: {cores: number; coresBusy: number; utilisation: number};
   cascade: StageStats[];
   validator?: ValidatorSummary;
+  /** The server scenario's verdict (LoadGen-style VALID/INVALID with each constraint), and the peak search. */
+  server?: ServerSummary & {peak?: {peakQps: number | null; trials: PeakTrial[]}};
   baseline?: {file: string; deltas: BaselineDelta[]};
   gates: GateResult[];
   verdict: Verdict;
@@ -68,7 +73,12 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
   const queries: BenchQuery[] = samples.map((s) => ({input: s.bytes ?? s.absPath!, id: s.id, path: s.path, label: s.label}));
   const predict = (input: string | Uint8Array, meta: {id?: string; path?: string}): ReturnType<Cascade['predict']> => cascade.predict(input, meta);
   const cores = os.availableParallelism();
-  const outcome = await runMeasurement(queries, predict, options.run, cores, (done) => options.onProgress?.('measure', done));
+  let server: BenchResult['server'];
+  let outcome: RunOutcome;
+  if (options.run.scenario === 'server') {
+    if (!options.server) throw new Error('the server scenario needs a target rate and a p99 bound');
+    ({outcome, server} = await serverScenario(queries, predict, options.run, options.server, cores, (done) => options.onProgress?.('measure', done)));
+  } else outcome = await runMeasurement(queries, predict, options.run, cores, (done) => options.onProgress?.('measure', done));
   const n = outcome.measured.length;
   const latencies = new Float64Array(n);
   outcome.measured.forEach((m, i) => (latencies[i] = m.ms));
@@ -124,7 +134,7 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
     challenges = sim.records;
   }
 
-  const throughput = n / (outcome.windowMs / 1000);
+  const throughput = server ? server.completedQps : n / (outcome.windowMs / 1000);
   const gates = options.gates.map((g) =>
     evaluateGate(g, {
       mcc: metrics.n ? metrics.mcc : null,
@@ -141,6 +151,7 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
       strict: options.strict ?? false,
     }),
   );
+  if (server) gates.push(serverGate(server));
   let baseline: BenchResult['baseline'];
   if (options.baseline) {
     const deltas = compareWithBaseline({metrics, latency, throughput}, options.baseline.result);
@@ -151,7 +162,8 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
     model: cascade.describe(),
     dataset,
     scenario: options.run.scenario,
-    settings: {warmupQueries: options.run.warmup.queries, warmupMs: options.run.warmup.ms, minQueries: options.run.minQueries, minDurationMs: options.run.minDurationMs, concurrency: options.run.scenario === 'offline' ? options.run.concurrency : 1},
+    // Concurrency 0: the server scenario is open-loop (queries are issued at their arrival times, however many wait).
+    settings: {warmupQueries: options.run.warmup.queries, warmupMs: options.run.warmup.ms, minQueries: options.run.minQueries, minDurationMs: options.run.minDurationMs, concurrency: options.run.scenario === 'offline' ? options.run.concurrency : options.run.scenario === 'server' ? 0 : 1},
     metrics,
     errors,
     latency,
@@ -162,6 +174,7 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
     cpu: {cores, coresBusy: outcome.coresBusy, utilisation: outcome.cpuUtilisation},
     cascade: cascadeStats(firstAnswers, cascade.threshold),
     ...(validator ? {validator} : {}),
+    ...(server ? {server} : {}),
     ...(baseline ? {baseline} : {}),
     gates,
     verdict: overallVerdict(gates),
@@ -176,4 +189,54 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
     ...(a.result.error ? {error: a.result.error} : {}),
   }));
   return {result, predictions, challenges, latencies, warnings};
+}
+
+/**
+ * The server scenario through the cascade: warm-up, then one Poisson run at the target rate, or with `findPeak` a
+ * search for the highest VALID rate starting there (the run reported is the one at the peak, else the last one).
+ */
+async function serverScenario(
+  queries: BenchQuery[],
+  predict: (input: string | Uint8Array, meta: {id?: string; path?: string}) => ReturnType<Cascade['predict']>,
+  run: RunSettings,
+  settings: NonNullable<BenchOptions['server']>,
+  cores: number,
+  onQuery: (done: number) => void,
+): Promise<{outcome: RunOutcome; server: NonNullable<BenchResult['server']>}> {
+  const warmupQueries = await warmUp(queries, predict, run.warmup);
+  const once = async (qps: number): Promise<{outcome: RunOutcome; summary: ServerSummary}> => {
+    const cpuStart = process.cpuUsage();
+    const r = await runServer(
+      queries.length,
+      (i) => predict(queries[i]!.input, {id: queries[i]!.id, path: queries[i]!.path}),
+      (result) => Boolean(result.error),
+      {targetQps: qps, p99BoundMs: settings.p99BoundMs, seed: settings.seed, minQueries: run.minQueries, minDurationMs: run.minDurationMs, maxQueries: run.maxQueries},
+      undefined,
+      onQuery,
+    );
+    const cpu = process.cpuUsage(cpuStart);
+    const coresBusy = (cpu.user + cpu.system) / 1000 / r.windowMs;
+    return {summary: r.summary, outcome: {measured: r.answers, warmupQueries, windowMs: r.windowMs, coresBusy, cpuUtilisation: Math.min(1, coresBusy / cores)}};
+  };
+  if (!settings.findPeak) {
+    const {outcome, summary} = await once(settings.targetQps);
+    return {outcome, server: summary};
+  }
+  const runs = new Map<number, Awaited<ReturnType<typeof once>>>();
+  const peak = await findPeak(async (qps) => {
+    const r = await once(qps);
+    runs.set(qps, r);
+    return {valid: r.summary.valid, p99: r.summary.latency.p99};
+  }, settings.targetQps);
+  const chosen = runs.get(peak.peakQps ?? peak.trials[peak.trials.length - 1]!.qps)!;
+  return {outcome: chosen.outcome, server: {...chosen.summary, peak}};
+}
+
+/** The server run as a gate: PASS when VALID, INVALID when the evidence is short, FAIL when the bound or answers fail. */
+function serverGate(server: ServerSummary): GateResult {
+  const failed = server.constraints.filter((c) => !c.ok);
+  const evidence = failed.some((c) => c.name === 'min-queries' || c.name === 'min-duration');
+  const verdict: Verdict = failed.length === 0 ? 'PASS' : evidence ? 'INVALID' : 'FAIL';
+  const message = failed.length === 0 ? `VALID at ${server.targetQps} queries/s: ${server.constraints[2]!.detail}` : `INVALID: ${failed.map((c) => c.detail).join('; ')}`;
+  return {name: 'server', metric: 'server.latency.p99', value: server.latency.p99, pass: server.p99BoundMs, verdict, message};
 }

@@ -7,7 +7,8 @@
  */
 import type {CascadeResult} from '../cascade/types.js';
 
-export type Scenario = 'single-stream' | 'offline';
+/** `server` (Poisson arrivals at a target rate) runs in server-scenario.ts; the other two here. */
+export type Scenario = 'single-stream' | 'offline' | 'server';
 
 export type Predictor = (input: string | Uint8Array, meta: {id?: string; path?: string}) => Promise<CascadeResult>;
 
@@ -56,14 +57,7 @@ export async function runMeasurement(queries: BenchQuery[], predict: Predictor, 
     cursor++;
     return q;
   };
-  // Warm-up: at least `queries` calls and at least `ms` of calls, none of them counted.
-  const warmStart = performance.now();
-  let warmupQueries = 0;
-  while (warmupQueries < settings.warmup.queries || performance.now() - warmStart < settings.warmup.ms) {
-    const q = queries[nextQuery()]!;
-    await predict(q.input, {id: q.id, path: q.path});
-    warmupQueries++;
-  }
+  const warmupQueries = await warmUp(queries, predict, settings.warmup, nextQuery);
   const measured: MeasuredQuery[] = [];
   const cap = settings.maxQueries ?? Number.POSITIVE_INFINITY;
   const cpuStart = process.cpuUsage();
@@ -89,4 +83,16 @@ export async function runMeasurement(queries: BenchQuery[], predict: Predictor, 
   const cpu = process.cpuUsage(cpuStart);
   const coresBusy = (cpu.user + cpu.system) / 1000 / windowMs;
   return {measured, warmupQueries, windowMs, coresBusy, cpuUtilisation: Math.min(1, coresBusy / cores)};
+}
+
+/** Warm-up: at least `queries` calls and at least `ms` of calls, none of them counted. Returns the calls made. */
+export async function warmUp(queries: BenchQuery[], predict: Predictor, warmup: RunSettings['warmup'], nextQuery: () => number = ((i = 0) => () => i++ % queries.length)()): Promise<number> {
+  const warmStart = performance.now();
+  let warmupQueries = 0;
+  while (warmupQueries < warmup.queries || performance.now() - warmStart < warmup.ms) {
+    const q = queries[nextQuery()]!;
+    await predict(q.input, {id: q.id, path: q.path});
+    warmupQueries++;
+  }
+  return warmupQueries;
 }

@@ -12,7 +12,7 @@
  *                       are abandoned (not held against the models).
  */
 import {decodeImage, type DecodedImage} from '../image/decode.js';
-import {preprocessImage, preprocessingKey, type InputTensor} from '../image/preprocess.js';
+import {decodeOptionsFor, preprocessForModel, preprocessingKey, type InputTensor} from '../image/preprocess.js';
 import type {InferenceLogs} from '../logging/inference-logs.js';
 import {errorMessage} from '../errors.js';
 import {CircuitBreaker, type BreakerState} from './circuit-breaker.js';
@@ -51,6 +51,8 @@ export interface CascadeDescription {
   decodeMinSide: number;
   devices: string[];
   deviceNotes: string[];
+  /** What natix could not reproduce of the models' preprocessor configs (unknown processor types or keys). */
+  preprocessingWarnings: string[];
   /** Cascade-level deadline (ms), when set. */
   deadlineMs?: number;
   stages: Array<{
@@ -59,7 +61,7 @@ export interface CascadeDescription {
     escalate?: StagePlan['escalate'];
     fallback?: string;
     deadlineMs?: number;
-    models: Array<{name: string; weight: number; kind: string; source: string; input: string; device: string; runtime: string; replicas: number; threads: number; timeoutMs: number}>;
+    models: Array<{name: string; weight: number; kind: string; source: string; input: string; resample: string; device: string; runtime: string; replicas: number; threads: number; timeoutMs: number}>;
   }>;
 }
 
@@ -155,8 +157,9 @@ export class Cascade {
         this.consumers.set(key, (this.consumers.get(key) ?? 0) + 1);
       }
     }
-    // Decode once, just large enough for the most demanding model (shrink-on-load does the rest).
-    this.decodeMinSide = Math.max(...models.map((m) => Math.max(m.preprocessing.width, m.preprocessing.height, m.preprocessing.shortestEdge ?? 0, m.preprocessing.resizeWidth ?? 0, m.preprocessing.resizeHeight ?? 0)));
+    // Decode once: at full resolution when a model uses the Pillow-exact resampler, else just large enough for the
+    // most demanding model (shrink-on-load does the rest).
+    this.decodeMinSide = decodeOptionsFor(models.map((m) => m.preprocessing)).minSide ?? 0;
   }
 
   /** Every distinct model (stage members and fallbacks). */
@@ -190,6 +193,7 @@ export class Cascade {
       decodeMinSide: this.decodeMinSide,
       devices: [...new Set(models.map((m) => m.device))],
       deviceNotes: [...new Set(models.map((m) => m.fallbackReason).filter((r): r is string => Boolean(r)))],
+      preprocessingWarnings: [...new Set(models.flatMap((m) => m.preprocessingWarnings))],
       ...(this.options.deadlineMs === undefined ? {} : {deadlineMs: this.options.deadlineMs}),
       stages: this.stages.map((s) => ({
         name: s.name,
@@ -203,6 +207,7 @@ export class Cascade {
           kind: m.kind,
           source: m.source,
           input: `${m.preprocessing.width}x${m.preprocessing.height} ${m.preprocessing.layout} ${m.preprocessing.resize}`,
+          resample: `${m.preprocessing.resample} (${m.preprocessing.resampler})`,
           device: m.device,
           runtime: m.placement.runtime,
           replicas: m.placement.replicas,
@@ -232,7 +237,7 @@ export class Cascade {
         items.map(async ({input, meta = {}}) => {
           const t0 = this.now();
           try {
-            const image = await unlessAborted(decodeImage(input, {minSide: this.decodeMinSide}), cascadeSignal);
+            const image = await unlessAborted(decodeImage(input, this.decodeMinSide ? {minSide: this.decodeMinSide} : {}), cascadeSignal);
             return {meta, image, decodeMs: this.now() - t0, tensors: new Map(), traces: [], degraded: false} as Entry;
           } catch (error) {
             const message = error instanceof RunAbandonedError ? `${error.message} expired while decoding` : `unreadable image: ${errorMessage(error)}`;
@@ -366,7 +371,7 @@ export class Cascade {
     const owner = !pending;
     if (!pending) {
       const t = this.now();
-      pending = preprocessImage(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
+      pending = preprocessForModel(e.image!, model.preprocessing).then((tensor) => ({tensor, ms: this.now() - t}));
       e.tensors.set(key, pending);
     }
     const {tensor, ms} = await pending;

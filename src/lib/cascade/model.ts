@@ -9,6 +9,7 @@ import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
+import {resolveHfProcessor} from '../image/hf-processor.js';
 import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import {openInThreadSession} from '../runtime/in-thread.js';
@@ -27,6 +28,9 @@ export interface LoadedModel {
   timeoutMs: number;
   device: 'cpu' | 'cuda';
   fallbackReason?: string;
+  /** Where the preprocessing came from (e.g. "preprocessor_config.json: CLIPImageProcessor"), and what natix could not reproduce. */
+  preprocessingSource: string;
+  preprocessingWarnings: string[];
   /** Class names by index, when the model declares them (Hugging Face id2label). */
   labels?: string[];
   /** Whether the model's input has a free batch dimension (several images in one call). */
@@ -43,59 +47,8 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-/** Hugging Face `resample` (PIL codes) -> natix resample names. */
-const PIL_RESAMPLE: Record<number, Preprocessing['resample']> = {0: 'nearest', 1: 'lanczos', 2: 'bilinear', 3: 'bicubic', 4: 'bilinear', 5: 'bicubic'};
-
-interface HfPreprocessorConfig {
-  do_resize?: boolean;
-  size?: number | {height?: number; width?: number; shortest_edge?: number};
-  resample?: number;
-  do_center_crop?: boolean;
-  crop_size?: number | {height?: number; width?: number};
-  do_rescale?: boolean;
-  rescale_factor?: number;
-  do_normalize?: boolean;
-  image_mean?: number[] | number;
-  image_std?: number[] | number;
-}
-
-const triple = (v: number[] | number | undefined, d: number): [number, number, number] =>
-  v === undefined ? [d, d, d] : typeof v === 'number' ? [v, v, v] : [v[0] ?? d, v[1] ?? d, v[2] ?? d];
-
-/** The preprocessing a Hugging Face image processor config describes. */
-export function preprocessingFromHf(config: HfPreprocessorConfig): Preprocessing {
-  const p: Preprocessing = {...DEFAULT_PREPROCESSING};
-  const size = typeof config.size === 'number' ? {height: config.size, width: config.size} : (config.size ?? {height: 224, width: 224});
-  const crop = typeof config.crop_size === 'number' ? {height: config.crop_size, width: config.crop_size} : config.crop_size;
-  if (config.do_resize !== false && size.shortest_edge) {
-    p.resize = 'shorter-side-crop';
-    p.shortestEdge = size.shortest_edge;
-    p.width = config.do_center_crop !== false && crop?.width ? crop.width : size.shortest_edge;
-    p.height = config.do_center_crop !== false && crop?.height ? crop.height : size.shortest_edge;
-  } else {
-    p.resize = 'stretch';
-    p.width = size.width ?? 224;
-    p.height = size.height ?? 224;
-    if (config.do_center_crop && crop?.width && crop.height) {
-      // Stretch to size, then centre-crop crop_size (as the processor does).
-      p.resize = 'shorter-side-crop';
-      p.resizeWidth = p.width;
-      p.resizeHeight = p.height;
-      p.width = crop.width;
-      p.height = crop.height;
-    }
-  }
-  p.resample = PIL_RESAMPLE[config.resample ?? 2] ?? 'bilinear';
-  p.scale = config.do_rescale === false ? 1 : (config.rescale_factor ?? 1 / 255);
-  if (config.do_normalize === false) {
-    p.mean = [0, 0, 0];
-    p.std = [1, 1, 1];
-  } else {
-    p.mean = triple(config.image_mean, 0.5);
-    p.std = triple(config.image_std, 0.5);
-  }
-  return p;
-}
+/** Moved to the image module's resolver; re-exported for existing callers. */
+export {preprocessingFromHf} from '../image/hf-processor.js';
 
 /** Index of the positive class in an id2label map: `positiveLabel` (case-insensitive), else 1 for two classes. */
 export function positiveIndexFromLabels(id2label: Record<string, string>, positiveLabel = 'Roadwork'): number {
@@ -145,9 +98,16 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
   let preprocessing: Preprocessing = {...DEFAULT_PREPROCESSING};
   const output: OutputSpec = {...DEFAULT_OUTPUT};
   let labels: string[] | undefined;
+  let preprocessingSource = kind === 'onnx' ? 'defaults and the ONNX input shape' : 'defaults (no preprocessor_config.json)';
+  const preprocessingWarnings: string[] = [];
   if (kind === 'hf') {
     const preprocessor = path.join(source, 'preprocessor_config.json');
-    if (existsSync(preprocessor)) preprocessing = preprocessingFromHf(await readJson<HfPreprocessorConfig>(preprocessor));
+    if (existsSync(preprocessor)) {
+      const resolved = resolveHfProcessor(await readJson<Record<string, unknown>>(preprocessor));
+      preprocessing = resolved.preprocessing;
+      preprocessingSource = `preprocessor_config.json: ${resolved.processorType ?? 'no image_processor_type'} (${resolved.family} rules)`;
+      preprocessingWarnings.push(...resolved.warnings.map((w) => `model "${name}": ${w}`));
+    }
     const cfgFile = path.join(source, 'config.json');
     if (existsSync(cfgFile)) {
       const cfg = await readJson<{id2label?: Record<string, string>}>(cfgFile);
@@ -185,7 +145,10 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
     }
     if (meta.type === 'uint8') preprocessing.dtype = 'uint8';
   }
-  preprocessing = {...preprocessing, ...(config.preprocess as Partial<Preprocessing> | undefined)};
+  if (config.preprocess) {
+    preprocessing = {...preprocessing, ...(config.preprocess as Partial<Preprocessing>)};
+    preprocessingSource += " + the cascade file's preprocess block";
+  }
   Object.assign(output, Object.fromEntries(Object.entries(config.output ?? {}).filter(([k]) => k !== 'positiveLabel' && k !== 'outputName')));
   return {
     name,
@@ -196,6 +159,8 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
     timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
     device: runner.info.device,
     fallbackReason: runner.info.fallbackReason,
+    preprocessingSource,
+    preprocessingWarnings,
     labels,
     canBatch: meta?.shape ? typeof meta.shape[0] === 'string' || meta.shape[0] === -1 : false,
     placement: runner.placement,

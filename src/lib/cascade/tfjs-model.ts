@@ -101,6 +101,8 @@ export async function loadTfjsModel(name: string, config: ModelConfig, modelJson
     timeoutMs: config.timeoutMs ?? options.defaultTimeoutMs,
     device: gpu ? 'cuda' : 'cpu',
     fallbackReason: gpu ? undefined : `TF.js model "${name}" runs on the ${runtime.backend} backend (${runtime.reason})`,
+    preprocessingSource: `defaults and the TF.js input shape${config.preprocess ? " + the cascade file's preprocess block" : ''}`,
+    preprocessingWarnings: [],
     canBatch: (model.inputs[0]?.shape?.[0] ?? null) === null || model.inputs[0]?.shape?.[0] === -1,
     placement: runner.placement,
     infer: (x, runOptions) => runner.run(x, runOptions),

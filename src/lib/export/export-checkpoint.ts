@@ -12,7 +12,12 @@ import type {Tf} from '../runtime/tfjs.js';
 import {readCheckpoint, resolveCheckpointDir} from '../train/checkpoint.js';
 import {readRunConfig} from '../train/trainer.js';
 import {buildModel} from '../train/zoo.js';
-import {SeededRandom} from '../util/random.js';
+import {openDataset, type FormatChoice} from '../data/open.js';
+import {decodeImage} from '../image/decode.js';
+import type {Sample} from '../data/sample.js';
+import {readHeadRunConfig} from '../train/head-trainer.js';
+import type {ResolvedTrainConfig} from '../train/trainer.js';
+import sharp from 'sharp';
 import {tfjsToOnnx} from './onnx-export.js';
 
 export interface ExportOptions {
@@ -22,7 +27,7 @@ export interface ExportOptions {
   version: string;
   description?: string;
   verify: boolean;
-  /** Tolerance of the verification (max abs difference of probabilities). */
+  /** Tolerance of the verification (max abs difference of logits). */
   tolerance: number;
 }
 
@@ -32,7 +37,8 @@ export interface ExportResult {
   files: string[];
   inputSize: number;
   classes: number;
-  verification?: {inputs: number; maxAbsDiff: number; tolerance: number; passed: boolean};
+  /** Logits of the export (onnxruntime) vs the training path on real images of the run's dataset. */
+  verification?: {inputs: number; maxAbsDiff: number; tolerance: number; passed: boolean; compared: 'logits'; images: 'validation' | 'training'};
 }
 
 const SS58 = /^[1-9A-HJ-NP-Za-km-z]{46,48}$/;
@@ -41,6 +47,7 @@ export async function exportCheckpoint(tf: Tf, target: string, options: ExportOp
   if (!/^\d+\.\d+\.\d+$/.test(options.version)) throw new NatixError(`--version must be X.Y.Z, got ${options.version}`, {code: 'USAGE', exitCode: ExitCode.Usage});
   if (options.hotkey && !SS58.test(options.hotkey)) throw new NatixError(`--hotkey does not look like an ss58 address: ${options.hotkey}`, {code: 'USAGE', exitCode: ExitCode.Usage});
   const dir = await resolveCheckpointDir(target);
+  if (await readHeadRunConfig(path.dirname(dir))) return (await import('./export-head.js')).exportHeadRun(tf, dir, options);
   const checkpoint = await readCheckpoint(dir);
   const config = await readRunConfig(path.dirname(dir));
   if (!config) throw new NatixError(`No config.json beside ${dir}: cannot tell the architecture`, {code: 'CHECKPOINT_MISMATCH', exitCode: ExitCode.Usage});
@@ -65,27 +72,50 @@ export async function exportCheckpoint(tf: Tf, target: string, options: ExportOp
   };
   for (const [name, data] of Object.entries(files)) await writeFile(path.join(options.out, name), data);
   const result: ExportResult = {out: options.out, checkpoint: dir, files: Object.keys(files), inputSize: graph.inputSize, classes};
-  if (options.verify) {
-    const session = await ort.InferenceSession.create(graph.onnx);
-    const rng = new SeededRandom('export-verify');
-    const n = 8;
-    const s = graph.inputSize;
-    const nhwc = Float32Array.from({length: n * s * s * 3}, () => rng.next());
-    const nchw = new Float32Array(nhwc.length);
-    for (let b = 0; b < n; b++) for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) for (let c = 0; c < 3; c++) nchw[((b * 3 + c) * s + y) * s + x] = nhwc[((b * s + y) * s + x) * 3 + c]!;
-    const expected = tf.tidy(() => (model.predict(tf.tensor4d(nhwc, [n, s, s, 3])) as import('@tensorflow/tfjs').Tensor).dataSync());
-    const logits = (await session.run({pixel_values: new ort.Tensor('float32', nchw, [n, 3, s, s])})).logits!.data as Float32Array;
-    let maxAbsDiff = 0;
-    for (let b = 0; b < n; b++) {
-      const row = Array.from(logits.subarray(b * classes, (b + 1) * classes));
-      const m = Math.max(...row);
-      const exps = row.map((v) => Math.exp(v - m));
-      const sum = exps.reduce((a, v) => a + v, 0);
-      exps.forEach((e, c) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(e / sum - expected[b * classes + c]!))));
-    }
-    await session.release();
-    result.verification = {inputs: n, maxAbsDiff, tolerance: options.tolerance, passed: maxAbsDiff <= options.tolerance};
-  }
+  if (options.verify) result.verification = await verifyZooExport(tf, model, graph.onnx, config, options.tolerance);
   model.dispose();
   return result;
+}
+
+/** Up to `n` labelled images of the run's validation split (else of the dataset), for the verification. */
+async function verificationSamples(config: ResolvedTrainConfig, n: number): Promise<{samples: Sample[]; images: 'validation' | 'training'}> {
+  const dataset = await openDataset(config.dataset.path, config.dataset.format as FormatChoice);
+  const val: Sample[] = [];
+  const any: Sample[] = [];
+  for await (const s of dataset.samples()) {
+    if (s.label === null) continue;
+    if (s.split === config.dataset.valSplit && val.length < n) val.push(s);
+    if (any.length < n) any.push(s);
+    if (val.length >= n) break;
+  }
+  return val.length > 0 ? {samples: val, images: 'validation'} : {samples: any, images: 'training'};
+}
+
+/**
+ * The zoo export's logits (onnxruntime) vs TF.js's on real images of the run's dataset, decoded as training decodes
+ * them (stretched to the training size). TF.js logits are the head's input times its kernel plus bias (the layer
+ * applies softmax after): comparing probabilities of a saturated model proves nothing.
+ */
+async function verifyZooExport(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, onnx: Uint8Array, config: ResolvedTrainConfig, tolerance: number): Promise<NonNullable<ExportResult['verification']>> {
+  const s = config.dataset.imageSize;
+  const {samples, images} = await verificationSamples(config, 16);
+  const n = samples.length;
+  const nhwc = new Float32Array(n * s * s * 3);
+  for (const [i, sample] of samples.entries()) {
+    const decoded = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: s * 2});
+    const rgb = await sharp(decoded.data, {raw: {width: decoded.width, height: decoded.height, channels: 3}}).resize(s, s, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+    for (let k = 0; k < s * s * 3; k++) nhwc[i * s * s * 3 + k] = rgb[k]! / 255;
+  }
+  const nchw = new Float32Array(nhwc.length);
+  for (let b = 0; b < n; b++) for (let y = 0; y < s; y++) for (let x = 0; x < s; x++) for (let c = 0; c < 3; c++) nchw[((b * 3 + c) * s + y) * s + x] = nhwc[((b * s + y) * s + x) * 3 + c]!;
+  const head = model.getLayer('head');
+  const [kernel, bias] = head.getWeights();
+  const trunk = tf.model({inputs: model.inputs, outputs: head.input as import('@tensorflow/tfjs').SymbolicTensor});
+  const expected = tf.tidy(() => tf.add(tf.matMul(trunk.predict(tf.tensor4d(nhwc, [n, s, s, 3])) as import('@tensorflow/tfjs').Tensor2D, kernel!), bias!).dataSync());
+  const session = await ort.InferenceSession.create(onnx);
+  const logits = (await session.run({pixel_values: new ort.Tensor('float32', nchw, [n, 3, s, s])})).logits!.data as Float32Array;
+  await session.release();
+  let maxAbsDiff = 0;
+  for (let k = 0; k < logits.length; k++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(logits[k]! - expected[k]!));
+  return {inputs: n, maxAbsDiff, tolerance, passed: n > 0 && maxAbsDiff <= tolerance, compared: 'logits', images};
 }

@@ -28,6 +28,8 @@ export interface DecodedImage {
   height: number;
   channels: 3;
   source: SourceInfo;
+  /** True when the decode shrank the image (shrink-on-load / maxSide / minSide): not a full-resolution decode. */
+  reduced: boolean;
 }
 
 export interface DecodeOptions {
@@ -118,6 +120,8 @@ async function decodeOnce(input: string | Uint8Array, options: DecodeOptions): P
     pipeline = pipeline.resize({width: options.maxSide, height: options.maxSide, fit: 'inside', withoutEnlargement: true, fastShrinkOnLoad: true});
   }
   const {data, info} = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({resolveWithObject: true});
+  // EXIF orientations 5-8 swap the sides; the decode is full resolution when the oriented size is unchanged.
+  const orientedWidth = (meta.orientation ?? 1) >= 5 ? meta.height : meta.width;
   return {
     data: info.channels === 3 ? data : toRgb(data, info.channels),
     width: info.width,
@@ -130,6 +134,7 @@ async function decodeOnce(input: string | Uint8Array, options: DecodeOptions): P
       channels: meta.channels ?? info.channels,
       hasAlpha: meta.hasAlpha ?? false,
     },
+    reduced: orientedWidth !== undefined && info.width < orientedWidth,
   };
 }
 

@@ -453,7 +453,9 @@ function decodeGraph(bytes: Uint8Array, spec: OnnxModelSpec): void {
 }
 
 /** Decodes ONNX ModelProto bytes. Throws NatixError ONNX_EXTERNAL_DATA / ONNX_INVALID (exit 2) on what it cannot read. */
-export function decodeOnnxModel(bytes: Uint8Array, source = 'model'): OnnxModelSpec {
+export function decodeOnnxModel(input: Uint8Array, source = 'model'): OnnxModelSpec {
+  // A plain Uint8Array view (a Node Buffer's slice() is a view, not the copy the tensor readers rely on).
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const spec: OnnxModelSpec = {nodes: [], inputs: [], outputs: [], opsetImports: [], metadata: {}};
   let sawGraph = false;
   try {

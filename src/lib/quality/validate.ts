@@ -194,7 +194,13 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
       // relative to the dataset root, never an absolute path.
       if (error instanceof UserFileError) return add({check: 'unreadable', path: sample.path, message: `the file ${error.what}`});
-      const message = relativeMessage(errorMessage(error), sample, dataset.root);
+      let message = errorMessage(error);
+      // decodeImage already retries a failed decode alone (its message is then its own); should the generic failOn
+      // text still come back, retrying gets the decoder's own reason, so a report does not depend on timing.
+      for (let retry = 0; retry < 3 && /due to failOn/.test(message); retry++) {
+        message = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']}).then(() => message, (e: unknown) => errorMessage(e));
+      }
+      message = relativeMessage(message, sample, dataset.root);
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }

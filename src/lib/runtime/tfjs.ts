@@ -4,9 +4,11 @@
  * the pure-JS cpu backend (~100x slower) unless asked for. Optional packages are imported dynamically.
  */
 import {ExitCode, NatixError, errorMessage} from '../errors.js';
+import type {Tf} from './tf-type.js';
+import {registerWasmTrainingKernels} from './wasm-kernels.js';
 
 export type TfjsBackendChoice = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-export type Tf = typeof import('@tensorflow/tfjs');
+export type {Tf} from './tf-type.js';
 
 export interface LoadedTfjs {
   tf: Tf;
@@ -37,7 +39,6 @@ async function loadWasm(): Promise<Tf> {
   await import('@tensorflow/tfjs-backend-wasm');
   await tf.setBackend('wasm');
   await tf.ready();
-  const {registerWasmTrainingKernels} = await import('../train/wasm-kernels.js');
   registerWasmTrainingKernels(tf);
   return tf;
 }

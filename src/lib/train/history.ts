@@ -6,9 +6,9 @@ export type EpochRecord = Record<string, number>;
 
 export const HISTORY_COLUMNS = ['epoch', 'lr', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'val_mcc', 'val_precision', 'val_recall', 'seconds'];
 
-export function historyCsv(history: EpochRecord[]): string {
-  const lines = [HISTORY_COLUMNS.join(',')];
-  for (const h of history) lines.push(HISTORY_COLUMNS.map((c) => (h[c] === undefined || Number.isNaN(h[c]) ? '' : String(Math.round(h[c]! * 1e6) / 1e6))).join(','));
+export function historyCsv(history: EpochRecord[], columns: string[] = HISTORY_COLUMNS): string {
+  const lines = [columns.join(',')];
+  for (const h of history) lines.push(columns.map((c) => (h[c] === undefined || Number.isNaN(h[c]) ? '' : String(Math.round(h[c]! * 1e6) / 1e6))).join(','));
   return `${lines.join('\n')}\n`;
 }
 
@@ -36,7 +36,7 @@ export function curvesSvg(history: EpochRecord[], title: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="820" height="300" font-family="sans-serif" font-size="11"><rect width="820" height="300" fill="#fff"/><text x="20" y="22" font-size="14" font-weight="bold">${title.replace(/[<&>]/g, '')}</text>${body}<text x="50" y="280">epochs: ${history.length}</text></svg>\n`;
 }
 
-export async function writeHistory(runDir: string, history: EpochRecord[], title: string): Promise<void> {
-  await writeFileAtomic(path.join(runDir, 'history.csv'), historyCsv(history));
+export async function writeHistory(runDir: string, history: EpochRecord[], title: string, columns?: string[]): Promise<void> {
+  await writeFileAtomic(path.join(runDir, 'history.csv'), historyCsv(history, columns));
   await writeFileAtomic(path.join(runDir, 'curves.svg'), curvesSvg(history, title));
 }

@@ -39,6 +39,10 @@ export interface ResolvedTrainConfig {
 
 export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: number; batchSize: number; lr: number; seed: number; keepLast: number; runName: string; out: string}>, root: string): ResolvedTrainConfig {
   const arch = (c.model?.architecture ?? 'small-cnn') as Architecture;
+  if (Array.isArray(c.dataset)) {
+    throw new NatixError('A list of dataset sources needs model.from (head training on a backbone); the zoo trains on one dataset', {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage, actions: ['Give dataset as {path: ...}, or set model.from.']});
+  }
+  const dataset = c.dataset;
   return {
     runName: overrides.runName ?? c['run-name'] ?? `${arch}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
     out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
@@ -48,16 +52,17 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
     seed: overrides.seed ?? c.seed ?? 1,
     keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
     dataset: {
-      path: path.resolve(root, c.dataset.path),
-      format: c.dataset.format ?? 'auto',
-      trainSplit: c.dataset['train-split'] ?? 'train',
-      valSplit: c.dataset['val-split'] ?? 'val',
-      splitRatios: (c.dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
-      imageSize: c.dataset['image-size'] ?? 64,
+      path: path.resolve(root, dataset.path),
+      format: dataset.format ?? 'auto',
+      trainSplit: dataset['train-split'] ?? 'train',
+      valSplit: dataset['val-split'] ?? 'val',
+      splitRatios: (dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
+      imageSize: dataset['image-size'] ?? 64,
     },
     model: {architecture: arch, width: c.model?.width ?? 1, init: c.model?.init ? path.resolve(root, c.model.init) : undefined, freeze: c.model?.freeze as number | string[] | undefined},
     optimizer: {
-      name: c.optimizer?.name ?? 'adam',
+      // adamw is the head trainer's optimizer; the zoo's Adam has the weight decay as an L2 term.
+      name: c.optimizer?.name === 'adamw' ? 'adam' : (c.optimizer?.name ?? 'adam'),
       momentum: c.optimizer?.momentum ?? 0.9,
       weightDecay: c.optimizer?.['weight-decay'] ?? 0,
       schedule: c.optimizer?.schedule ?? 'constant',

@@ -13,7 +13,7 @@ export const benchResultSchema = {
   properties: {
     model: {type: 'object', required: ['stages', 'devices', 'threshold'], properties: {stages: {type: 'array'}, devices: {type: 'array', items: {type: 'string'}}, threshold: num}},
     dataset: {type: 'object', required: ['root', 'format', 'images'], properties: {root: {type: 'string'}, format: {type: 'string'}, split: {type: ['string', 'null']}, images: {type: 'integer'}}},
-    scenario: {enum: ['single-stream', 'offline']},
+    scenario: {enum: ['single-stream', 'offline', 'server']},
     metrics: {
       type: 'object',
       required: ['n', 'mcc', 'accuracy', 'precision', 'recall', 'f1', 'auc', 'confusion'],
@@ -57,6 +57,29 @@ export const benchResultSchema = {
         mcc: num,
         accuracy: num,
         perLevel: {type: 'array', items: {type: 'object', required: ['level', 'n', 'mcc', 'accuracy'], properties: {level: {type: 'integer'}, n: {type: 'integer'}, mcc: num, accuracy: num}}},
+      },
+    },
+    server: {
+      type: 'object',
+      required: ['targetQps', 'seed', 'queries', 'scheduledQps', 'completedQps', 'p99BoundMs', 'latency', 'valid', 'constraints', 'recommendation'],
+      properties: {
+        targetQps: num,
+        seed: {type: 'integer'},
+        queries: {type: 'integer'},
+        scheduledQps: num,
+        completedQps: num,
+        p99BoundMs: num,
+        latency: {type: 'object', required: ['n', 'p50', 'p99'], properties: {n: {type: 'integer'}, p50: nullableNum, p90: nullableNum, p99: nullableNum, mean: nullableNum, max: nullableNum}},
+        issueDelay: {type: 'object', properties: {p99: nullableNum, max: nullableNum}},
+        errors: {type: 'integer'},
+        valid: {type: 'boolean'},
+        constraints: {type: 'array', items: {type: 'object', required: ['name', 'ok', 'detail'], properties: {name: {type: 'string'}, ok: {type: 'boolean'}, detail: {type: 'string'}}}},
+        recommendation: {type: 'string'},
+        peak: {
+          type: 'object',
+          required: ['peakQps', 'trials'],
+          properties: {peakQps: nullableNum, trials: {type: 'array', items: {type: 'object', required: ['qps', 'valid', 'p99'], properties: {qps: num, valid: {type: 'boolean'}, p99: nullableNum}}}},
+        },
       },
     },
     baseline: {type: 'object', required: ['file', 'deltas'], properties: {file: {type: 'string'}, deltas: {type: 'array'}}},

@@ -12,8 +12,12 @@ export const preprocessSchema = {
   properties: {
     width: {type: 'integer', minimum: 1, maximum: 4096},
     height: {type: 'integer', minimum: 1, maximum: 4096},
-    resize: {enum: ['stretch', 'shorter-side-crop', 'letterbox']},
-    resample: {enum: ['nearest', 'bilinear', 'bicubic', 'lanczos']},
+    /** shorter-side: resize the shorter side only (output size follows the image); none: no resize (crop if width/height). */
+    resize: {enum: ['stretch', 'shorter-side-crop', 'shorter-side', 'letterbox', 'none']},
+    /** Pillow's filters (PIL resample codes 0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming). */
+    resample: {enum: ['nearest', 'bilinear', 'bicubic', 'lanczos', 'box', 'hamming']},
+    /** pillow: full-resolution decode + Pillow-exact resize (bit-identical to transformers); vips: the faster libvips path. */
+    resampler: {enum: ['pillow', 'vips']},
     scale: {type: 'number', exclusiveMinimum: 0},
     mean: rgbTriple,
     std: rgbTriple,
@@ -22,9 +26,15 @@ export const preprocessSchema = {
     dtype: {enum: ['float32', 'uint8']},
     /** Shorter-side target before the centre crop (Hugging Face `shortest_edge`); defaults to the crop size. */
     shortestEdge: {type: 'integer', minimum: 1, maximum: 4096},
+    /** With shortestEdge: cap of the longer side (Hugging Face `longest_edge`). */
+    longestEdge: {type: 'integer', minimum: 1, maximum: 8192},
     /** Or an exact resize (stretch) to resizeWidth x resizeHeight before the centre crop. */
     resizeWidth: {type: 'integer', minimum: 1, maximum: 4096},
     resizeHeight: {type: 'integer', minimum: 1, maximum: 4096},
+    /** Subtracted after rescaling (EfficientNet rescale_offset). */
+    offset: {type: 'number'},
+    /** A second division by these after normalising (EfficientNet include_top). */
+    extraStd: rgbTriple,
   },
 } as const;
 

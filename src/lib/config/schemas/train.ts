@@ -16,26 +16,63 @@ export const trainConfigSchema = {
     lr: {type: 'number', exclusiveMinimum: 0, maximum: 10},
     seed: {type: 'integer', minimum: 0, maximum: 4294967295},
     'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
+    /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */
     dataset: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['path'],
-      properties: {
-        path: {type: 'string'},
-        format: {enum: ['auto', 'folder', 'manifest', 'parquet', 'yolo', 'coco']},
-        'train-split': {type: 'string'},
-        'val-split': {type: 'string'},
-        /** Used when the dataset has no splits: [train, val] fractions. */
-        'split-ratios': {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}, minItems: 2, maxItems: 2},
-        'image-size': {type: 'integer', minimum: 16, maximum: 512},
-        'cache-decoded': {type: 'boolean'},
-      },
+      anyOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['path'],
+          properties: {
+            path: {type: 'string'},
+            format: {enum: ['auto', 'folder', 'manifest', 'parquet', 'yolo', 'coco']},
+            'train-split': {type: 'string'},
+            'val-split': {type: 'string'},
+            /** Used when the dataset has no splits: [train, val] fractions. */
+            'split-ratios': {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}, minItems: 2, maxItems: 2},
+            'image-size': {type: 'integer', minimum: 16, maximum: 512},
+            'cache-decoded': {type: 'boolean'},
+          },
+        },
+        {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['path'],
+            properties: {
+              /** Source name in counts and per-source metrics (default: the folder / file name). */
+              name: {type: 'string', pattern: '^[A-Za-z0-9._-]+$'},
+              path: {type: 'string'},
+              format: {enum: ['auto', 'folder', 'manifest', 'parquet', 'yolo', 'coco']},
+              /** Share of training draws relative to the other sources' weights (default 1). */
+              weight: {type: 'number', exclusiveMinimum: 0},
+              /** Class name (or label) -> label for this source. */
+              'label-map': {type: 'object', additionalProperties: {type: 'integer', minimum: 0}},
+              /** auto: the source's own splits (else split-ratios); train / val: all of it goes there. */
+              split: {enum: ['auto', 'train', 'val']},
+              'train-split': {type: 'string'},
+              'val-split': {type: 'string'},
+              'split-ratios': {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}, minItems: 2, maxItems: 2},
+            },
+          },
+        },
+      ],
     },
     model: {
       type: 'object',
       additionalProperties: false,
       properties: {
         architecture: {enum: ['tiny-cnn', 'small-cnn', 'mobilenet']},
+        /** A frozen backbone: an .onnx file or a Hugging Face-style folder (model.onnx, preprocessor_config.json). */
+        from: {type: 'string'},
+        /** The feature value: auto, or an output / intermediate value name (natix train --inspect lists them). */
+        features: {type: 'string'},
+        /** Pooling of the features: cls token (ViT/DINO), mean (tokens or H x W), none, or auto by rank. */
+        pool: {enum: ['auto', 'cls', 'mean', 'none']},
+        /** preprocessor_config.json to use (default: the model's own, beside model.onnx). */
+        preprocessor: {type: 'string'},
         width: {type: 'number', exclusiveMinimum: 0, maximum: 4},
         /** A checkpoint folder (epoch-NNNN) or run folder to start from. */
         init: {type: 'string'},
@@ -47,7 +84,9 @@ export const trainConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        name: {enum: ['adam', 'sgd']},
+        name: {enum: ['adam', 'adamw', 'sgd']},
+        beta1: {type: 'number', minimum: 0, exclusiveMaximum: 1},
+        beta2: {type: 'number', minimum: 0, exclusiveMaximum: 1},
         momentum: {type: 'number', minimum: 0, maximum: 1},
         'weight-decay': {type: 'number', minimum: 0},
         schedule: {enum: ['constant', 'step', 'cosine']},
@@ -57,12 +96,43 @@ export const trainConfigSchema = {
       },
     },
     balance: {enum: ['none', 'sampling']},
+    /** The head trained on the backbone's cached features (model.from). */
+    head: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        type: {enum: ['linear', 'mlp']},
+        hidden: {type: 'integer', minimum: 1},
+        dropout: {type: 'number', minimum: 0, exclusiveMaximum: 1},
+      },
+    },
+    features: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        /** Cached views per training image: 1 = the plain image; more = seeded augmented views (see augmentation.validator). */
+        views: {type: 'integer', minimum: 1, maximum: 64},
+        /** Images per backbone run. */
+        'batch-size': {type: 'integer', minimum: 1},
+        /** Images per cache shard. */
+        'shard-size': {type: 'integer', minimum: 1},
+      },
+    },
+    /** Loss weight per class: none, auto (inverse frequency, n / (C * count)), or one weight per class. */
+    'class-weights': {anyOf: [{enum: ['none', 'auto']}, {type: 'array', items: {type: 'number', minimum: 0}, minItems: 2}]},
+    'label-smoothing': {type: 'number', minimum: 0, exclusiveMaximum: 1},
+    /** EMA decay of the head weights (e.g. 0.999); 0 = off. */
+    ema: {type: 'number', minimum: 0, exclusiveMaximum: 1},
+    /** Clip the global gradient norm (0 = off). */
+    'max-grad-norm': {type: 'number', minimum: 0},
+    /** Exit threshold(s) t: coverage and accuracy of the images with max probability >= t. */
+    'exit-threshold': {anyOf: [{type: 'number', minimum: 0.5, maximum: 1}, {type: 'array', items: {type: 'number', minimum: 0.5, maximum: 1}, minItems: 1}]},
     'early-stopping': {
       type: 'object',
       additionalProperties: false,
       properties: {
         patience: {type: 'integer', minimum: 1},
-        monitor: {enum: ['val_mcc', 'val_accuracy', 'val_loss', 'loss']},
+        monitor: {enum: ['val_mcc', 'val_accuracy', 'val_loss', 'loss', 'val_auc', 'val_ece']},
         mode: {enum: ['max', 'min']},
       },
     },

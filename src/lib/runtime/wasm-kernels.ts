@@ -11,7 +11,7 @@
  * per filter tap, the input window times dy summed over batch and positions (filter); dy spread back with its
  * strides (zeros inserted), shifted to each tap's offset and weighted by that tap (input).
  */
-import type {Tf} from '../runtime/tfjs.js';
+import type {Tf} from './tf-type.js';
 
 type TensorInfo = {dataId: object; shape: number[]; dtype: string};
 type KernelFunc = (args: {inputs: Record<string, TensorInfo | TensorInfo[]>; backend: unknown; attrs: Record<string, unknown>}) => TensorInfo;

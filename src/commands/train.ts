@@ -50,7 +50,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
     inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
     device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
-    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0}),
+    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0, max: LIMITS.concurrency}),
   };
 
   private stopRequested: NodeJS.Signals | undefined;
@@ -73,7 +73,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
     if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
     const fileConfig = this.fileConfig as unknown as TrainConfig;
     const lr = flags.lr === undefined ? undefined : Number(flags.lr);
-    if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    if (lr !== undefined && !(lr > 0 && lr <= 10)) throw new NatixError(`--lr must be a number in (0, 10], got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
     // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.
     const root = path.dirname(path.resolve(flags.config));
     if (fileConfig.model?.from) return (await import('../lib/train/head-command.js')).runHeadTraining(this.host, fileConfig, root, lr) as never;

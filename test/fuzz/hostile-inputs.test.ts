@@ -243,7 +243,7 @@ describe('fuzz: garbled label files (in-process readers)', () => {
 
 describe('fuzz: huge numbers in every numeric flag', () => {
   it('no numeric flag of any command accepts 99999999999999999999', async () => {
-    const commands = ['bench', 'validate-data', 'test-inference', 'train', 'export', 'doctor', 'datasets/synth', 'tracking/sync'];
+    const commands = ['bench', 'validate-data', 'validate-data/merge', 'test-inference', 'train', 'export', 'doctor', 'datasets/synth', 'tracking/sync'];
     const unbounded: string[] = [];
     for (const name of commands) {
       const mod = (await import(path.join(REPO_ROOT, 'src', 'commands', `${name}.ts`))) as {default: {flags?: Record<string, {type: string; parse?: (input: string, ctx: unknown, opts: unknown) => Promise<unknown>}>}};

@@ -1,4 +1,4 @@
-import {mkdir, mkdtemp, readdir, readFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
 import {fileURLToPath} from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,7 +47,6 @@ function query(db: string, sql: string, ...params: unknown[]): Row[] {
 
 async function trainConfig(name: string): Promise<string> {
   const file = path.join(base, `${name}.yaml`);
-  const {writeFile} = await import('node:fs/promises');
   await writeFile(file, YAML.stringify({'run-name': name, out: 'runs', epochs: 2, 'batch-size': 4, seed: 1, dataset: {path: 'data', 'image-size': 16}, model: {architecture: 'tiny-cnn', width: 0.5}}));
   return file;
 }
@@ -122,6 +121,35 @@ describe('experiment tracking end to end', () => {
     expect(meta.end_time - meta.start_time).toBeGreaterThanOrEqual(Math.floor(r.json.result.windowSeconds * 1000));
     expect(YAML.parse(await readFile(path.join(path.dirname(runDir), '..', '0', 'meta.yaml'), 'utf8')).name).toBe('Default');
   }, 60_000);
+
+  it('natix tracking sync --json never shows the token a server echoes back, nor URL credentials', async () => {
+    const cwd = await mkdtemp(path.join(os.tmpdir(), 'natix-sync-secrets-'));
+    const spool = path.join(cwd, '.natix', 'mlflow-spool');
+    await mkdir(spool, {recursive: true});
+    await writeFile(path.join(spool, 'spooled-1.jsonl'), `${JSON.stringify({call: 'create', body: {experimentName: 'e', runName: 'r', tags: {}, startTime: 1}, server: server.url, time: 1})}\n`);
+    server.always = 'echo-auth';
+    try {
+      const withToken = await runNatix(['tracking', 'sync', '--json'], {cwd, env: {MLFLOW_TRACKING_TOKEN: TOKEN, MLFLOW_TRACKING_URI: undefined}});
+      expect(withToken.code).toBe(1);
+      expect(withToken.stdout).toMatch(/HTTP 403/);
+      expect(withToken.stdout + withToken.stderr).not.toContain(TOKEN);
+      const withUserinfo = await runNatix(['tracking', 'sync', '--tracking-uri', `http://carol:pw-${TOKEN}@127.0.0.1:${server.port}`], {cwd, env: {MLFLOW_TRACKING_URI: undefined}});
+      expect(withUserinfo.code).toBe(1);
+      expect(withUserinfo.stdout + withUserinfo.stderr).toMatch(/HTTP 403/);
+      expect(withUserinfo.stdout + withUserinfo.stderr).not.toContain(TOKEN);
+      expect(withUserinfo.stdout + withUserinfo.stderr).not.toContain('carol');
+    } finally {
+      server.always = undefined;
+    }
+  }, 60_000);
+
+  it('any natix error or warning hides the values of the token variables (HF_TOKEN here)', async () => {
+    const secret = 'hf_e2eSecretValue987';
+    const r = await runNatix(['train', '--config', `/nonexistent/${secret}.yaml`, '--json'], {env: {HF_TOKEN: secret}});
+    expect(r.code).toBe(2);
+    expect(r.json.message).toMatch(/\[REDACTED\]/);
+    expect(r.stdout + r.stderr).not.toContain(secret);
+  });
 
   it('with the server down, training goes on and spools; natix tracking sync replays the spool', async () => {
     const port = server.port;

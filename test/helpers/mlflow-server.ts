@@ -14,7 +14,7 @@ export interface RecordedRequest {
   bytes: number;
 }
 
-export type Fault = 'http500' | 'hang' | 'drop' | 'echo-auth';
+export type Fault = 'none' | 'http500' | 'hang' | 'drop' | 'echo-auth';
 
 export class FakeMlflowServer {
   readonly requests: RecordedRequest[] = [];

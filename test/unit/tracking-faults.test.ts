@@ -103,7 +103,8 @@ describe('secrets', () => {
     const text = [
       'Authorization: Bearer abc.def-ghi',
       '{"authorization": "Basic dXNlcjpwYXNz"}',
-      'proxy said Token zzz999',
+      'proxy said bearer zzz999',
+      'Basic augmentation stays readable',
       'see https://bob:hunter22@mlflow.example.org/api',
       'leaked mlflow-tok-1 and hf_abcdefgh and p4ssword',
       `basic ${Buffer.from('u:p4ssword').toString('base64')}`,
@@ -111,6 +112,7 @@ describe('secrets', () => {
     const out = redactSecrets(text, env);
     for (const secret of ['abc.def-ghi', 'dXNlcjpwYXNz', 'zzz999', 'bob', 'hunter22', 'mlflow-tok-1', 'hf_abcdefgh', 'p4ssword', Buffer.from('u:p4ssword').toString('base64')]) expect(out).not.toContain(secret);
     expect(out).toContain('https://mlflow.example.org/api');
+    expect(out).toContain('Basic augmentation stays readable');
     expect(stripUserinfo('https://bob:hunter22@h.example/x')).toBe('https://h.example/x');
     expect(stripUserinfo('http://h.example:5000')).toBe('http://h.example:5000');
   });
@@ -136,6 +138,35 @@ describe('natix tracking sync', () => {
     expect(result.skipped).toEqual([expect.stringMatching(/line 4 is truncated/)]);
     expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(2);
     expect(server.calls('/api/2.0/mlflow/runs/update')).toHaveLength(2);
+  });
+
+  it('a sync that fails half-way goes on from where it stopped: no second run on the server, no call sent twice', async () => {
+    const port = server.port;
+    await server.stop();
+    const tracker = new RestTracker({baseUrl: `http://127.0.0.1:${port}`, env: {}, timeoutMs: 200, retries: 0, startDeadlineMs: 300, spoolDir: spoolDir(dir), warn: () => {}});
+    const run = await tracker.startRun({experimentName: 'offline', runName: 'r'});
+    await run.logMetrics({loss: 1}, 1);
+    await run.setTags({a: 'b'});
+    await run.end('FINISHED');
+    await server.start(port);
+    // get-by-name (404), experiments/create, runs/create and the metrics go through; the tag fails.
+    server.faults = ['none', 'none', 'none', 'none', 'http500'];
+    const first = await syncSpool({cwd: dir, env: {}, warn: () => {}, retries: 0});
+    expect(first.failed).toHaveLength(1);
+    const second = await syncSpool({cwd: dir, env: {}, warn: () => {}, retries: 0});
+    expect(second).toMatchObject({runs: 1, replayed: 2, failed: []});
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+    expect(server.calls('/api/2.0/mlflow/runs/log-batch')).toHaveLength(1);
+    expect(server.calls('/api/2.0/mlflow/runs/set-tag').map((c) => (c.body as {run_id: string}).run_id)).toEqual(['run1', 'run1']);
+    expect(server.calls('/api/2.0/mlflow/runs/update')[0]!.body).toMatchObject({run_id: 'run1', status: 'FINISHED'});
+    expect((await readdir(spoolDir(dir))).filter((f) => !f.endsWith('.done'))).toEqual([]);
+  });
+
+  it('a spool that records no server goes to MLFLOW_TRACKING_URI, and says what to pass when that is unset too', async () => {
+    await mkdir(spoolDir(dir), {recursive: true});
+    await writeFile(path.join(spoolDir(dir), 'spooled-1.jsonl'), `${JSON.stringify({call: 'create', body: {experimentName: 'e', runName: 'r', tags: {}, startTime: 1}})}\n`);
+    expect((await syncSpool({cwd: dir, env: {}, warn: () => {}})).failed).toEqual([{runId: 'spooled-1', error: expect.stringMatching(/pass --tracking-uri or set MLFLOW_TRACKING_URI/)}]);
+    expect(await syncSpool({cwd: dir, env: {MLFLOW_TRACKING_URI: server.url}, warn: () => {}})).toMatchObject({runs: 1, failed: [], servers: [server.url]});
   });
 
   it('a damaged line in the middle fails that run only; an unreadable spool is reported, not thrown', async () => {

@@ -154,6 +154,26 @@ describe('MLflow SQLite store (mlflow.db)', () => {
     expect(() => openTracker({uri: `sqlite:///${other}`, cwd: dir, env: {}, warn: () => {}})).toThrow(/not an MLflow tracking database/);
   });
 
+  it('writes into the workspace-shaped registry of newer MLflow (wider primary keys, workspace columns with defaults)', async () => {
+    const db = path.join(dir, 'workspaces.db');
+    new SqliteStoreTracker(db).open();
+    const conn = new Database(db);
+    // What MLflow's "add workspace columns" migration leaves: workspace in the keys of the registry tables.
+    conn.exec(`UPDATE alembic_version SET version_num = '1b5f0d9ad7c1';
+      DROP TABLE registered_model_aliases; DROP TABLE model_version_tags; DROP TABLE model_versions; DROP TABLE registered_model_tags; DROP TABLE registered_models;
+      CREATE TABLE registered_models (name VARCHAR(256) NOT NULL, creation_time BIGINT, last_updated_time BIGINT, description VARCHAR(5000), workspace VARCHAR(63) DEFAULT 'default' NOT NULL, CONSTRAINT registered_model_pk PRIMARY KEY (workspace, name));
+      CREATE TABLE model_versions (name VARCHAR(256) NOT NULL, version INTEGER NOT NULL, creation_time BIGINT, last_updated_time BIGINT, description VARCHAR(5000), user_id VARCHAR(256), current_stage VARCHAR(20), source VARCHAR(500), run_id VARCHAR(32), status VARCHAR(20), status_message VARCHAR(500), run_link VARCHAR(500), storage_location VARCHAR(500), workspace VARCHAR(63) DEFAULT 'default' NOT NULL, CONSTRAINT model_version_pk PRIMARY KEY (workspace, name, version));
+      CREATE TABLE registered_model_aliases (alias VARCHAR(256) NOT NULL, version INTEGER NOT NULL, name VARCHAR(256) NOT NULL, workspace VARCHAR(63) DEFAULT 'default' NOT NULL, CONSTRAINT registered_model_alias_pk PRIMARY KEY (workspace, name, alias));
+      ALTER TABLE experiments ADD COLUMN workspace VARCHAR(63) DEFAULT 'default' NOT NULL;`);
+    conn.close();
+    const run = await openTracker({uri: `sqlite:///${db}`, cwd: dir, env: {}, warn: () => {}}).startRun({experimentName: 'e', runName: 'r'});
+    await run.registerModel('roadwork', 'model', 'champion');
+    await run.registerModel('roadwork', 'model', 'champion');
+    await run.end('FINISHED');
+    expect(query(db, 'SELECT workspace, name, alias, version FROM registered_model_aliases')).toEqual([{workspace: 'default', name: 'roadwork', alias: 'champion', version: 2n}]);
+    expect(query(db, 'SELECT COUNT(*) AS n FROM model_versions')).toEqual([{n: 2n}]);
+  });
+
   it('refuses a NOT NULL column without a default that natix would leave empty', async () => {
     const db = path.join(dir, 'strict.db');
     new SqliteStoreTracker(db).open();

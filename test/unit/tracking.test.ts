@@ -176,6 +176,20 @@ describe('MLflow REST client', () => {
     expect(server.requests.every((r) => r.headers.authorization === `Bearer ${TOKEN}`)).toBe(true);
   });
 
+  it('resumes a run on the server: same run id, set back to RUNNING; an unknown run is not resumed', async () => {
+    const tracker = openTracker({uri: server.url, cwd: dir, env: {}, warn: () => {}});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    await run.end('KILLED');
+    const again = await tracker.resumeRun(run.info.runId, {experimentName: 'e', runName: 'r', tags: {'natix.resumed': 'true'}});
+    expect(again?.info.runId).toBe(run.info.runId);
+    expect(again?.info.artifactUri).toBe(run.info.artifactUri);
+    await again!.logMetrics({loss: 0.5}, 2);
+    await again!.end('FINISHED');
+    expect(server.calls('/api/2.0/mlflow/runs/update').map((c) => (c.body as {status: string}).status)).toEqual(['KILLED', 'RUNNING', 'FINISHED']);
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+    expect(await tracker.resumeRun('run99', {experimentName: 'e', runName: 'r'})).toBeUndefined();
+  });
+
   it('retries 500s, timeouts and dropped connections with back-off, then succeeds', async () => {
     server.faults = ['http500', 'drop', 'hang'];
     const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 300, retries: 3, backoffMs: 10, spoolDir: spoolDir(dir), warn: () => {}});

@@ -10,6 +10,7 @@ import {Command, Flags, Interfaces} from '@oclif/core';
 import {errorMessage, ExitCode, isNatixError, NatixError} from '../errors.js';
 import {loadConfigFile, validateAgainstSchema, type JsonSchema} from '../config/load.js';
 import {Ui} from './ui.js';
+import {redactSecrets} from '../tracking/redact.js';
 
 export type NatixFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof NatixCommand)['baseFlags'] & T['flags']>;
 export type NatixArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>;
@@ -126,7 +127,7 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
 
   /** A warning: printed to stderr in human mode, carried in the envelope under --json. */
   public override warn(input: string | Error): string | Error {
-    const message = typeof input === 'string' ? input : input.message;
+    const message = redactSecrets(typeof input === 'string' ? input : input.message, process.env);
     this.collectedWarnings.push(message);
     if (!this.jsonEnabled()) process.stderr.write(`${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}\n`);
     return input;
@@ -151,6 +152,7 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
 
   public override async catch(err: Error & {exitCode?: number}): Promise<void> {
     const error = normaliseError(err);
+    error.message = redactSecrets(error.message, process.env); // no secret leaves through an error message
     process.exitCode = error.exitCode;
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(error));

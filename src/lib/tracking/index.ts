@@ -10,7 +10,7 @@ import path from 'node:path';
 import {FileStoreTracker} from './file-store.js';
 import {redactSecrets} from './redact.js';
 import {MlflowRestClient, RestTracker} from './rest.js';
-import {markReplayed, readSpool} from './spool.js';
+import {markReplayed, readSpool, readSyncProgress, writeSyncProgress} from './spool.js';
 import {SqliteStoreTracker} from './sqlite-store.js';
 import type {Tracker} from './types.js';
 import {resolveTrackingUri} from './uri.js';
@@ -101,8 +101,8 @@ export interface SyncResult {
 }
 
 /**
- * Replays every spooled run to `uri`, or, without one, to the server each run recorded; each fully replayed run file
- * is marked done. One run failing never stops the others.
+ * Replays every spooled run to `uri`, or, without one, to the server each run recorded (MLFLOW_TRACKING_URI when a
+ * spool records none); each fully replayed run file is marked done. One run failing never stops the others.
  */
 export async function syncSpool(options: TrackerOptions): Promise<SyncResult> {
   const result: SyncResult = {runs: 0, replayed: 0, servers: [], failed: [], skipped: []};
@@ -122,23 +122,28 @@ export async function syncSpool(options: TrackerOptions): Promise<SyncResult> {
     result.skipped.push(...run.skipped);
     try {
       if (run.error) throw new Error(run.error);
-      const address = options.uri ?? run.server;
-      if (!address) throw new Error('the spool records no server: pass --tracking-uri');
+      const envServer = /^https?:\/\//i.test(options.env.MLFLOW_TRACKING_URI ?? '') ? options.env.MLFLOW_TRACKING_URI : undefined;
+      const address = options.uri ?? run.server ?? envServer;
+      if (!address) throw new Error('the spool records no server: pass --tracking-uri or set MLFLOW_TRACKING_URI');
       const {client, display} = clientFor(address);
       if (!result.servers.includes(display)) result.servers.push(display);
-      let runId = run.entries.find((e) => e.serverRunId)?.serverRunId;
-      let artifactUri = run.entries.find((e) => e.artifactUri)?.artifactUri ?? '';
-      for (const entry of run.entries) {
+      // A sync that failed half-way left its progress: go on from there (no second run, no call sent twice).
+      const progress = await readSyncProgress(run);
+      let runId = progress?.serverRunId ?? run.entries.find((e) => e.serverRunId)?.serverRunId;
+      let artifactUri = progress?.artifactUri ?? run.entries.find((e) => e.artifactUri)?.artifactUri ?? '';
+      for (const [i, entry] of run.entries.entries()) {
+        if (i < (progress?.done ?? 0)) continue;
         if (entry.call === 'create') {
           const body = entry.body as {experimentName: string; runName: string; tags: Record<string, string>; startTime: number};
           const experimentId = await client.getOrCreateExperiment(body.experimentName);
           ({runId, artifactUri} = await client.createRun(experimentId, body.runName, body.tags, body.startTime));
-          continue;
+        } else {
+          if (!runId) throw new Error('spool has calls but no run to attach them to');
+          if (!artifactUri && entry.call === 'artifact') artifactUri = (await client.getRun(runId))?.artifactUri ?? '';
+          await client.replay(entry, runId, artifactUri);
+          result.replayed++;
         }
-        if (!runId) throw new Error('spool has calls but no run to attach them to');
-        if (!artifactUri && entry.call === 'artifact') artifactUri = (await client.getRun(runId))?.artifactUri ?? '';
-        await client.replay(entry, runId, artifactUri);
-        result.replayed++;
+        await writeSyncProgress(run, {serverRunId: runId!, artifactUri, done: i + 1});
       }
       await markReplayed(run);
     } catch (error) {

@@ -14,9 +14,10 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * Replaces anything that looks like a credential: `Bearer x`/`Basic x`/`Token x` values, `Authorization: x` and
- * `"authorization": "x"` values, userinfo in URLs, and the literal values (and Basic encodings) of the secret
- * environment variables and of any `extra` secrets (e.g. a password taken from a URL).
+ * Replaces anything that looks like a credential: `Bearer x` values, `Authorization: x` and `"authorization": "x"`
+ * values (whatever the scheme), userinfo in URLs, and the literal values (and the Basic encoding) of the secret
+ * environment variables and of any `extra` secrets (e.g. a password taken from a URL). Plain words such as "Basic"
+ * are left alone, so ordinary messages stay readable.
  */
 export function redactSecrets(text: string, env: NodeJS.ProcessEnv = {}, extra: string[] = []): string {
   let out = text;
@@ -29,7 +30,7 @@ export function redactSecrets(text: string, env: NodeJS.ProcessEnv = {}, extra: 
   if (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD) literals.add(Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD}`).toString('base64'));
   // Longest first, so a secret that contains another is replaced whole.
   for (const value of [...literals].sort((a, b) => b.length - a.length)) out = out.replace(new RegExp(escapeRegExp(value), 'g'), REDACTED);
-  out = out.replace(/\b(Bearer|Basic|Token|Digest)(\s+|%20)[^\s"',;}\]\\]+/gi, `$1$2${REDACTED}`);
+  out = out.replace(/\b(Bearer)(\s+|%20)(?!\[REDACTED\])[^\s"',;}\]\\]+/gi, `$1$2${REDACTED}`);
   out = out.replace(/(["']?(?:proxy-)?authorization["']?[ \t]*[:=][ \t]*)(["']?)(?![ \t])[^"'\r\n,}]*/gi, (_m, head: string, quote: string) => `${head}${quote}${REDACTED}`);
   out = out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s:@"']+(?::[^/\s@"']*)?@/gi, '$1');
   return out;

@@ -1,11 +1,13 @@
 /**
  * The local spool of MLflow calls that could not reach the server: one JSON-lines file per run under the spool
  * folder, replayed in order by `natix tracking sync`. A replayed file is renamed `.done`, so a sync is idempotent.
- * Each line records the server address (without userinfo), so a sync needs no flag. A kill during an append can
+ * Each line records the server address (without userinfo), so a sync needs no flag. A sync that fails half-way
+ * records how far it got (`<run>.jsonl.progress`), so the next one neither creates the run again nor resends calls. A kill during an append can
  * leave a truncated last line: it is skipped with a note and the intact lines (and every other spool) replay.
  */
-import {appendFile, mkdir, readdir, readFile, rename} from 'node:fs/promises';
+import {appendFile, mkdir, readdir, readFile, rename, rm} from 'node:fs/promises';
 import path from 'node:path';
+import {writeFileAtomic} from '../util/fs.js';
 import {redactSecrets, stripUserinfo} from './redact.js';
 
 export interface SpoolEntry {
@@ -95,6 +97,30 @@ export async function readSpool(dir: string): Promise<SpooledRun[]> {
   return runs;
 }
 
+/** How far a sync got with one spooled run: the server's run id and the number of lines already sent. */
+export interface SyncProgress {
+  serverRunId: string;
+  artifactUri: string;
+  done: number;
+}
+
+const progressFile = (run: SpooledRun): string => `${run.file}.progress`;
+
+export async function readSyncProgress(run: SpooledRun): Promise<SyncProgress | undefined> {
+  try {
+    const value = JSON.parse(await readFile(progressFile(run), 'utf8')) as Partial<SyncProgress>;
+    if (typeof value.serverRunId === 'string' && typeof value.done === 'number') return {serverRunId: value.serverRunId, artifactUri: String(value.artifactUri ?? ''), done: value.done};
+  } catch {
+    // no progress yet (or a damaged one: start over)
+  }
+  return undefined;
+}
+
+export async function writeSyncProgress(run: SpooledRun, progress: SyncProgress): Promise<void> {
+  await writeFileAtomic(progressFile(run), JSON.stringify(progress));
+}
+
 export async function markReplayed(run: SpooledRun): Promise<void> {
   await rename(run.file, `${run.file}.done`);
+  await rm(progressFile(run), {force: true});
 }

@@ -28,6 +28,22 @@ export function sqlMetricValue(value: number): {value: number; isNan: 0 | 1} {
 const BUSY_TIMEOUT_MS = 30_000;
 
 type Db = InstanceType<typeof Database>;
+type SqlValue = string | number | bigint | null;
+
+/**
+ * UPDATE the row with these key columns, or INSERT it. Written without `ON CONFLICT (...)` targets on purpose: newer
+ * MLflow schemas widen some primary keys (e.g. a `workspace` column in the registry tables), which would make such a
+ * target match no constraint; a plain UPDATE-then-INSERT works on every revision.
+ */
+function upsertByKey(db: Db, table: string, key: Record<string, SqlValue>, values: Record<string, SqlValue>): void {
+  const keyCols = Object.keys(key);
+  const valueCols = Object.keys(values);
+  const where = keyCols.map((c) => `${c} = ?`).join(' AND ');
+  const updated = db.prepare(`UPDATE ${table} SET ${valueCols.map((c) => `${c} = ?`).join(', ')} WHERE ${where}`).run(...Object.values(values), ...Object.values(key));
+  if (updated.changes > 0) return;
+  const cols = [...keyCols, ...valueCols];
+  db.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...Object.values(key), ...Object.values(values));
+}
 
 export class SqliteStoreTracker implements Tracker {
   readonly kind = 'sqlite' as const;
@@ -126,10 +142,12 @@ export class SqliteStoreTracker implements Tracker {
       if (row.lifecycle_stage === 'deleted') throw new NatixError(`Experiment "${name}" is deleted in ${this.dbPath}`, {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Restore it (mlflow experiments restore) or pick another --experiment.']});
       return row.experiment_id.toString();
     }
+    // The next id is computed here (BigInt, inside the write lock) rather than left to SQLite's rowid, so it stays
+    // exact next to MLflow's 18-digit ids and works whether or not a newer schema keeps experiment_id a rowid alias.
+    const max = (db.prepare('SELECT MAX(experiment_id) AS id FROM experiments').safeIntegers(true).get() as {id: bigint | null}).id;
+    const id = (max ?? 0n) + 1n;
     const now = Date.now();
-    db.prepare("INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, NULL, 'active', ?, ?)").run(name, now, now);
-    const id = (db.prepare('SELECT experiment_id FROM experiments WHERE name = ?').safeIntegers(true).get(name) as {experiment_id: bigint}).experiment_id;
-    db.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(pathToFileURL(path.join(this.artifactRoot, id.toString())).href, id);
+    db.prepare("INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, 'active', ?, ?)").run(id, name, pathToFileURL(path.join(this.artifactRoot, id.toString())).href, now, now);
     return id.toString();
   }
 
@@ -171,32 +189,28 @@ export class SqliteStoreTracker implements Tracker {
       logParams: async (params) => {
         const list = definedParams(params);
         this.write((db) => {
-          const upsert = db.prepare('INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?) ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value');
-          for (const [k, v] of list) upsert.run(k, v, runId);
+          for (const [k, v] of list) upsertByKey(db, 'params', {key: k, run_uuid: runId}, {value: v});
         });
       },
       logMetrics: async (metrics, step, timestamp = Date.now()) => {
         this.write((db) => {
           const insert = db.prepare('INSERT OR IGNORE INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)');
-          // latest_metrics keeps the metric with the greatest (step, timestamp, value), as MLflow does.
-          const latest = db.prepare(
-            `INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan
-             WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))`,
-          );
+          const current = db.prepare('SELECT step, timestamp, value FROM latest_metrics WHERE key = ? AND run_uuid = ?');
           for (const [k, raw] of Object.entries(metrics)) {
             if (typeof raw !== 'number') continue;
             const key = sanitizeKey(k);
             const {value, isNan} = sqlMetricValue(raw);
             insert.run(key, value, timestamp, runId, step, isNan);
-            latest.run(key, value, timestamp, step, isNan, runId);
+            // latest_metrics keeps the metric with the greatest (step, timestamp, value), as MLflow does.
+            const old = current.get(key, runId) as {step: number; timestamp: number; value: number} | undefined;
+            const newer = !old || step > Number(old.step) || (step === Number(old.step) && (timestamp > Number(old.timestamp) || (timestamp === Number(old.timestamp) && value > Number(old.value))));
+            if (newer) upsertByKey(db, 'latest_metrics', {key, run_uuid: runId}, {value, timestamp, step, is_nan: isNan});
           }
         });
       },
       setTags: async (tags) => {
         this.write((db) => {
-          const upsert = db.prepare('INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?) ON CONFLICT (key, run_uuid) DO UPDATE SET value = excluded.value');
-          for (const [k, v] of Object.entries(tags)) upsert.run(sanitizeKey(k), v.slice(0, MAX_TAG_VALUE_LENGTH), runId);
+          for (const [k, v] of Object.entries(tags)) upsertByKey(db, 'tags', {key: sanitizeKey(k), run_uuid: runId}, {value: v.slice(0, MAX_TAG_VALUE_LENGTH)});
           if (tags['mlflow.runName'] !== undefined) db.prepare('UPDATE runs SET name = ? WHERE run_uuid = ?').run(tags['mlflow.runName'], runId);
         });
       },
@@ -208,10 +222,12 @@ export class SqliteStoreTracker implements Tracker {
         const source = `${info.artifactUri}/${artifactPath}`;
         const version = this.write((db) => {
           const now = Date.now();
-          db.prepare('INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?, ?, ?, NULL) ON CONFLICT (name) DO UPDATE SET last_updated_time = excluded.last_updated_time').run(name, now, now);
+          if (db.prepare('UPDATE registered_models SET last_updated_time = ? WHERE name = ?').run(now, name).changes === 0) {
+            db.prepare('INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?, ?, ?, NULL)').run(name, now, now);
+          }
           const next = Number((db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM model_versions WHERE name = ?').get(name) as {v: number}).v) + 1;
           db.prepare("INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, status, status_message, run_link) VALUES (?, ?, ?, ?, NULL, NULL, 'None', ?, ?, 'READY', NULL, NULL)").run(name, next, now, now, source, runId);
-          if (alias) db.prepare('INSERT INTO registered_model_aliases (name, alias, version) VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version').run(name, alias, next);
+          if (alias) upsertByKey(db, 'registered_model_aliases', {name, alias}, {version: next});
           return next;
         });
         return {version: String(version)};

@@ -33,11 +33,13 @@ describe('a tracking server that never answers', () => {
     const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 5000, retries: 3, startDeadlineMs: 400, spoolDir: spoolDir(dir), warn: (m) => warnings.push(m)});
     const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
     expect(run.info.spooled).toBe(true);
-    expect(server.requests).toHaveLength(1);
+    // One try at most (a loaded machine may cut it before the server even records it), never the old 4 x 5 s.
+    const tries = server.requests.length;
+    expect(tries).toBeLessThanOrEqual(1);
     expect(warnings.join('\n')).toMatch(/did not answer within 0\.4 s.*spool.*natix tracking sync/s);
     await run.logMetrics({loss: 1}, 1);
     await run.end('FINISHED');
-    expect(server.requests).toHaveLength(1); // everything after went straight to the spool
+    expect(server.requests).toHaveLength(tries); // everything after went straight to the spool
     expect((await spoolText()).split('\n').filter(Boolean).map((l) => JSON.parse(l).call)).toEqual(['create', 'log-batch', 'update']);
     expect(describeRun(run)).toMatch(/is in the local spool: replay it with natix tracking sync/);
     expect(describeRun(run)).not.toMatch(/\(experiment \)/);

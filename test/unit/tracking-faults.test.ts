@@ -82,7 +82,7 @@ describe('secrets', () => {
   it('userinfo in the server URL authenticates but is never printed or stored', async () => {
     const url = `http://alice:pa55-w0rd-x@127.0.0.1:${server.port}`;
     const warnings: string[] = [];
-    const tracker = openTracker({uri: url, cwd: dir, env: {}, warn: (m) => warnings.push(m), startDeadlineMs: 400});
+    const tracker = openTracker({uri: url, cwd: dir, env: {}, warn: (m) => warnings.push(m)});
     expect(tracker.uri).toBe(server.url);
     const ok = await tracker.startRun({experimentName: 'e', runName: 'r'});
     await ok.end('FINISHED');

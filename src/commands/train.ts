@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
+import {LIMITS} from '../lib/cli/numeric-flags.js';
 import {RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN, trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.js';
 import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
@@ -43,12 +44,12 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       parse: async (value) => checkRunName(value),
     }),
     out: Flags.string({description: 'Checkpoints root.', default: 'checkpoints'}),
-    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1}),
-    'batch-size': Flags.integer({description: 'Batch size.', min: 1}),
+    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1, max: 100_000}),
+    'batch-size': Flags.integer({description: 'Batch size.', min: 1, max: 65_536}),
     lr: Flags.string({description: 'Learning rate.'}),
-    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.'}),
+    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.', min: 0, max: LIMITS.seed}),
     backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
-    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
+    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1, max: 100_000}),
     resume: Flags.boolean({description: 'Continue the run in --out/--run-name (where it is now, even if it was moved) from its newest valid checkpoint.', default: false}),
     'allow-one-class': Flags.boolean({description: 'Train even when the training split has one class only (refused otherwise).', default: false}),
     tracking: Flags.boolean({description: 'Log the run to MLflow (default: sqlite:///mlflow.db in the working folder).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
@@ -58,7 +59,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
     inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
     device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
-    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0}),
+    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0, max: LIMITS.concurrency}),
   };
 
   /** What the head-training path (src/lib/train/head-command.ts) needs of this command. */
@@ -79,7 +80,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
     if ((this.fileConfig as unknown as TrainConfig).model?.from) {
       const lr = flags.lr === undefined ? undefined : Number(flags.lr);
-      if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+      if (lr !== undefined && !(lr > 0 && lr <= 10)) throw new NatixError(`--lr must be a number in (0, 10], got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
       return (await import('../lib/train/head-command.js')).runHeadTraining(this.host, this.fileConfig as unknown as TrainConfig, path.dirname(path.resolve(flags.config)), lr) as never;
     }
     let display: TrainDisplay | undefined;
@@ -96,7 +97,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     try {
       const fileConfig = this.fileConfig as unknown as TrainConfig;
       const lr = flags.lr === undefined ? undefined : Number(flags.lr);
-      if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+      if (lr !== undefined && !(lr > 0 && lr <= 10)) throw new NatixError(`--lr must be a number in (0, 10], got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
       // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.
       const root = path.dirname(path.resolve(flags.config));
       let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);

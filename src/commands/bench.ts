@@ -8,7 +8,9 @@ import {formatTable} from '../lib/cli/ui.js';
 import {baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
 import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
 import {runBench, type BenchResult} from '../lib/bench/index.js';
-import {loadCascade, type Cascade} from '../lib/cascade/index.js';
+import {runTune, type TuneResult} from '../lib/bench/tune.js';
+import {writeTunePlot} from '../lib/bench/tune-plot.js';
+import {cascadeFileOf, loadCascade, type Cascade} from '../lib/cascade/index.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
 import type {Sample} from '../lib/data/sample.js';
 import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
@@ -87,6 +89,11 @@ sample's test split.`;
     markdown: Flags.string({description: 'Write a Markdown summary (for a CI job page).', helpGroup: 'OUTPUT'}),
     predictions: Flags.string({description: 'Write per-image predictions as JSON lines (and challenges when simulated).', helpGroup: 'OUTPUT'}),
     plot: Flags.string({description: 'Write a picture (.svg or .png): latency histogram, confusion matrix, reward curve.', helpGroup: 'OUTPUT'}),
+    tune: Flags.boolean({description: 'Tune the exit thresholds: run every stage on every image once, then evaluate every band choice offline.', default: false, helpGroup: 'TUNE'}),
+    'target-exit': Flags.string({description: 'Tune: share of the images each stage should answer itself (default 0.6).', helpGroup: 'TUNE'}),
+    'target-exit-accuracy': Flags.string({description: 'Tune: accuracy required on those exits (default 0.99).', helpGroup: 'TUNE'}),
+    'latency-budget': Flags.string({description: 'Tune: instead of the exit targets, the best MCC with a mean latency at most this (ms).', helpGroup: 'TUNE'}),
+    'write-cascade': Flags.string({description: 'Tune: write the cascade file with the recommended bands here (YAML).', helpGroup: 'TUNE'}),
     track: Flags.boolean({description: 'Log this benchmark as an MLflow run (metrics, gates, verdict, reports).', default: false, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-bench).', helpGroup: 'TRACKING'}),
@@ -94,7 +101,7 @@ sample's test split.`;
 
   private cascade?: Cascade;
 
-  async run(): Promise<BenchResult> {
+  async run(): Promise<BenchResult | TuneResult> {
     const {flags} = this;
     const usage = (error: unknown): never => {
       throw new NatixError(errorMessage(error), {code: 'USAGE', exitCode: ExitCode.Usage});
@@ -138,6 +145,7 @@ sample's test split.`;
     this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
+    for (const warning of described.preprocessingWarnings) this.warn(`preprocessing: ${warning}`);
 
     let server: Parameters<typeof runBench>[3]['server'];
     if (flags.scenario === 'server') {
@@ -153,6 +161,7 @@ sample's test split.`;
     } else if (flags['target-qps'] !== undefined || flags['find-peak']) {
       throw new NatixError('--target-qps and --find-peak belong to --scenario server', {code: 'USAGE', exitCode: ExitCode.Usage});
     }
+    if (flags.tune) return this.tune(samples);
     const warmup = /^\d+$/.test(flags.warmup.trim()) ? {queries: Number(flags.warmup), ms: 0} : {queries: 1, ms: parseDuration(flags.warmup, 'warmup')};
     const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);
     const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
@@ -205,6 +214,57 @@ sample's test split.`;
     // The reward/score series are for plots; the --json result keeps them out to stay small.
     if (r.validator) r.validator = {...r.validator, rewards: [], scores: []};
     return r;
+  }
+
+  /** `--tune`: record every stage on every image, evaluate every band choice, recommend, plot, write the cascade. */
+  private async tune(samples: Sample[]): Promise<TuneResult> {
+    const {flags} = this;
+    const fraction = (name: 'target-exit' | 'target-exit-accuracy', fallback: number): number => {
+      const v = flags[name] === undefined ? fallback : Number(flags[name]);
+      if (!Number.isFinite(v) || v < 0 || v > 1) throw new NatixError(`--${name} expects a share between 0 and 1, got "${flags[name]}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+      return v;
+    };
+    const budget = flags['latency-budget'] === undefined ? undefined : Number(flags['latency-budget']);
+    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new NatixError(`--latency-budget expects milliseconds above 0, got "${flags['latency-budget']}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    const cascadeFile = cascadeFileOf(flags.model);
+    if (flags['write-cascade'] && !cascadeFile) this.warn('--write-cascade needs a cascade file as --model (a single model has no bands to tune); nothing written');
+    const progress = this.ui.progress('tune', samples.length);
+    const run = await runTune(this.cascade!, samples, {
+      concurrency: this.cascade!.capacity(),
+      targets: {exit: fraction('target-exit', 0.6), exitAccuracy: fraction('target-exit-accuracy', 0.99), latencyBudgetMs: budget},
+      cascadeFile,
+      writeTo: flags['write-cascade'],
+      onImage: () => progress.increment(),
+    }).catch((error: unknown) => {
+      throw error instanceof NatixError ? error : new NatixError(errorMessage(error), {code: 'TUNE_FAILED', exitCode: ExitCode.Usage});
+    });
+    progress.stop();
+    if (run.skipped > 0) this.warn(`${run.skipped} image(s) without a 0/1 label or unreadable were left out of the tuning`);
+    if (run.cascadeYaml && flags['write-cascade']) await writeFileAtomic(flags['write-cascade'], run.cascadeYaml);
+    if (flags.plot) await writeTunePlot(flags.plot, run.result, run.all);
+    this.renderTune(run.result);
+    if (run.cascadeYaml) this.info(`Wrote ${flags['write-cascade']} (bands ${run.result.recommended.thresholds.map((t) => (t === null ? '-' : `[${(Math.round((1 - t) * 100) / 100).toFixed(2)}, ${t.toFixed(2)}]`)).join(', ')})`);
+    return run.result;
+  }
+
+  private renderTune(r: TuneResult): void {
+    const c = this.ui.color;
+    const f = (v: number | null | undefined, d = 4): string => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
+    const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
+    const shown = [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99];
+    this.log(`${c.bold('Exit thresholds')} on ${r.images} images (every stage ran on every image once; exit when p >= t or p <= 1 - t):`);
+    for (const s of r.stages) {
+      const rows = s.table.filter((row) => shown.includes(row.t));
+      this.log(formatTable([`${s.name} (mean ${f(s.meanMs, 2)} ms)`, ...rows.map((row) => `t=${row.t.toFixed(2)}`)], [['exit coverage', ...rows.map((row) => pct(row.coverage))], ['exit accuracy', ...rows.map((row) => (row.exitAccuracy === null ? 'n/a' : pct(row.exitAccuracy)))]], ['left', ...rows.map(() => 'right' as const)]));
+    }
+    const band = (b: TuneResult['current']): string => b.bands.map((x) => (x ? `${x.when} [${x.band[0]}, ${x.band[1]}]` : 'always')).join(' | ') || '-';
+    const line = (b: TuneResult['current']): string[] => [band(b), b.exitRates.map(pct).join(' / '), f(b.mcc), f(b.accuracy), f(b.meanMs, 2)];
+    const step = Math.max(1, Math.ceil(r.frontier.length / 15));
+    const frontier = r.frontier.filter((_, i) => i % step === 0 || i === r.frontier.length - 1);
+    this.log(`${c.bold('Frontier')} (${r.frontier.length} of ${r.choices} band choices: none is both faster and better; escalate while inside the band):`);
+    this.log(formatTable(['bands', 'answered by stage', 'MCC', 'accuracy', 'mean ms'], [...frontier.map(line), ['current: ' + band(r.current), ...line(r.current).slice(1)], ['RECOMMENDED: ' + band(r.recommended), ...line(r.recommended).slice(1)]], ['left', 'right', 'right', 'right', 'right']));
+    this.log(`${c.bold('Recommended')} (${r.recommended.rule}): MCC ${f(r.recommended.mcc)} (now ${f(r.current.mcc)}), mean ${f(r.recommended.meanMs, 2)} ms per image (now ${f(r.current.meanMs, 2)})`);
+    for (const note of r.recommended.notes) this.warn(note);
   }
 
   private render(r: BenchResult): void {

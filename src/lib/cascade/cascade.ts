@@ -227,8 +227,9 @@ export class Cascade {
    * Runs the cascade on several images at once: decoded concurrently, and every model whose input has a free batch
    * dimension runs ONE session call per stage for all the images still in that stage (their inference time is
    * the call's time shared equally, `batch` in the trace). Results come back in input order.
+   * `allStages` ignores the escalation rules: every stage runs on every image (bench --tune records them all).
    */
-  async predictBatch(items: Array<{input: string | Uint8Array; meta?: {id?: string; path?: string}}>): Promise<CascadeResult[]> {
+  async predictBatch(items: Array<{input: string | Uint8Array; meta?: {id?: string; path?: string}}>, options: {allStages?: boolean} = {}): Promise<CascadeResult[]> {
     const started = this.now();
     const deadline = this.options.deadlineMs === undefined ? undefined : deadlineSignal(this.options.deadlineMs, `cascade deadline (${this.options.deadlineMs} ms)`);
     const cascadeSignal = deadline?.signal;
@@ -272,7 +273,7 @@ export class Cascade {
             return;
           }
           e.probability = trace.probability;
-          if (stage.escalate) {
+          if (stage.escalate && !options.allStages) {
             const [lo, hi] = stage.escalate.band;
             const inside = trace.probability >= lo && trace.probability <= hi;
             const go = stage.escalate.when === 'inside' ? inside : !inside;

@@ -74,6 +74,15 @@ export function defaultCascadePath(root = packageRoot()): string | undefined {
   return undefined;
 }
 
+/** The cascade file `--model` stands for (the default cascade when undefined), or undefined for a single model. */
+export function cascadeFileOf(modelPath: string | undefined, root?: string): string | undefined {
+  const target = modelPath ?? defaultCascadePath(root);
+  if (!target || classifyModelPath(target) !== 'cascade') return undefined;
+  if (!statSync(target).isDirectory()) return target;
+  const name = CASCADE_NAMES.find((n) => existsSync(path.join(target, n)));
+  return name ? path.join(target, name) : undefined;
+}
+
 /** Classifies what `--model` points at. */
 export function classifyModelPath(modelPath: string): 'cascade' | 'onnx' | 'hf' | 'tfjs' {
   if (!existsSync(modelPath)) throw new NatixError(`Model not found: ${modelPath}`, {code: 'MODEL_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass a .onnx file, a model directory or a cascade file to --model.']});

@@ -213,7 +213,9 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
-        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99]) as [number, number];
+        // Exact values where a finding will quote them (or the threshold falls inside the pinned interval).
+        const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < t.dark : 1 - high < t.light);
+        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99], exactWanted) as [number, number];
         exactBrightness = true;
       }
     }

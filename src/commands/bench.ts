@@ -65,7 +65,7 @@ sample's test split.`;
     })(),
     'target-qps': Flags.string({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed).', helpGroup: 'SERVER'}),
     'find-peak': Flags.boolean({description: 'Server scenario: search the highest --target-qps that stays VALID (starting from --target-qps).', default: false, helpGroup: 'SERVER'}),
-    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1}),
+    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: images decode on the main thread while the models run in their worker threads).', default: os.availableParallelism() * 4, min: 1}),
     warmup: Flags.string({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: '200ms'}),
     'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1}),
     'min-duration': Flags.string({description: 'Measure for at least this long (500ms, 10s).', default: '0ms'}),

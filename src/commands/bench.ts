@@ -145,6 +145,7 @@ sample's test split.`;
     this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
+    for (const warning of described.preprocessingWarnings) this.warn(`preprocessing: ${warning}`);
 
     let server: Parameters<typeof runBench>[3]['server'];
     if (flags.scenario === 'server') {

@@ -5,13 +5,14 @@ import {NatixCommand} from '../lib/cli/base-command.js';
 import {formatTable} from '../lib/cli/ui.js';
 import {runBatch, type BatchRecord, type BatchSummary} from '../lib/cascade/batch.js';
 import {loadCascade, type Cascade, type CascadeResult} from '../lib/cascade/index.js';
+import {explainModels, type PreprocessingExplanation} from '../lib/image/explain.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
 import type {Sample} from '../lib/data/sample.js';
 import {openInferenceLogs, type InferenceLogs} from '../lib/logging/inference-logs.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
 
-type SingleResult = CascadeResult & {latencyTarget?: {ms: number; verdict: 'PASS' | 'FAIL'}};
+type SingleResult = CascadeResult & {latencyTarget?: {ms: number; verdict: 'PASS' | 'FAIL'}; preprocessing?: PreprocessingExplanation[]};
 
 export default class TestInference extends NatixCommand<typeof TestInference> {
   static summary = 'Run one image or a folder through the model cascade, with the time of every stage.';
@@ -42,12 +43,13 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     'no-log': Flags.boolean({description: 'Do not write logs, even for --batch.', default: false}),
     threshold: Flags.string({description: 'Roadwork iff probability > threshold (subnet rule: 0.5).'}),
     'timeout-ms': Flags.integer({description: 'Per-model inference timeout when the cascade file sets none.', default: 5000, min: 1}),
+    'explain-preprocessing': Flags.boolean({description: 'Print (and put under "preprocessing" in --json) each model\'s resolved preprocessing steps: resize WxH with filter, crop box, rescale, mean/std - to compare with a Python pipeline.', default: false}),
   };
 
   private cascade?: Cascade;
   private logs?: InferenceLogs;
 
-  async run(): Promise<SingleResult | {records: BatchRecord[]; summary: BatchSummary; output?: string}> {
+  async run(): Promise<SingleResult | {records: BatchRecord[]; summary: BatchSummary; output?: string; preprocessing?: PreprocessingExplanation[]}> {
     const {flags} = this;
     const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
     if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw new NatixError(`--threshold must be in [0, 1], got ${flags.threshold}`, {code: 'USAGE', exitCode: ExitCode.Usage});
@@ -62,7 +64,13 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     });
     const description = this.cascade.describe();
     for (const note of description.deviceNotes) this.info(`Using CPU: ${note}.`);
-    return flags.image ? this.single(flags.image) : this.batch(flags.batch!);
+    for (const warning of description.preprocessingWarnings) this.warn(`preprocessing: ${warning}`);
+    if (flags.image) return this.single(flags.image);
+    const batch = await this.batch(flags.batch!);
+    if (!flags['explain-preprocessing']) return batch;
+    const preprocessing = await explainModels(this.cascade.models());
+    this.printExplanations(preprocessing);
+    return {...batch, preprocessing};
   }
 
   private async single(image: string): Promise<SingleResult> {
@@ -87,6 +95,10 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     }
     this.log(formatTable(['stage', 'models', 'ms', 'probability', 'status'], rows, ['left', 'left', 'right', 'right', 'left']));
     this.log(`total ${result.totalMs.toFixed(2)} ms end to end${result.latencyTarget ? ` - ${result.latencyTarget.verdict === 'PASS' ? c.green('PASS') : c.red('FAIL')} against ${result.latencyTarget.ms} ms` : ''}`);
+    if (this.flags['explain-preprocessing']) {
+      result.preprocessing = await explainModels(this.cascade!.models(), path.resolve(image));
+      this.printExplanations(result.preprocessing);
+    }
     return result;
   }
 
@@ -110,6 +122,13 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     if (output) this.log(`records written to ${output}`);
     if (summary.errors > 0) this.warn(`${summary.errors} image(s) could not be read; see the records${this.flags['no-log'] ? '' : ' and errors.log'}`);
     return {records, summary, output};
+  }
+
+  private printExplanations(explanations: PreprocessingExplanation[]): void {
+    for (const e of explanations) {
+      this.log(`preprocessing of model "${e.model}" (${e.source}):`);
+      for (const step of e.steps) this.log(`  - ${step}`);
+    }
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {

@@ -158,6 +158,8 @@ describe('natix export', () => {
     expect(typeof card.submission_time).toBe('number');
     const cfg = JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8'));
     expect(cfg.id2label).toEqual({0: 'None', 1: 'Roadwork'});
+    // The run trained through the Pillow-exact path; the export records it so inference resizes the same way.
+    expect(JSON.parse(await readFile(path.join(out, 'preprocessor_config.json'), 'utf8')).natix_resampler).toBe('pillow');
     const image = path.join(data, 'val', 'roadwork', (await readdir(path.join(data, 'val', 'roadwork')))[0]!);
     const t = await runNatix(['test-inference', '--image', image, '--model', out, '--json']);
     expect(t.code, t.stderr).toBe(0);

@@ -162,6 +162,13 @@ describe('natix tracking sync', () => {
     expect((await readdir(spoolDir(dir))).filter((f) => !f.endsWith('.done'))).toEqual([]);
   });
 
+  it('a spool that records no server goes to MLFLOW_TRACKING_URI, and says what to pass when that is unset too', async () => {
+    await mkdir(spoolDir(dir), {recursive: true});
+    await writeFile(path.join(spoolDir(dir), 'spooled-1.jsonl'), `${JSON.stringify({call: 'create', body: {experimentName: 'e', runName: 'r', tags: {}, startTime: 1}})}\n`);
+    expect((await syncSpool({cwd: dir, env: {}, warn: () => {}})).failed).toEqual([{runId: 'spooled-1', error: expect.stringMatching(/pass --tracking-uri or set MLFLOW_TRACKING_URI/)}]);
+    expect(await syncSpool({cwd: dir, env: {MLFLOW_TRACKING_URI: server.url}, warn: () => {}})).toMatchObject({runs: 1, failed: [], servers: [server.url]});
+  });
+
   it('a damaged line in the middle fails that run only; an unreadable spool is reported, not thrown', async () => {
     await mkdir(spoolDir(dir), {recursive: true});
     const line = (call: string, body: unknown): string => `${JSON.stringify({call, body, server: server.url, time: 1})}\n`;

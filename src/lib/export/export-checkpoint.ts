@@ -13,11 +13,11 @@ import {readCheckpoint, resolveCheckpointDir} from '../train/checkpoint.js';
 import {readRunConfig} from '../train/trainer.js';
 import {buildModel} from '../train/zoo.js';
 import {openDataset, type FormatChoice} from '../data/open.js';
-import {decodeImage} from '../image/decode.js';
+import {preprocessForModel} from '../image/preprocess.js';
+import {trainingPreprocessing} from '../train/data.js';
 import type {Sample} from '../data/sample.js';
 import {readHeadRunConfig} from '../train/head-trainer.js';
 import type {ResolvedTrainConfig} from '../train/trainer.js';
-import sharp from 'sharp';
 import {tfjsToOnnx} from './onnx-export.js';
 
 export interface ExportOptions {
@@ -67,7 +67,9 @@ export async function exportCheckpoint(tf: Tf, target: string, options: ExportOp
   const files: Record<string, string | Uint8Array> = {
     'model.onnx': graph.onnx,
     'config.json': JSON.stringify({architectures: [`natix-${config.model.architecture}`], model_type: 'natix-cnn', id2label, label2id: Object.fromEntries(Object.entries(id2label).map(([k, v]) => [v, Number(k)])), num_labels: classes, natix: {run: config.runName, checkpoint: path.basename(dir), epoch: checkpoint.state.epoch, best: checkpoint.state.best}}, null, 2),
-    'preprocessor_config.json': JSON.stringify({image_processor_type: 'natix', do_resize: true, size: {height: graph.inputSize, width: graph.inputSize}, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: false, image_mean: [0, 0, 0], image_std: [1, 1, 1]}, null, 2),
+    // natix_resampler: how training resized the images (runs from before it was recorded used libvips), so inference
+    // resizes the same way (src/lib/image/hf-processor.ts).
+    'preprocessor_config.json': JSON.stringify({image_processor_type: 'natix', do_resize: true, size: {height: graph.inputSize, width: graph.inputSize}, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: false, image_mean: [0, 0, 0], image_std: [1, 1, 1], natix_resampler: (config.dataset.resampler as string | undefined) ?? 'vips'}, null, 2),
     'model_card.json': JSON.stringify({model_name: options.modelName ?? config.runName, description: options.description ?? `natix ${config.model.architecture} (width ${config.model.width}) trained at ${graph.inputSize}x${graph.inputSize}; best ${checkpoint.state.best.metric} ${checkpoint.state.best.value ?? 'n/a'}`, version: options.version, submitted_by: options.hotkey ?? '', submission_time: Math.floor(Date.now() / 1000)}, null, 2),
   };
   for (const [name, data] of Object.entries(files)) await writeFile(path.join(options.out, name), data);
@@ -102,8 +104,7 @@ async function verifyZooExport(tf: Tf, model: import('@tensorflow/tfjs').LayersM
   const n = samples.length;
   const nhwc = new Float32Array(n * s * s * 3);
   for (const [i, sample] of samples.entries()) {
-    const decoded = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: s * 2});
-    const rgb = await sharp(decoded.data, {raw: {width: decoded.width, height: decoded.height, channels: 3}}).resize(s, s, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+    const rgb = (await preprocessForModel(sample.bytes ?? sample.absPath!, trainingPreprocessing(s, config.dataset.resampler ?? 'vips'))).data;
     for (let k = 0; k < s * s * 3; k++) nhwc[i * s * s * 3 + k] = rgb[k]! / 255;
   }
   const nchw = new Float32Array(nhwc.length);

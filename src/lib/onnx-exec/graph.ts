@@ -232,13 +232,19 @@ function mostCommon(keys: string[]): string {
  * holding several residual blocks (`stages.1/layers.0..2`) is split at its numbered sub-scopes. Graphs without
  * such names get one block per residual join.
  */
-export function findBlocks(g: GraphIndex): Block[] {
+/** Values computed from tensor shapes only (Shape/Size and what is derived from them): int64 shape arithmetic. */
+export function shapeValuesOf(g: GraphIndex): Set<string> {
   const shapeValues = new Set<string>();
   for (const i of g.order) {
     const n = g.nodes[i]!;
     const dynamicInputs = n.inputs.filter((v) => v && g.dynamic.has(v));
     if (n.opType === 'Shape' || n.opType === 'Size' || (dynamicInputs.length > 0 && dynamicInputs.every((v) => shapeValues.has(v)))) for (const o of n.outputs) if (o) shapeValues.add(o);
   }
+  return shapeValues;
+}
+
+export function findBlocks(g: GraphIndex): Block[] {
+  const shapeValues = shapeValuesOf(g);
   const tails = new Map<string, Set<number>>();
   const isBoundary = (v: string): boolean => {
     const tail = downstreamOf(g, v);
@@ -331,4 +337,26 @@ export function trainFrom(g: GraphIndex, what: {all: true} | {last: number} | {f
     throw new NatixError(`${g.model}: last:${what.last} asks for more blocks than the ${blocks.length} natix found (${blocks.map((b) => b.name).join(', ')})`, {code: 'ONNX_NO_BLOCKS', exitCode: ExitCode.Usage, actions: [`Use last:1 ... last:${blocks.length}, or model.train: all.`]});
   }
   return blocks[blocks.length - what.last]!.from;
+}
+
+/**
+ * The frozen prefix as a model of its own, for onnxruntime: the nodes that compute the boundary values from the
+ * graph inputs, with those values as outputs. Undefined when the cut starts at a graph input (nothing is frozen).
+ */
+export function prefixSpec(g: GraphIndex, cut: Cut): OnnxModelSpec | undefined {
+  const computed = cut.boundary.filter((v) => !g.inputs.includes(v));
+  if (!computed.length) return undefined;
+  const nodes = nodesFor(g, computed, new Set(g.inputs)).map((i) => g.nodes[i]!);
+  const read = new Set(nodes.flatMap((n) => n.inputs));
+  const shapeValues = shapeValuesOf(g);
+  const known = new Map((g.spec.valueInfo ?? []).map((v) => [v.name, v]));
+  return {
+    ...g.spec,
+    graphName: `${g.spec.graphName ?? 'model'}-frozen-prefix`,
+    nodes,
+    initializers: (g.spec.initializers ?? []).filter((t) => read.has(t.name)),
+    inputs: g.spec.inputs.filter((i) => read.has(i.name) && !g.initializers.has(i.name)),
+    outputs: computed.map((name) => ({name, type: known.get(name)?.type ?? (shapeValues.has(name) ? 'int64' : 'float')})),
+    valueInfo: undefined,
+  };
 }

@@ -155,3 +155,83 @@ export function laplacianVariance(grey: Uint8Array, width: number, height: numbe
   const mean = sum / count;
   return sq / count - mean * mean;
 }
+
+/**
+ * How far the thumbnail's brightness percentiles can be from CleanVision's full-resolution ones in the direction
+ * averaging does NOT explain (the thumbnail reading the 99th percentile higher, or the 5th lower): resampling
+ * overshoot and sampling. Measured on 1,000 synthetic 1920x1080 JPEGs: at most 0.019 (p99) and 0.0045 (p5).
+ * In the other direction the gap is unbounded (small highlights average away: up to 0.15 measured), so every image
+ * whose verdict could differ is decided at full resolution (needsExactBrightness).
+ */
+export const THUMBNAIL_BRIGHTNESS_MARGIN = 0.025;
+
+/**
+ * Whether the dark or light verdict of an image must be settled on its full-resolution pixels: the thumbnail's 99th
+ * percentile below dark + margin (full resolution can only be higher, by any amount, or lower by the margin), or
+ * its light score below light + margin.
+ */
+export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number): boolean {
+  return p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN || 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN;
+}
+
+/**
+ * CleanVision's brightness percentiles, exactly: numpy's `np.percentile(b, q)` (linear interpolation between order
+ * statistics) of b = sqrt(0.241 R^2 + 0.691 G^2 + 0.068 B^2) / 255 over EVERY pixel of an RGB buffer. Order
+ * statistics are found by the integer key 241 R^2 + 691 G^2 + 68 B^2 (monotonic in b): one pass counts the keys in a
+ * histogram of their top bits, a second collects only the keys of the bins holding the wanted ranks, and b is
+ * recomputed from the pixel with numpy's float operations. Equal to CleanVision's values on sharp's decode (tested;
+ * 1,000 synthetic 1920x1080 JPEGs: identical to numpy on Pillow's decode). ~10 ms for 2 MP.
+ */
+export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[]): number[] {
+  const n = data.length / 3;
+  const SHIFT = 10;
+  const hist = new Uint32Array((65_025_000 >> SHIFT) + 1);
+  for (let i = 0; i < data.length; i += 3) hist[(241 * data[i]! * data[i]! + 691 * data[i + 1]! * data[i + 1]! + 68 * data[i + 2]! * data[i + 2]!) >> SHIFT]!++;
+  // The ranks needed: both neighbours of each percentile's fractional index.
+  const ranks = [...new Set(quantiles.flatMap((q) => {
+    const index = (q / 100) * (n - 1);
+    return [Math.floor(index), Math.min(n - 1, Math.floor(index) + 1)];
+  }))].sort((a, b) => a - b);
+  const binOf = new Map<number, {bin: number; before: number}>();
+  let acc = 0;
+  let bin = 0;
+  for (const rank of ranks) {
+    while (acc + hist[bin]! <= rank) acc += hist[bin++]!;
+    binOf.set(rank, {bin, before: acc});
+  }
+  // Within each wanted bin, a histogram of the low bits gives the exact key of the rank, and one pixel having it.
+  const wanted = new Int32Array(hist.length).fill(-1);
+  const bins = [...new Set([...binOf.values()].map((v) => v.bin))];
+  bins.forEach((b, k) => (wanted[b] = k));
+  const low = bins.map(() => new Uint32Array(1 << SHIFT));
+  const pixelOfKey = bins.map(() => new Int32Array(1 << SHIFT).fill(-1));
+  for (let p = 0, i = 0; p < n; p++, i += 3) {
+    const key = 241 * data[i]! * data[i]! + 691 * data[i + 1]! * data[i + 1]! + 68 * data[i + 2]! * data[i + 2]!;
+    const k = wanted[key >> SHIFT]!;
+    if (k < 0) continue;
+    const l = key & ((1 << SHIFT) - 1);
+    low[k]![l]!++;
+    if (pixelOfKey[k]![l]! < 0) pixelOfKey[k]![l] = p;
+  }
+  const valueAt = (rank: number): number => {
+    const {bin: b, before} = binOf.get(rank)!;
+    const k = wanted[b]!;
+    let seen = before;
+    let l = 0;
+    while (seen + low[k]![l]! <= rank) seen += low[k]![l++]!;
+    const i = pixelOfKey[k]![l]! * 3;
+    const r = data[i]!;
+    const g = data[i + 1]!;
+    const bl = data[i + 2]!;
+    return Math.sqrt(0.241 * (r * r) + 0.691 * (g * g) + 0.068 * (bl * bl)) / 255;
+  };
+  return quantiles.map((q) => {
+    const index = (q / 100) * (n - 1);
+    const lo = Math.floor(index);
+    const t = index - lo;
+    const a = valueAt(lo);
+    const b = valueAt(Math.min(n - 1, lo + 1));
+    // numpy's lerp: a + (b - a) * t, computed from the far end when t >= 0.5.
+    return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+  });
+}

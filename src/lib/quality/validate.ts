@@ -13,7 +13,7 @@ import {decodeImage, DEFAULT_PIXEL_LIMIT} from '../image/decode.js';
 import {errorMessage} from '../errors.js';
 import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
 import {pairsWithin, type PairSearchStats} from './hash-index.js';
-import {computeProperties, type ImageProperties} from './properties.js';
+import {computeProperties, exactBrightnessPercentiles, needsExactBrightness, type ImageProperties} from './properties.js';
 import {inShard, type Shard} from './shard-key.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -147,6 +147,9 @@ export interface ValidationResult {
  */
 export const DEFAULT_SPLIT_RANGES: Record<string, [number, number]> = {train: [0.5, 0.95], val: [0.02, 0.3], validation: [0.02, 0.3], test: [0.02, 0.3]};
 
+/** Images larger than this keep their thumbnail brightness percentiles (a full decode would cost ~3 bytes a pixel). */
+const EXACT_BRIGHTNESS_MAX_PIXELS = 40_000_000;
+
 const EXT_FORMAT: Record<string, string> = {jpg: 'jpeg', jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', tif: 'tiff', tiff: 'tiff', avif: 'heif', heic: 'heif'};
 const RANK: Record<Severity, number> = {info: 0, warning: 1, error: 2};
 
@@ -197,12 +200,23 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       if (info?.size === 0) return add({check: 'unreadable', path: sample.path, message: 'empty file (0 bytes)'});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
+    // Dark / light as CleanVision decides them (99th / 5th percentile over every full-resolution pixel): when the
+    // thumbnail cannot settle the verdict, decode again at full size and compute the exact percentiles.
+    let exactBrightness = false;
+    if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
+      const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
+      if (full) {
+        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99]) as [number, number];
+        exactBrightness = true;
+      }
+    }
+    const resolution = exactBrightness ? 'full resolution' : 'thumbnail';
     record.fingerprint = {width: p.width, height: p.height, meanBrightness: p.meanBrightness, phash: p.phash, signature: p.signature, pixelHash: p.pixelHash};
     const ext = /\.([a-z0-9]+)$/i.exec(sample.absPath ?? String(sample.metadata['image.path'] ?? ''))?.[1]?.toLowerCase();
     if (ext && EXT_FORMAT[ext] && EXT_FORMAT[ext] !== p.format) add({check: 'extension-mismatch', path: sample.path, message: `named .${ext} but the content is ${p.format}`, value: p.format});
     if (Math.min(p.width, p.height) < t['too-small']) add({check: 'too-small', path: sample.path, message: `${p.width}x${p.height} is under ${t['too-small']} px a side`, value: [p.width, p.height], threshold: t['too-small']});
-    if (p.brightnessP99 < t.dark) add({check: 'dark', path: sample.path, message: `dark: 99th-percentile brightness ${p.brightnessP99.toFixed(3)} < ${t.dark}`, value: p.brightnessP99, threshold: t.dark});
-    if (1 - p.brightnessP5 < t.light) add({check: 'light', path: sample.path, message: `washed out: light score ${(1 - p.brightnessP5).toFixed(3)} < ${t.light}`, value: 1 - p.brightnessP5, threshold: t.light});
+    if (p.brightnessP99 < t.dark) add({check: 'dark', path: sample.path, message: `dark: 99th-percentile brightness ${p.brightnessP99.toFixed(3)} < ${t.dark} (${resolution})`, value: p.brightnessP99, threshold: t.dark});
+    if (1 - p.brightnessP5 < t.light) add({check: 'light', path: sample.path, message: `washed out: light score ${(1 - p.brightnessP5).toFixed(3)} < ${t.light} (${resolution})`, value: 1 - p.brightnessP5, threshold: t.light});
     const info = Math.min(1, 0.1 * p.entropy);
     if (info < t['low-information']) add({check: 'low-information', path: sample.path, message: `low information: entropy ${p.entropy.toFixed(2)} bits (score ${info.toFixed(3)} < ${t['low-information']})`, value: info, threshold: t['low-information']});
     else if (p.blurVariance < t.blurry) add({check: 'blurry', path: sample.path, message: `blurry: Laplacian variance ${p.blurVariance.toFixed(1)} < ${t.blurry}`, value: p.blurVariance, threshold: t.blurry});

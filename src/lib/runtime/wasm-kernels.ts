@@ -2,10 +2,14 @@
  * Training kernels the TensorFlow.js wasm backend lacks, built from kernels it has.
  *
  * Conv2DBackpropFilter (the gradient of a 2-D convolution with respect to its filter), for NHWC input x
- * [N, H, W, Ci] and output gradient dy [N, Ho, Wo, Co]: for every kernel offset (i, j), the strided window of the
- * padded input that met that filter tap, flattened to [N*Ho*Wo, Ci], times dy flattened to [N*Ho*Wo, Co], gives
- * dW[i, j] = window^T . dy ([Ci, Co]). kh*kw matrix products of existing kernels (PadV2, StridedSlice, Reshape,
- * BatchMatMul, Concat); checked against the cpu backend in test/unit/wasm-kernels.test.ts.
+ * [N, H, W, Ci] and output gradient dy [N, Ho, Wo, Co], as ONE im2col matrix product: the strided windows of the
+ * padded input that met each filter tap, side by side, form patches [N*Ho*Wo, kh*kw*Ci]; patches^T . dy gives
+ * dW [kh*kw*Ci, Co] (chunked over the batch when the patch matrix would be large). Checked against the cpu backend in
+ * test/unit/wasm-kernels.test.ts; timed by bench/onnx-exec.ts.
+ *
+ * Conv2DBackpropInput (gradient with respect to the input) replaces tfjs-backend-wasm's own, a plain loop that runs
+ * 10-40x slower than a convolution of the same size: dy is spread by the strides (zeros in between), padded, and
+ * convolved (XNNPACK) with the filter rotated by 180 degrees and its channel axes swapped.
  *
  * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (for the MobileNet-style zoo network), the same way:
  * per filter tap, the input window times dy summed over batch and positions (filter); dy spread back with its
@@ -151,6 +155,7 @@ export function registerWasmTrainingKernels(tf: Tf): void {
     if (!k) throw new Error(`wasm backend lacks ${name}`);
     return k.kernelFunc as unknown as KernelFunc;
   };
+  const k = {add: kernel('Add')};
   const padV2 = kernel('PadV2');
   const stridedSlice = kernel('StridedSlice');
   const reshape = kernel('Reshape');
@@ -159,6 +164,12 @@ export function registerWasmTrainingKernels(tf: Tf): void {
   if (!tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')) {
     registerDepthwiseKernels(tf, {padV2, stridedSlice, reshape, concat, multiply: kernel('Multiply'), sum: kernel('Sum'), add: kernel('Add'), fill: kernel('Fill'), slice: kernel('Slice')});
   }
+
+  const conv2d = kernel('Conv2D');
+  const reverse = kernel('Reverse');
+  const transpose = kernel('Transpose');
+  const slice = kernel('Slice');
+  const original = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc as unknown as KernelFunc | undefined;
 
   tf.registerKernel({
     kernelName: 'Conv2DBackpropFilter',
@@ -169,28 +180,79 @@ export function registerWasmTrainingKernels(tf: Tf): void {
       const {strides, pad, dataFormat, dilations, filterShape} = args.attrs as {strides: number | [number, number]; pad: unknown; dataFormat: string; dilations?: number | [number, number]; filterShape: [number, number, number, number]};
       if (dataFormat && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
       const [kh, kw, ci, co] = filterShape;
-      const stride: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
-      const dilation: [number, number] = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
+      const stride = pair(strides, 1);
+      const dilation = pair(dilations, 1);
       const [n, inH, inW] = x.shape as [number, number, number, number];
       const [, outH, outW] = dy.shape as [number, number, number, number];
       const [top, bottom, left, right] = convPadding(pad, inH, inW, kh, kw, stride, dilation, outH, outW);
       const temps: TensorInfo[] = [];
       const keep = <T extends TensorInfo>(t: T): T => (temps.push(t), t);
-      const args3 = {backend};
-      const padded = top + bottom + left + right > 0 ? keep(padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...args3})) : x;
-      const dyFlat = keep(reshape({inputs: {x: dy}, attrs: {shape: [1, n * outH * outW, co]}, ...args3}));
-      const taps: TensorInfo[] = [];
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const y0 = i * dilation[0];
-          const x0 = j * dilation[1];
-          const window = keep(stridedSlice({inputs: {x: padded}, attrs: {begin: [0, y0, x0, 0], end: [n, y0 + (outH - 1) * stride[0] + 1, x0 + (outW - 1) * stride[1] + 1, ci], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...args3}));
-          const flat = keep(reshape({inputs: {x: window}, attrs: {shape: [1, n * outH * outW, ci]}, ...args3}));
-          taps.push(keep(batchMatMul({inputs: {a: flat, b: dyFlat}, attrs: {transposeA: true, transposeB: false}, ...args3})));
+      const b = {backend};
+      const padded = top + bottom + left + right > 0 ? keep(padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...b})) : x;
+      // Images per chunk so that one patch matrix stays under ~32M floats (128 MB of wasm memory).
+      const perImage = outH * outW * kh * kw * ci;
+      const chunk = Math.max(1, Math.min(n, Math.floor(32_000_000 / Math.max(1, perImage))));
+      let total: TensorInfo | undefined;
+      for (let start = 0; start < n; start += chunk) {
+        const m = Math.min(chunk, n - start);
+        const part = m === n ? padded : keep(slice({inputs: {x: padded}, attrs: {begin: [start, 0, 0, 0], size: [m, -1, -1, -1]}, ...b}));
+        const dyPart = m === n ? dy : keep(slice({inputs: {x: dy}, attrs: {begin: [start, 0, 0, 0], size: [m, -1, -1, -1]}, ...b}));
+        const windows: TensorInfo[] = [];
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const y0 = i * dilation[0];
+            const x0 = j * dilation[1];
+            windows.push(keep(stridedSlice({inputs: {x: part}, attrs: {begin: [0, y0, x0, 0], end: [m, y0 + (outH - 1) * stride[0] + 1, x0 + (outW - 1) * stride[1] + 1, ci], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...b})));
+          }
         }
+        const patches = windows.length === 1 ? windows[0]! : keep(concat({inputs: windows as unknown as Record<string, TensorInfo>, attrs: {axis: 3}, ...b}));
+        const flat = keep(reshape({inputs: {x: patches}, attrs: {shape: [1, m * outH * outW, kh * kw * ci]}, ...b}));
+        const dyFlat = keep(reshape({inputs: {x: dyPart}, attrs: {shape: [1, m * outH * outW, co]}, ...b}));
+        const product = keep(batchMatMul({inputs: {a: flat, b: dyFlat}, attrs: {transposeA: true, transposeB: false}, ...b}));
+        total = total ? keep(k.add({inputs: {a: total, b: product}, attrs: {}, ...b})) : product;
       }
-      const stacked = keep(concat({inputs: taps as unknown as Record<string, TensorInfo>, attrs: {axis: 0}, ...args3}));
-      const result = reshape({inputs: {x: stacked}, attrs: {shape: [kh, kw, ci, co]}, ...args3});
+      const result = reshape({inputs: {x: total!}, attrs: {shape: [kh, kw, ci, co]}, ...b});
+      for (const t of temps) backend.disposeData(t.dataId);
+      return result;
+    }) as never,
+  });
+
+  if (original) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropInput',
+    backendName: 'wasm',
+    kernelFunc: ((args: {inputs: {dy: TensorInfo; filter: TensorInfo}; backend: Backend; attrs: Record<string, unknown>}) => {
+      const {dy, filter} = args.inputs;
+      const backend = args.backend;
+      const {strides, pad, dataFormat, inputShape} = args.attrs as {strides: number | [number, number]; pad: unknown; dataFormat?: string; inputShape: [number, number, number, number]};
+      const [n, inH, inW] = inputShape;
+      const [kh, kw, , co] = filter.shape as [number, number, number, number];
+      const [, outH, outW] = dy.shape as [number, number, number, number];
+      const stride = pair(strides, 1);
+      const [top, , left] = convPadding(pad, inH, inW, kh, kw, stride, [1, 1], outH, outW);
+      const rows = (outH - 1) * stride[0] + 1;
+      const cols = (outW - 1) * stride[1] + 1;
+      const before = [kh - 1 - top, kw - 1 - left];
+      const after = [inH + top - rows, inW + left - cols];
+      if ((dataFormat && dataFormat !== 'NHWC') || [...before, ...after].some((p) => p < 0)) {
+        if (!original) throw new Error('Conv2DBackpropInput (wasm): unsupported padding');
+        return original(args as never);
+      }
+      const temps: TensorInfo[] = [];
+      const keep = <T extends TensorInfo>(t: T): T => (temps.push(t), t);
+      const b = {backend};
+      let spread = dy;
+      if (stride[0] > 1 || stride[1] > 1) {
+        // Zeros between the rows and columns of dy: [n, oh, 1, ow, 1, co] padded to [n, oh, sh, ow, sw, co].
+        const six = keep(reshape({inputs: {x: dy}, attrs: {shape: [n, outH, 1, outW, 1, co]}, ...b}));
+        const gaps = keep(padV2({inputs: {x: six}, attrs: {paddings: [[0, 0], [0, 0], [0, stride[0] - 1], [0, 0], [0, stride[1] - 1], [0, 0]], constantValue: 0}, ...b}));
+        const flat = keep(reshape({inputs: {x: gaps}, attrs: {shape: [n, outH * stride[0], outW * stride[1], co]}, ...b}));
+        spread = keep(slice({inputs: {x: flat}, attrs: {begin: [0, 0, 0, 0], size: [n, rows, cols, co]}, ...b}));
+      }
+      const padded = keep(padV2({inputs: {x: spread}, attrs: {paddings: [[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], constantValue: 0}, ...b}));
+      const flipped = keep(reverse({inputs: {x: filter}, attrs: {dims: [0, 1]}, ...b}));
+      const swapped = keep(transpose({inputs: {x: flipped}, attrs: {perm: [0, 1, 3, 2]}, ...b}));
+      const result = conv2d({inputs: {x: padded, filter: swapped}, attrs: {strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined}, ...b});
       for (const t of temps) backend.disposeData(t.dataId);
       return result;
     }) as never,

@@ -101,8 +101,8 @@ export interface SyncResult {
 }
 
 /**
- * Replays every spooled run to `uri`, or, without one, to the server each run recorded; each fully replayed run file
- * is marked done. One run failing never stops the others.
+ * Replays every spooled run to `uri`, or, without one, to the server each run recorded (MLFLOW_TRACKING_URI when a
+ * spool records none); each fully replayed run file is marked done. One run failing never stops the others.
  */
 export async function syncSpool(options: TrackerOptions): Promise<SyncResult> {
   const result: SyncResult = {runs: 0, replayed: 0, servers: [], failed: [], skipped: []};
@@ -122,8 +122,9 @@ export async function syncSpool(options: TrackerOptions): Promise<SyncResult> {
     result.skipped.push(...run.skipped);
     try {
       if (run.error) throw new Error(run.error);
-      const address = options.uri ?? run.server;
-      if (!address) throw new Error('the spool records no server: pass --tracking-uri');
+      const envServer = /^https?:\/\//i.test(options.env.MLFLOW_TRACKING_URI ?? '') ? options.env.MLFLOW_TRACKING_URI : undefined;
+      const address = options.uri ?? run.server ?? envServer;
+      if (!address) throw new Error('the spool records no server: pass --tracking-uri or set MLFLOW_TRACKING_URI');
       const {client, display} = clientFor(address);
       if (!result.servers.includes(display)) result.servers.push(display);
       // A sync that failed half-way left its progress: go on from there (no second run, no call sent twice).

@@ -1,5 +1,6 @@
 /**
- * Training data: every image decoded ONCE at the training size (stretched to size x size, RGB uint8) and kept in
+ * Training data: every image decoded ONCE at the training size (stretched to size x size, RGB uint8, through the
+ * same preprocessForModel as inference: Pillow-exact by default) and kept in
  * memory for all epochs; batches are assembled from that cache with augmentation drawn from per-(epoch, image)
  * generators, so the data order and the augmentations are reproducible and need no state to resume.
  */
@@ -7,6 +8,7 @@ import os from 'node:os';
 import sharp from 'sharp';
 import type {Dataset, Sample} from '../data/sample.js';
 import {decodeImage} from '../image/decode.js';
+import {decodeOptionsFor, DEFAULT_PREPROCESSING, preprocessForModel, type Preprocessing, type Resampler} from '../image/preprocess.js';
 import {SeededRandom} from '../util/random.js';
 
 export interface ImageSet {
@@ -23,9 +25,18 @@ export interface SplitData {
   skipped: Array<{path: string; error: string}>;
 }
 
-async function decodeAt(sample: Sample, size: number, sourceSide?: number): Promise<{image: Uint8Array; source?: {data: Buffer; width: number; height: number}}> {
-  const decoded = await decodeImage(sample.bytes ?? sample.absPath!, {minSide: Math.max(size * 2, sourceSide ?? 0)});
-  const image = await sharp(decoded.data, {raw: {width: decoded.width, height: decoded.height, channels: 3}}).resize(size, size, {fit: 'fill', kernel: 'linear'}).raw().toBuffer();
+/** The model input natix trains on: size x size, bilinear, RGB uint8 (HWC), through the same function inference uses. */
+export function trainingPreprocessing(size: number, resampler: Resampler): Preprocessing {
+  return {...DEFAULT_PREPROCESSING, width: size, height: size, resize: 'stretch', resample: 'bilinear', resampler, layout: 'nhwc', dtype: 'uint8'};
+}
+
+async function decodeAt(sample: Sample, p: Preprocessing, sourceSide?: number): Promise<{image: Uint8Array; source?: {data: Buffer; width: number; height: number}}> {
+  const input = sample.bytes ?? sample.absPath!;
+  // The model's pixels come from preprocessForModel (full-resolution decode + Pillow resize, or the vips path),
+  // exactly as at inference; the larger copy for validator-style augmentation is decoded once more only when the
+  // vips path's shrink-on-load decode is too small for it.
+  const decoded = await decodeImage(input, sourceSide && p.resampler === 'vips' ? {minSide: sourceSide} : decodeOptionsFor([p]));
+  const image = (await preprocessForModel(p.resampler === 'vips' && sourceSide ? input : decoded, p)).data as Uint8Array;
   if (!sourceSide) return {image};
   const scale = sourceSide / Math.min(decoded.width, decoded.height);
   if (scale >= 1) return {image, source: {data: decoded.data, width: decoded.width, height: decoded.height}};
@@ -44,6 +55,8 @@ export interface LoadOptions {
   seed: number;
   /** Also keep the training images at this shorter side (for validator-style augmentation). */
   sourceSide?: number;
+  /** How model inputs are resized (default pillow); recorded in the run config and the exported preprocessor config. */
+  resampler?: Resampler;
   onProgress?: (done: number) => void;
 }
 
@@ -64,6 +77,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
     val = order.slice(nTrain, nTrain + nVal).map((i) => samples[i]!);
   }
   const skipped: SplitData['skipped'] = [];
+  const preprocessing = trainingPreprocessing(options.size, options.resampler ?? 'pillow');
   let done = 0;
   const decodeAll = async (list: Sample[], withSources: boolean): Promise<ImageSet> => {
     const images: Array<Uint8Array | undefined> = new Array(list.length);
@@ -74,7 +88,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
         while (next < list.length) {
           const i = next++;
           try {
-            const decoded = await decodeAt(list[i]!, options.size, withSources ? options.sourceSide : undefined);
+            const decoded = await decodeAt(list[i]!, preprocessing, withSources ? options.sourceSide : undefined);
             images[i] = decoded.image;
             sources[i] = decoded.source;
           } catch (error) {
@@ -105,12 +119,13 @@ export interface Augmentation {
  * One training image through the subnet's validator pipeline: a level drawn uniformly from {0..3}, the exact
  * augmentation of that level, the 224x224 JPEG at quality 75 a miner receives, then resized to the training size.
  */
-export async function validatorAugmented(source: {data: Buffer; width: number; height: number}, size: number, rng: SeededRandom): Promise<Uint8Array> {
+export async function validatorAugmented(source: {data: Buffer; width: number; height: number}, size: number, rng: SeededRandom, resampler: Resampler = 'pillow'): Promise<Uint8Array> {
   const {applyChallengeAugmentation, encodeChallengeJpeg} = await import('../validator/augment.js');
   const level = rng.int(4) as 0 | 1 | 2 | 3;
   const {rgb} = await applyChallengeAugmentation(source, level, rng);
   const jpeg = await encodeChallengeJpeg(rgb);
-  return sharp(jpeg).resize(size, size, {fit: 'fill', kernel: 'linear'}).removeAlpha().raw().toBuffer();
+  // The 224x224 JPEG a miner receives, preprocessed as the cascade would preprocess it.
+  return (await preprocessForModel(jpeg, trainingPreprocessing(size, resampler))).data as Uint8Array;
 }
 
 /** Writes image `src` (size x size RGB) into `out` at `offset` as floats in [0, 1], augmented with `rng`. */

@@ -15,6 +15,7 @@ import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
 import {sha256, writeFileAtomic} from '../util/fs.js';
 import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
+import type {Resampler} from '../image/preprocess.js';
 import {epochLength, epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {buildModel, type Architecture} from './zoo.js';
@@ -28,7 +29,7 @@ export interface ResolvedTrainConfig {
   lr: number;
   seed: number;
   keepLast: number;
-  dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number};
+  dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number; resampler: Resampler};
   model: {architecture: Architecture; width: number; init?: string; freeze?: number | string[]};
   optimizer: {name: 'adam' | 'sgd'; momentum: number; weightDecay: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   balance: 'none' | 'sampling';
@@ -58,6 +59,7 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
       valSplit: dataset['val-split'] ?? 'val',
       splitRatios: (dataset['split-ratios'] as [number, number] | undefined) ?? [0.8, 0.2],
       imageSize: dataset['image-size'] ?? 64,
+      resampler: dataset.resampler ?? 'pillow',
     },
     model: {architecture: arch, width: c.model?.width ?? 1, init: c.model?.init ? path.resolve(root, c.model.init) : undefined, freeze: c.model?.freeze as number | string[] | undefined},
     optimizer: {
@@ -189,7 +191,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
 
   const size = cfg.dataset.imageSize;
   // Validator-style augmentation crops and rotates: keep the training images larger (shorter side 256).
-  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, sourceSide: cfg.augmentation.validator ? 256 : undefined, onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
+  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, sourceSide: cfg.augmentation.validator ? 256 : undefined, resampler: cfg.dataset.resampler ?? 'vips', onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
   for (const s of data.skipped.slice(0, 5)) hooks.warn(`skipped unreadable image ${s.path}: ${s.error}`);
   if (data.train.images.length === 0) throw new NatixError(`No training images in split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
   await hooks.onData?.(sha256(JSON.stringify([data.train.ids, data.train.labels, data.val.ids, data.val.labels, size])).slice(0, 16));
@@ -250,7 +252,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       const y = new Float32Array(idx.length * classes);
       for (const [i, k] of idx.entries()) {
         const rng = new SeededRandom(`${cfg.seed}:aug:${epoch}:${k}:${step}`);
-        const src = cfg.augmentation.validator && data.train.sources ? await validatorAugmented(data.train.sources[k]!, size, rng) : data.train.images[k]!;
+        const src = cfg.augmentation.validator && data.train.sources ? await validatorAugmented(data.train.sources[k]!, size, rng, cfg.dataset.resampler ?? 'vips') : data.train.images[k]!;
         fillAugmented(x, i * size * size * 3, src, size, cfg.augmentation, rng);
         y[i * classes + data.train.labels[k]!] = 1;
       }

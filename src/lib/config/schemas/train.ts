@@ -31,6 +31,8 @@ export const trainConfigSchema = {
             /** Used when the dataset has no splits: [train, val] fractions. */
             'split-ratios': {type: 'array', items: {type: 'number', minimum: 0, maximum: 1}, minItems: 2, maxItems: 2},
             'image-size': {type: 'integer', minimum: 16, maximum: 512},
+            /** How images are resized to the model input: pillow (Pillow-exact, default) or vips (faster); recorded in the export. */
+            resampler: {enum: ['pillow', 'vips']},
             'cache-decoded': {type: 'boolean'},
           },
         },

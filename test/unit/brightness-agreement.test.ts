@@ -1,0 +1,66 @@
+import {createHash} from 'node:crypto';
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {openDataset} from '../../src/lib/data/open.js';
+import {decodeImage} from '../../src/lib/image/decode.js';
+import {computeProperties} from '../../src/lib/quality/properties.js';
+import {DEFAULT_THRESHOLDS, validateDataset, type Finding} from '../../src/lib/quality/validate.js';
+import {REPO_ROOT} from '../helpers/cli.js';
+import {NIGHT_HEIGHT, NIGHT_SCENES, NIGHT_WIDTH, nightScene} from '../helpers/night-scenes.js';
+
+interface Reference {
+  scenes: Record<string, {rawSha256: string; p5: number; p99: number; dark: boolean; light: boolean}>;
+}
+
+describe('dark and light verdicts agree with CleanVision (numpy + Pillow reference, full resolution)', () => {
+  let dir: string;
+  let reference: Reference;
+  const name = (i: number): string => `none/scene-${String(i).padStart(2, '0')}.png`;
+
+  beforeAll(async () => {
+    reference = JSON.parse(await readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'brightness', 'reference.json'), 'utf8')) as Reference;
+    dir = await mkdtemp(path.join(os.tmpdir(), 'natix-brightness-'));
+    await mkdir(path.join(dir, 'none'));
+    for (let i = 0; i < NIGHT_SCENES; i++) {
+      const raw = nightScene(i);
+      // The reference was computed on exactly these pixels (else: regenerate it, see scripts/fixtures/brightness_reference.py).
+      expect(createHash('sha256').update(raw).digest('hex'), `scene ${i}`).toBe(reference.scenes[i]!.rawSha256);
+      await sharp(raw, {raw: {width: NIGHT_WIDTH, height: NIGHT_HEIGHT, channels: 3}}).png({compressionLevel: 1}).toFile(path.join(dir, name(i)));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await rm(dir, {recursive: true, force: true});
+  });
+
+  it('the scenes are a real test: the 256 px thumbnail alone gets many verdicts wrong, and several sit within 0.01 of 0.32', async () => {
+    let wrong = 0;
+    for (let i = 0; i < NIGHT_SCENES; i++) {
+      const thumb = computeProperties(await decodeImage(path.join(dir, name(i)), {maxSide: 256}));
+      const ref = reference.scenes[i]!;
+      if (thumb.brightnessP99 < DEFAULT_THRESHOLDS.dark !== ref.dark || 1 - thumb.brightnessP5 < DEFAULT_THRESHOLDS.light !== ref.light) wrong++;
+    }
+    expect(wrong).toBeGreaterThanOrEqual(10);
+    const near = Object.values(reference.scenes).filter((s) => Math.abs(s.p99 - DEFAULT_THRESHOLDS.dark) < 0.01);
+    expect(near.filter((s) => s.dark).length).toBeGreaterThanOrEqual(2);
+    expect(near.filter((s) => !s.dark).length).toBeGreaterThanOrEqual(2);
+  }, 120_000);
+
+  it('validate-data flags exactly the images CleanVision flags, with its exact percentile values', async () => {
+    const dataset = await openDataset(dir, 'folder', {onIssue: () => {}});
+    const result = await validateDataset(dataset, [], {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency: 2, maxSide: 256});
+    const flagged = (check: string): Finding[] => result.findings.filter((f) => f.check === check);
+    const expected = (key: 'dark' | 'light'): string[] => Object.entries(reference.scenes).filter(([, s]) => s[key]).map(([i]) => name(Number(i))).sort();
+    expect(flagged('dark').map((f) => f.path).sort()).toEqual(expected('dark'));
+    expect(flagged('light').map((f) => f.path).sort()).toEqual(expected('light'));
+    for (const f of flagged('dark')) {
+      const i = Number(/scene-(\d+)/.exec(f.path)![1]);
+      expect(f.value as number).toBeCloseTo(reference.scenes[i]!.p99, 12);
+      expect(f.message).toContain('(full resolution)');
+    }
+    for (const f of flagged('light')) expect(f.value as number).toBeCloseTo(1 - reference.scenes[Number(/scene-(\d+)/.exec(f.path)![1])]!.p5, 12);
+  }, 120_000);
+});

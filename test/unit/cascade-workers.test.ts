@@ -215,6 +215,22 @@ describe('load', () => {
     expect(pool.stats().workers).toBe(0);
   });
 
+  it('a caller waiting for room in a full queue gives up when its signal fires, while the run ahead goes on', async () => {
+    const pool = await WorkerPool.open(path.join(dir, 'slow.onnx'), {device: 'cpu', threads: 1, replicas: 1, queueLimit: 1});
+    const tensor = (v: number): {data: Float32Array; dims: number[]; dtype: 'float32'} => ({data: new Float32Array(192).fill(v), dims: [1, 3, 8, 8], dtype: 'float32'});
+    let firstDone = false;
+    const first = pool.run(tensor(1)).then(() => (firstDone = true)); // white: a long run
+    const second = pool.run(tensor(0)); // queued (the queue holds 1)
+    const controller = new AbortController();
+    const third = pool.run(tensor(0), {signal: controller.signal}); // waits for room
+    setTimeout(() => controller.abort('gave up'), 50);
+    await expect(third).rejects.toThrow('gave up');
+    expect(firstDone).toBe(false);
+    await Promise.all([first, second]);
+    expect(pool.stats()).toMatchObject({ran: 2, abandoned: 1});
+    await pool.close();
+  });
+
   it('a transferred input is handed over (no copy), a shared one is copied', async () => {
     const pool = await WorkerPool.open(path.join(dir, 'mean.onnx'), {device: 'cpu', threads: 1, replicas: 1});
     const kept = new Float32Array(192).fill(1);

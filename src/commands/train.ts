@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
+import {LIMITS} from '../lib/cli/numeric-flags.js';
 import {trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.js';
 import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
@@ -35,12 +36,12 @@ and exits 1 with the command to resume. --resume continues from the newest check
   static flags = {
     'run-name': Flags.string({description: 'Run folder name under --out (default: config run-name, else architecture + time).'}),
     out: Flags.string({description: 'Checkpoints root.', default: 'checkpoints'}),
-    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1}),
-    'batch-size': Flags.integer({description: 'Batch size.', min: 1}),
+    epochs: Flags.integer({description: 'Epoch budget (may be changed on --resume).', min: 1, max: 100_000}),
+    'batch-size': Flags.integer({description: 'Batch size.', min: 1, max: 65_536}),
     lr: Flags.string({description: 'Learning rate.'}),
-    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.'}),
+    seed: Flags.integer({description: 'Seed: weights, data order and augmentation.', min: 0, max: LIMITS.seed}),
     backend: Flags.option({description: 'Training backend.', options: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const, default: 'auto'})(),
-    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1}),
+    'keep-last': Flags.integer({description: 'Keep this many epoch checkpoints (best is always kept).', min: 1, max: 100_000}),
     resume: Flags.boolean({description: 'Continue the run named by --run-name / run-name from its newest valid checkpoint.', default: false}),
     tracking: Flags.boolean({description: 'Log the run to MLflow (default: sqlite:///mlflow.db in the working folder).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
@@ -49,7 +50,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
     inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
     device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
-    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0}),
+    threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0, max: LIMITS.concurrency}),
   };
 
   private stopRequested: NodeJS.Signals | undefined;
@@ -72,7 +73,7 @@ and exits 1 with the command to resume. --resume continues from the newest check
     if (!flags.config) throw new NatixError('natix train needs --config FILE (see docs/train.md)', {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Write a train.yaml with at least dataset.path.']});
     const fileConfig = this.fileConfig as unknown as TrainConfig;
     const lr = flags.lr === undefined ? undefined : Number(flags.lr);
-    if (lr !== undefined && !(lr > 0)) throw new NatixError(`--lr must be a positive number, got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    if (lr !== undefined && !(lr > 0 && lr <= 10)) throw new NatixError(`--lr must be a number in (0, 10], got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
     // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.
     const root = path.dirname(path.resolve(flags.config));
     if (fileConfig.model?.from) return (await import('../lib/train/head-command.js')).runHeadTraining(this.host, fileConfig, root, lr) as never;

@@ -45,12 +45,36 @@ const HIGHER_IS_BETTER: Record<GateName, boolean> = {
 
 const PERCENTILE: Partial<Record<GateName, number>> = {'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99};
 
-/** `0.9975` or `0.9975,0.995` (pass, warn) -> a gate spec; validates the warn band's side. */
+/**
+ * The values a gate threshold may take. MCC, accuracy and the validator score are checked in [0, 1] (a negative
+ * MCC gate would pass a model worse than chance; MCC 0 is chance level); latencies are positive and at most an
+ * hour; throughput is non-negative.
+ */
+export const GATE_RANGE: Record<GateName, [number, number]> = {
+  'min-mcc': [0, 1],
+  'min-accuracy': [0, 1],
+  'max-p50-ms': [Number.MIN_VALUE, 3_600_000],
+  'max-p95-ms': [Number.MIN_VALUE, 3_600_000],
+  'max-p99-ms': [Number.MIN_VALUE, 3_600_000],
+  'min-throughput': [0, 1e9],
+  'min-reward': [0, 1],
+};
+
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** `0.9975` or `0.9975,0.995` (pass, warn) -> a gate spec; validates the range and the warn band's side. */
 export function parseGate(name: GateName, text: string | number): GateSpec {
-  const [passText, warnText] = String(text).split(',');
+  const parts = String(text).split(',').map((p) => p.trim());
+  const [passText, warnText] = parts;
   const pass = Number(passText);
   const warn = warnText === undefined ? undefined : Number(warnText);
-  if (!Number.isFinite(pass) || (warn !== undefined && !Number.isFinite(warn))) throw new Error(`--${name} expects a number or "pass,warn", got "${text}"`);
+  if (parts.length > 2 || !DECIMAL.test(passText ?? '') || (warnText !== undefined && !DECIMAL.test(warnText)) || !Number.isFinite(pass) || (warn !== undefined && !Number.isFinite(warn))) {
+    throw new Error(`--${name} expects a number or "pass,warn", got "${text}"`);
+  }
+  const [lo, hi] = GATE_RANGE[name];
+  for (const v of warn === undefined ? [pass] : [pass, warn]) {
+    if (v < lo || v > hi) throw new Error(`must be ${lo === Number.MIN_VALUE ? '> 0' : `>= ${lo}`} and <= ${hi}, got ${v}${name === 'min-mcc' ? ' (MCC 0 is chance level)' : ''}`);
+  }
   if (warn !== undefined && (HIGHER_IS_BETTER[name] ? warn > pass : warn < pass)) {
     throw new Error(`--${name}: the warn threshold ${warn} must be ${HIGHER_IS_BETTER[name] ? 'below' : 'above'} the pass threshold ${pass}`);
   }
@@ -69,6 +93,12 @@ export interface GateInputs {
   latencyN: number;
   /** Labelled answers behind MCC/accuracy. */
   metricN: number;
+  /** Labelled images the quality metrics were asked for (answered or not); defaults to metricN. */
+  metricAsked?: number;
+  /** Queries that failed (not answered). */
+  errors?: number;
+  /** Lack of evidence FAILs instead of INVALID. */
+  strict?: boolean;
 }
 
 function metricOf(name: GateName, inputs: GateInputs): {metric: string; value: number | null} {
@@ -94,6 +124,14 @@ export function evaluateGate(spec: GateSpec, inputs: GateInputs): GateResult {
   const {metric, value} = metricOf(spec.name, inputs);
   const higher = HIGHER_IS_BETTER[spec.name];
   const p = PERCENTILE[spec.name];
+  if (spec.name === 'min-mcc' || spec.name === 'min-accuracy') {
+    const asked = inputs.metricAsked ?? inputs.metricN;
+    const unproven: Verdict = inputs.strict ? 'FAIL' : 'INVALID';
+    if (inputs.metricN === 0) return {...spec, metric, value: value ?? null, verdict: unproven, message: `no labelled answers${asked > 0 ? ` (0 of ${asked} labelled images answered)` : ''}`};
+    if (inputs.metricN < asked) {
+      return {...spec, metric, value, verdict: unproven, message: `${metric} ${value === null ? 'n/a' : fmt(value)} covers only ${inputs.metricN} of ${asked} labelled images (${asked - inputs.metricN} not answered${inputs.errors ? `: ${inputs.errors} error(s)` : ''}); a quality claim needs every image answered`};
+    }
+  }
   if (value === null || Number.isNaN(value)) {
     return {...spec, metric, value: null, verdict: 'INVALID', message: `${metric} was not measured${spec.name === 'min-reward' ? ' (run with --simulate-validator)' : ''}`};
   }
@@ -102,9 +140,6 @@ export function evaluateGate(spec: GateSpec, inputs: GateInputs): GateResult {
     if (inputs.latencyN < needed) {
       return {...spec, metric, value, verdict: 'INVALID', message: `a p${Math.round(p * 100)} claim needs >= ${needed} queries (LoadGen early-stopping rule, 99% confidence); measured ${inputs.latencyN}: raise --min-queries`};
     }
-  }
-  if ((spec.name === 'min-mcc' || spec.name === 'min-accuracy') && inputs.metricN === 0) {
-    return {...spec, metric, value, verdict: 'INVALID', message: 'no labelled answers'};
   }
   const better = (a: number, b: number): boolean => (higher ? a >= b : a <= b);
   const op = higher ? '>=' : '<=';

@@ -23,6 +23,8 @@ export interface BenchOptions {
   validator?: {challenges: number; seed: number; flips: boolean};
   baseline?: {file: string; result: ComparableResult; limits: RegressionLimit[]};
   onProgress?: (phase: 'measure' | 'validator', done: number) => void;
+  /** Gates that lack evidence (e.g. quality over fewer answered images than asked) FAIL instead of INVALID. */
+  strict?: boolean;
 }
 
 export interface PredictionRecord {
@@ -94,16 +96,25 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
   const cm = new ConfusionMatrix(2);
   const labels: number[] = [];
   const scores: number[] = [];
+  // Errors are never predictions: an image the cascade did not answer is left out of the confusion matrix, and
+  // the quality gates see how many labelled images were asked for and how many were answered.
   let errors = 0;
   for (const a of firstAnswers) {
-    if (a.result.error) errors++;
+    if (a.result.error) {
+      errors++;
+      continue;
+    }
     if (a.label === null) continue;
     cm.add(a.label, a.result.roadwork ? 1 : 0);
     labels.push(a.label);
     scores.push(a.result.probability);
   }
+  const labelledAsked = queries.filter((q) => q.label !== null).length;
   if (seen.size < queries.length) warnings.push(`only ${seen.size} of ${queries.length} images were measured: raise --min-queries to cover the dataset`);
-  if (errors > 0) warnings.push(`${errors} image(s) could not be read or answered (counted as "none")`);
+  if (errors > 0) {
+    const firstError = firstAnswers.find((a) => a.result.error)!.result;
+    warnings.push(`${errors} of ${firstAnswers.length} image(s) were not answered (errors, left out of every quality metric; e.g. ${firstError.path ?? firstError.id ?? '?'}: ${firstError.error})`);
+  }
   const auc = rocAuc(labels, scores);
   const metrics = {...classificationMetrics(cm), auc: Number.isNaN(auc) ? null : auc};
 
@@ -135,6 +146,9 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
       reward: validator ? validator.finalScore : null,
       latencyN: n,
       metricN: metrics.n,
+      metricAsked: labelledAsked,
+      errors,
+      strict: options.strict ?? false,
     }),
   );
   if (server) gates.push(serverGate(server));

@@ -18,6 +18,7 @@ import {loadConfigFile} from '../config/load.js';
 import {ExitCode, NatixError} from '../errors.js';
 import {openInferenceLogs, type InferenceLogs} from '../logging/inference-logs.js';
 import {packageRoot} from '../runtime/environment.js';
+import {nonRegularKind, UserFileError} from '../util/user-files.js';
 import {Cascade, type StagePlan} from './cascade.js';
 import {loadModel, type LoadedModel} from './model.js';
 import type {Device} from './onnx-session.js';
@@ -86,7 +87,11 @@ export function cascadeFileOf(modelPath: string | undefined, root?: string): str
 /** Classifies what `--model` points at. */
 export function classifyModelPath(modelPath: string): 'cascade' | 'onnx' | 'hf' | 'tfjs' {
   if (!existsSync(modelPath)) throw new NatixError(`Model not found: ${modelPath}`, {code: 'MODEL_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass a .onnx file, a model directory or a cascade file to --model.']});
-  if (statSync(modelPath).isDirectory()) {
+  const info = statSync(modelPath);
+  // Regular files only: a FIFO given as --model would block the loader forever.
+  const kind = nonRegularKind(info);
+  if (kind && kind.reason !== 'directory') throw new UserFileError(modelPath, kind.reason, kind.what);
+  if (info.isDirectory()) {
     if (CASCADE_NAMES.some((n) => existsSync(path.join(modelPath, n)))) return 'cascade';
     if (existsSync(path.join(modelPath, 'model.json')) && !existsSync(path.join(modelPath, 'model.onnx'))) return 'tfjs';
     return 'hf';

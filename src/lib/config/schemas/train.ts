@@ -11,11 +11,11 @@ export const trainConfigSchema = {
     'run-name': {type: 'string', pattern: '^[A-Za-z0-9._-]+$'},
     out: {type: 'string'},
     backend: {enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']},
-    epochs: {type: 'integer', minimum: 1},
-    'batch-size': {type: 'integer', minimum: 1},
-    lr: {type: 'number', exclusiveMinimum: 0},
-    seed: {type: 'integer'},
-    'keep-last': {type: 'integer', minimum: 1},
+    epochs: {type: 'integer', minimum: 1, maximum: 100000},
+    'batch-size': {type: 'integer', minimum: 1, maximum: 65536},
+    lr: {type: 'number', exclusiveMinimum: 0, maximum: 10},
+    seed: {type: 'integer', minimum: 0, maximum: 4294967295},
+    'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */
     dataset: {
       anyOf: [

@@ -1,3 +1,4 @@
+import {resolveTrainScope} from '../lib/train/train-scope.js';
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
@@ -96,6 +97,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     }).install();
     try {
       const fileConfig = this.fileConfig as unknown as TrainConfig;
+      resolveTrainScope(fileConfig, 1); // exit 2 for model.train / train-from / backbone-lr without model.from
       const lr = flags.lr === undefined ? undefined : Number(flags.lr);
       if (lr !== undefined && !(lr > 0 && lr <= 10)) throw new NatixError(`--lr must be a number in (0, 10], got ${flags.lr}`, {code: 'USAGE', exitCode: ExitCode.Usage});
       // Paths in the config file (out, dataset.path, model.init) are relative to the file; --out to the cwd.

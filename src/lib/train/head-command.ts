@@ -12,6 +12,8 @@ import {loadTfjs, type TfjsBackendChoice} from '../runtime/tfjs.js';
 import {describeRun, rememberRun, startCommandRun} from '../tracking/commands.js';
 import {flattenParams} from '../tracking/types.js';
 import {describeBackbone, loadBackbone, type BackboneInfo} from './backbone.js';
+import {describeBlocks, findBlocks, resolveTrainScope, scopeStart} from './train-scope.js';
+import {indexGraph, type Block} from '../onnx-exec/graph.js';
 import {readHeadRunConfig, resolveHeadConfig, trainHead, type HeadTrainResult} from './head-trainer.js';
 
 export interface HeadCommandHost {
@@ -42,7 +44,7 @@ export interface HeadCommandHost {
   failCheck(): void;
 }
 
-export type HeadCommandResult = (Omit<HeadTrainResult, 'state'> & {backend: string; epochs: number; best: HeadTrainResult['state']['best']; trackingRunId?: string}) | {inspect: BackboneInfo};
+export type HeadCommandResult = (Omit<HeadTrainResult, 'state'> & {backend: string; epochs: number; best: HeadTrainResult['state']['best']; trackingRunId?: string}) | {inspect: BackboneInfo; blocks: Block[]; trainFrom?: string};
 
 function fmt(v: number | undefined, digits = 4): string {
   return v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
@@ -52,11 +54,23 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   const {flags} = host;
   const settings = {device: flags.device as 'auto' | 'cpu' | 'cuda', threads: flags.threads};
   let cfg = resolveHeadConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
+  const {scope} = resolveTrainScope(fileConfig, cfg.lr);
   if (flags.inspect) {
     const backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, inspect: true, ...settings});
     await backbone.close();
-    for (const line of describeBackbone(backbone.info)) host.log(line);
-    return {inspect: backbone.info};
+    const graph = indexGraph(backbone.spec, backbone.info.onnxFile);
+    const blocks = findBlocks(graph);
+    const start = scope.kind === 'head' ? undefined : scopeStart(graph, scope);
+    for (const line of [...describeBackbone(backbone.info), ...describeBlocks(blocks)]) host.log(line);
+    if (start !== undefined) host.log(`Trains from:   "${start}" to the end of the graph, then the head`);
+    return {inspect: backbone.info, blocks, ...(start === undefined ? {} : {trainFrom: start})};
+  }
+  if (scope.kind !== 'head') {
+    throw new NatixError(`model.train ${scope.kind === 'from' ? `from "${scope.value}"` : scope.kind === 'all' ? 'all' : `last:${scope.blocks}`} is not wired into natix train yet: only the head trains on a backbone`, {
+      code: 'TRAIN_SCOPE_UNSUPPORTED',
+      exitCode: ExitCode.Usage,
+      actions: ['Remove model.train / model.train-from (or set model.train: head) to train the head on the frozen backbone.', 'natix train --inspect shows the blocks and where training would start.'],
+    });
   }
   if (flags.resume) {
     const previous = await readHeadRunConfig(path.join(cfg.out, cfg.runName));

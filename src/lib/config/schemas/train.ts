@@ -18,6 +18,8 @@ export const trainConfigSchema = {
     epochs: {type: 'integer', minimum: 1, maximum: 100000},
     'batch-size': {type: 'integer', minimum: 1, maximum: 65536},
     lr: {type: 'number', exclusiveMinimum: 0, maximum: 10},
+    /** Learning rate of the trained part of the backbone (model.train last:N / all, model.train-from); default lr / 10. */
+    'backbone-lr': {type: 'number', exclusiveMinimum: 0, maximum: 10},
     seed: {type: 'integer', minimum: 0, maximum: 4294967295},
     'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */
@@ -75,6 +77,10 @@ export const trainConfigSchema = {
         from: {type: 'string'},
         /** The feature value: auto, or an output / intermediate value name (natix train --inspect lists them). */
         features: {type: 'string'},
+        /** What trains with model.from: head (frozen backbone, default), last:N (the last N blocks too; --inspect lists them) or all. */
+        train: {type: 'string', pattern: '^(head|all|last:[1-9][0-9]{0,3})$'},
+        /** Train the backbone from this value (a block's "from" in --inspect) to the end; instead of model.train. */
+        'train-from': {type: 'string', minLength: 1},
         /** Pooling of the features: cls token (ViT/DINO), mean (tokens or H x W), none, or auto by rank. */
         pool: {enum: ['auto', 'cls', 'mean', 'none']},
         /** preprocessor_config.json to use (default: the model's own, beside model.onnx). */

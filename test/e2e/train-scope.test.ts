@@ -1,0 +1,54 @@
+/** natix train with model.train / model.train-from on a backbone: --inspect lists the blocks, and what is not wired exits 2. */
+import {mkdtemp, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {beforeAll, describe, expect, it} from 'vitest';
+import {runNatix} from '../helpers/cli.js';
+
+const VIT = new URL('../fixtures/models/tiny-vit', import.meta.url).pathname;
+let base: string;
+
+async function config(name: string, model: string, extra = ''): Promise<string> {
+  const file = path.join(base, `${name}.yaml`);
+  await writeFile(file, `out: ${path.join(base, 'runs')}\ndataset:\n  path: ${path.join(base, 'data')}\n${extra}model:\n${model}`);
+  return file;
+}
+
+beforeAll(async () => {
+  base = await mkdtemp(path.join(os.tmpdir(), 'natix-train-scope-'));
+});
+
+describe('natix train model.train', () => {
+  it('--inspect lists the blocks and the value last:N starts from', async () => {
+    const r = await runNatix(['train', '--config', await config('last1', `  from: ${VIT}\n  train: last:1\n`), '--inspect', '--json'], {timeoutMs: 60_000});
+    expect(r.code, r.stderr).toBe(0);
+    const {blocks, trainFrom} = r.json.result;
+    expect(blocks.map((b: {name: string}) => b.name)).toEqual(['blocks.0', 'blocks.1']);
+    expect(trainFrom).toBe(blocks[1].from);
+    const text = await runNatix(['train', '--config', await config('last2', `  from: ${VIT}\n  train: last:2\n`), '--inspect'], {timeoutMs: 60_000});
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/Blocks: +2 /);
+    expect(text.stdout).toMatch(/last:1 +blocks\.1 +from "/);
+    expect(text.stdout).toContain(`Trains from:   "${blocks[0].from}"`);
+  }, 120_000);
+
+  it('exit 2: more blocks than the graph has, a scope not wired yet, bad values, no backbone', async () => {
+    const tooMany = await runNatix(['train', '--config', await config('last3', `  from: ${VIT}\n  train: last:3\n`), '--inspect', '--json'], {timeoutMs: 60_000});
+    expect(tooMany.code).toBe(2);
+    expect(JSON.stringify(tooMany.json)).toMatch(/ONNX_NO_BLOCKS/);
+    const train = await runNatix(['train', '--config', await config('train', `  from: ${VIT}\n  train: last:1\n`), '--json'], {timeoutMs: 60_000});
+    expect(train.code).toBe(2);
+    expect(JSON.stringify(train.json)).toMatch(/TRAIN_SCOPE_UNSUPPORTED/);
+    const zero = await runNatix(['train', '--config', await config('zero', `  from: ${VIT}\n  train: last:0\n`), '--inspect', '--json'], {timeoutMs: 60_000});
+    expect(zero.code).toBe(2);
+    const both = await runNatix(['train', '--config', await config('both', `  from: ${VIT}\n  train: all\n  train-from: x\n`), '--inspect', '--json'], {timeoutMs: 60_000});
+    expect(both.code).toBe(2);
+    expect(JSON.stringify(both.json)).toMatch(/both say where training starts/);
+    const zoo = await runNatix(['train', '--config', await config('zoo', '  architecture: tiny-cnn\n  train: last:1\n'), '--json'], {timeoutMs: 60_000});
+    expect(zoo.code).toBe(2);
+    expect(JSON.stringify(zoo.json)).toMatch(/set model.from/);
+    const headLr = await runNatix(['train', '--config', await config('headlr', `  from: ${VIT}\n`, 'backbone-lr: 0.001\n'), '--inspect', '--json'], {timeoutMs: 60_000});
+    expect(headLr.code).toBe(2);
+    expect(JSON.stringify(headLr.json)).toMatch(/backbone-lr applies only/);
+  }, 240_000);
+});

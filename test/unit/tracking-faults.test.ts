@@ -33,11 +33,13 @@ describe('a tracking server that never answers', () => {
     const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 5000, retries: 3, startDeadlineMs: 400, spoolDir: spoolDir(dir), warn: (m) => warnings.push(m)});
     const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
     expect(run.info.spooled).toBe(true);
-    expect(server.requests).toHaveLength(1);
+    // One try at most (a loaded machine may cut it before the server even records it), never the old 4 x 5 s.
+    const tries = server.requests.length;
+    expect(tries).toBeLessThanOrEqual(1);
     expect(warnings.join('\n')).toMatch(/did not answer within 0\.4 s.*spool.*natix tracking sync/s);
     await run.logMetrics({loss: 1}, 1);
     await run.end('FINISHED');
-    expect(server.requests).toHaveLength(1); // everything after went straight to the spool
+    expect(server.requests).toHaveLength(tries); // everything after went straight to the spool
     expect((await spoolText()).split('\n').filter(Boolean).map((l) => JSON.parse(l).call)).toEqual(['create', 'log-batch', 'update']);
     expect(describeRun(run)).toMatch(/is in the local spool: replay it with natix tracking sync/);
     expect(describeRun(run)).not.toMatch(/\(experiment \)/);
@@ -80,7 +82,7 @@ describe('secrets', () => {
   it('userinfo in the server URL authenticates but is never printed or stored', async () => {
     const url = `http://alice:pa55-w0rd-x@127.0.0.1:${server.port}`;
     const warnings: string[] = [];
-    const tracker = openTracker({uri: url, cwd: dir, env: {}, warn: (m) => warnings.push(m), startDeadlineMs: 400});
+    const tracker = openTracker({uri: url, cwd: dir, env: {}, warn: (m) => warnings.push(m)});
     expect(tracker.uri).toBe(server.url);
     const ok = await tracker.startRun({experimentName: 'e', runName: 'r'});
     await ok.end('FINISHED');

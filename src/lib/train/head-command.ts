@@ -9,7 +9,7 @@ import type {TrainConfig} from '../config/schemas/train.js';
 import type {Progress} from '../cli/ui.js';
 import {ExitCode, NatixError} from '../errors.js';
 import {loadTfjs, type TfjsBackendChoice} from '../runtime/tfjs.js';
-import {startCommandRun} from '../tracking/commands.js';
+import {describeRun, rememberRun, startCommandRun} from '../tracking/commands.js';
 import {flattenParams} from '../tracking/types.js';
 import {describeBackbone, loadBackbone, type BackboneInfo} from './backbone.js';
 import {readHeadRunConfig, resolveHeadConfig, trainHead, type HeadTrainResult} from './head-trainer.js';
@@ -79,7 +79,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
         'natix.mode': 'head',
         'natix.backend': backend,
         ...(flags.resume ? {'natix.resumed': 'true'} : {}),
-      })
+      }, {resumeFrom: flags.resume ? path.join(cfg.out, cfg.runName) : undefined})
     : undefined;
   if (tracked) await tracked.logParams(flattenParams(cfg));
   const bars: Partial<Record<string, Progress>> = {};
@@ -100,7 +100,11 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
           bar.increment(0, {value: done});
           if (done >= total) bar.stop();
         },
-        onData: (fingerprint) => tracked?.setTags({'natix.dataset.fingerprint': fingerprint}),
+        onData: async (fingerprint) => {
+          if (!tracked) return;
+          await tracked.setTags({'natix.dataset.fingerprint': fingerprint});
+          await rememberRun(path.join(cfg.out, cfg.runName), tracked); // so --resume continues this MLflow run
+        },
         onEpoch: async (r) => {
           const {epoch, ...values} = r;
           await tracked?.logMetrics(values, epoch!);
@@ -132,7 +136,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
       if (flags.register) await tracked.registerModel(flags.register, 'model/export', flags.alias);
     }
     await tracked.end(result.interrupted ? 'KILLED' : 'FINISHED');
-    host.info(`Tracked as MLflow run ${tracked.info.runId} (experiment ${tracked.info.experimentId})`);
+    host.info(describeRun(tracked));
   }
   if (result.interrupted) {
     host.warn(`Interrupted${result.lastCheckpoint ? `: checkpoint ${path.basename(result.lastCheckpoint)} written` : ' during feature extraction (complete shards are kept)'}. Resume with: natix train --config ${flags.config} --run-name ${cfg.runName} --resume`);

@@ -12,6 +12,7 @@ import {ExitCode, NatixError} from '../lib/errors.js';
 import type {Sample} from '../lib/data/sample.js';
 import {openInferenceLogs, type InferenceLogs} from '../lib/logging/inference-logs.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
+import {stat} from 'node:fs/promises';
 import {LIMITS, thresholdFlag} from '../lib/cli/numeric-flags.js';
 
 type SingleResult = CascadeResult & {latencyTarget?: {ms: number; verdict: 'PASS' | 'FAIL'}; preprocessing?: PreprocessingExplanation[]};
@@ -24,7 +25,7 @@ writes one record per image to --output and prints a summary (decisions, latency
 accuracy/MCC when the images carry labels). Without --model, the bundled checkpoints/default cascade is used.`;
 
   static examples = [
-    '<%= config.bin %> test-inference --image datasets/sample/test/roadwork/synth-2026-000002.jpg',
+    '<%= config.bin %> test-inference --image datasets/sample/test/roadwork/synth-2026-000000.jpg',
     '<%= config.bin %> test-inference --image photo.jpg --model my-vit/ --latency-target 50',
     '<%= config.bin %> test-inference --batch datasets/sample --output results.json --concurrency 2',
   ];
@@ -54,6 +55,8 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
   async run(): Promise<SingleResult | {records: BatchRecord[]; summary: BatchSummary; output?: string; preprocessing?: PreprocessingExplanation[]}> {
     const {flags} = this;
     const threshold = flags.threshold;
+    // A bad --image is a usage error found before anything is loaded.
+    if (flags.image) await checkImagePath(flags.image);
     const logDir = flags['no-log'] ? undefined : (flags['log-dir'] ?? (flags.batch ? 'logs' : undefined));
     if (flags.batch) {
       // natix never writes into a dataset: outputs are checked (symlinks resolved) before anything is written.
@@ -149,4 +152,16 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     else await this.logs?.close();
     await super.finally(err);
   }
+}
+
+/** --image must name an existing regular file: a folder is what --batch is for. */
+async function checkImagePath(image: string): Promise<void> {
+  const info = await stat(image).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    throw new NatixError(`--image ${image}: ${info.code === 'ENOENT' ? 'no such file' : info.code === 'EACCES' ? 'permission denied' : info.message}`, {code: 'IMAGE_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Check the path; `natix test-inference --help` shows an example that ships with natix.']});
+  }
+  if (info.isDirectory()) {
+    throw new NatixError(`--image ${image} is a folder: --image takes one image file`, {code: 'USAGE', exitCode: ExitCode.Usage, actions: [`Run every image in it: natix test-inference --batch ${image}`]});
+  }
+  if (!info.isFile()) throw new NatixError(`--image ${image} is not a regular file`, {code: 'USAGE', exitCode: ExitCode.Usage});
 }

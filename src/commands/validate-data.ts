@@ -24,7 +24,7 @@ export default class ValidateData extends NatixCommand<typeof ValidateData> {
   static description = `Reads class folders, manifests (CSV/JSON lines), NATIX-style parquet shards, YOLO or COCO datasets, decodes each image
 ONCE at reduced size, and reports findings {check, severity, path, message} for: unreadable, extension-mismatch,
 too-small, too-large, dark, light, blurry, low-information, grayscale, odd-aspect-ratio, odd-size, exact-duplicate,
-near-duplicate, split-leak, class-imbalance, split-ratio, label-missing, label-malformed, label-class-unknown,
+near-duplicate, split-leak, class-imbalance, single-class, split-ratio, label-missing, label-malformed, label-class-unknown,
 box-out-of-bounds, box-degenerate, duplicate-box, label-description-mismatch and path-escape. The dataset is never
 written to. Exit 1 when a finding is at or above --fail-on.
 

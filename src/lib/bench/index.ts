@@ -8,6 +8,7 @@ import type {Sample} from '../data/sample.js';
 import {rocAuc} from '../metrics/auc.js';
 import {ConfusionMatrix, classificationMetrics, type ClassificationMetrics} from '../metrics/classification.js';
 import {latencyPercentiles, type LatencyStats} from '../metrics/latency.js';
+import {mccInterval, type MccInterval} from '../metrics/mcc-interval.js';
 import {simulateValidator, type ChallengeRecord, type ValidatorSummary} from '../validator/simulate.js';
 import {compareWithBaseline, regressionGates, type BaselineDelta, type ComparableResult, type RegressionLimit} from './baseline.js';
 import {cascadeStats, type StageStats} from './cascade-stats.js';
@@ -42,7 +43,7 @@ export interface BenchResult {
   dataset: {root: string; format: string; split: string | null; images: number};
   scenario: Scenario;
   settings: {warmupQueries: number; warmupMs: number; minQueries: number; minDurationMs: number; concurrency: number};
-  metrics: ClassificationMetrics & {auc: number | null};
+  metrics: ClassificationMetrics & {auc: number | null; mccInterval?: MccInterval};
   errors: number;
   latency: LatencyStats;
   stageLatency: Record<string, {n: number; mean: number; p50: number; p95: number}>;
@@ -116,7 +117,13 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
     warnings.push(`${errors} of ${firstAnswers.length} image(s) were not answered (errors, left out of every quality metric; e.g. ${firstError.path ?? firstError.id ?? '?'}: ${firstError.error})`);
   }
   const auc = rocAuc(labels, scores);
-  const metrics = {...classificationMetrics(cm), auc: Number.isNaN(auc) ? null : auc};
+  const classification = classificationMetrics(cm);
+  const labelCounts: Record<number, number> = {};
+  for (const l of labels) labelCounts[l] = (labelCounts[l] ?? 0) + 1;
+  // How far the MCC can be trusted on this many images (seeded: the same answers give the same interval); none
+  // when the labels have one class (MCC is then 0 by definition, not an estimate).
+  const bothClasses = Object.keys(labelCounts).length >= 2;
+  const metrics = {...classification, auc: Number.isNaN(auc) ? null : auc, ...(bothClasses ? {mccInterval: mccInterval(classification.confusion)} : {})};
 
   const stageLatency: BenchResult['stageLatency'] = {};
   const stageNames = outcome.measured[0]?.result.stages.map((s) => s.name) ?? [];
@@ -146,6 +153,8 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
       reward: validator ? validator.finalScore : null,
       latencyN: n,
       metricN: metrics.n,
+      mccInterval: metrics.mccInterval,
+      labelCounts,
       metricAsked: labelledAsked,
       errors,
       strict: options.strict ?? false,

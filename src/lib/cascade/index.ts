@@ -118,10 +118,13 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
   const kind = classifyModelPath(target);
   let file: CascadeFile;
   let baseDir: string;
+  // Errors about a model declared in a cascade file name that file (and the model's key in it).
+  let inFile = (what: string): string => what;
   if (kind === 'cascade') {
     const cascadeFile = statSync(target).isDirectory() ? path.join(target, CASCADE_NAMES.find((n) => existsSync(path.join(target!, n)))!) : target;
     file = await loadConfigFile<CascadeFile>(cascadeFile, cascadeFileSchema);
     baseDir = path.dirname(path.resolve(cascadeFile));
+    inFile = (what) => `${cascadeFile}: ${what}`;
   } else {
     const base = kind === 'tfjs' && /model\.json$/i.test(target) ? path.basename(path.dirname(path.resolve(target))) : path.basename(target);
     const name = base.replace(/\.onnx$/i, '') || 'model';
@@ -133,7 +136,7 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
   const need = (name: string, where: string): ModelConfig => {
     const config = file.models[name];
     if (!config) {
-      throw new NatixError(`${where} refers to model "${name}", which is not declared under models (${Object.keys(file.models).join(', ')})`, {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage});
+      throw new NatixError(inFile(`${where} refers to model "${name}", which is not declared under models (${Object.keys(file.models).join(', ')})`), {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage});
     }
     return config;
   };
@@ -147,10 +150,14 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     if (stage.fallback !== undefined && stage.fallback !== 'skip') wanted.set(stage.fallback, need(stage.fallback, `stages[${i}].fallback`));
   }
   const settled = await Promise.allSettled([...wanted].map(([name, config]) => loadModel(name, config, baseDir, settings)));
-  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) {
+  const failedAt = settled.findIndex((r) => r.status === 'rejected');
+  if (failedAt >= 0) {
     await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-    throw failure.reason;
+    const reason = (settled[failedAt] as PromiseRejectedResult).reason as unknown;
+    if (kind === 'cascade' && reason instanceof NatixError) {
+      throw new NatixError(inFile(`models.${[...wanted.keys()][failedAt]}: ${reason.message}`), {code: reason.code, exitCode: reason.exitCode, actions: reason.actions, cause: reason, data: reason.data});
+    }
+    throw reason;
   }
   const loaded = new Map<string, LoadedModel>([...wanted.keys()].map((name, i) => [name, (settled[i] as PromiseFulfilledResult<LoadedModel>).value]));
   const get = async (name: string): Promise<LoadedModel> => loaded.get(name)!;

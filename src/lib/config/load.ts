@@ -7,6 +7,7 @@ import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import YAML from 'yaml';
 import {ExitCode, NatixError} from '../errors.js';
+import {packageRoot} from '../runtime/environment.js';
 import {readUserFile, UserFileError} from '../util/user-files.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM interop.
@@ -90,11 +91,17 @@ export function validateAgainstSchema<T>(schema: JsonSchema, data: unknown, labe
     throw new NatixError(lines.map((l) => `${label}: ${l}`).join('\n'), {
       code: 'CONFIG_INVALID',
       exitCode: ExitCode.Usage,
-      actions: [`Fix ${label} (see the JSON Schemas under src/lib/config/schemas).`],
+      actions: [`Fix ${label}; ${publishedSchemaPath(schema) ? `its JSON Schema: ${publishedSchemaPath(schema)}` : `the JSON Schemas are in ${path.join(packageRoot(), 'schemas')}`}`],
       data: {file: label, errors: lines},
     });
   }
   return data as T;
+}
+
+/** Where the published copy of `schema` is (`<package>/schemas/<name>.schema.json`, named by its $id), if it has one. */
+export function publishedSchemaPath(schema: JsonSchema): string | undefined {
+  const id = typeof schema.$id === 'string' ? schema.$id : undefined;
+  return id ? path.join(packageRoot(), 'schemas', id.slice(id.lastIndexOf('/') + 1)) : undefined;
 }
 
 /** Parses YAML or JSON text; the file's extension decides, with JSON being valid YAML anyway. */

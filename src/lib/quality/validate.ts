@@ -46,6 +46,7 @@ export const DEFAULT_SEVERITIES: Record<CheckId, Severity> = {
   'split-leak': 'error',
   'label-conflict': 'error',
   'class-imbalance': 'warning',
+  'single-class': 'error',
   'split-ratio': 'warning',
   'label-missing': 'error',
   'label-malformed': 'error',
@@ -392,7 +393,8 @@ export async function crossImageChecks(images: ImageRecord[], options: Omit<Vali
     const minor = Math.min(...values);
     if (share > t['class-imbalance']) add({check: 'class-imbalance', path: '.', message: `majority class holds ${(share * 100).toFixed(1)}% of labelled images (> ${t['class-imbalance'] * 100}%); ratio ${(major / minor).toFixed(2)}:1. Validators draw labels 50/50: weight or resample classes when training.`, value: share, threshold: t['class-imbalance']});
   } else if (counts.size === 1 && labelled > 0) {
-    add({check: 'class-imbalance', path: '.', message: `only one class (${[...counts.keys()][0]}) is present`, value: 1, threshold: t['class-imbalance']});
+    const only = [...counts.keys()][0]!;
+    add({check: 'single-class', path: '.', message: `only one class is present: all ${labelled} labelled images are ${only === 1 ? 'roadwork (1)' : only === 0 ? 'none (0)' : `class ${only}`}. A model cannot learn to tell the classes apart from it, and MCC on it is 0 whatever the model answers`, value: only});
   }
   const perSplit = new Map<string, number>();
   for (const r of images) if (r.split) perSplit.set(r.split, (perSplit.get(r.split) ?? 0) + 1);

@@ -1,6 +1,10 @@
 /** The config file of `natix train` (YAML or JSON). Top-level keys that match a flag can also be given as flags. */
 import type {FromSchema} from 'json-schema-to-ts';
 
+/** A run folder name: one path segment (not `.` or `..`), at most 100 characters. `--run-name` obeys it too. */
+export const RUN_NAME_PATTERN = '^(?!\\.{1,2}$)[A-Za-z0-9._-]+$';
+export const RUN_NAME_MAX_LENGTH = 100;
+
 export const trainConfigSchema = {
   $id: 'https://natix.dev/schemas/train-config.schema.json',
   title: 'natix train config file',
@@ -8,7 +12,7 @@ export const trainConfigSchema = {
   additionalProperties: false,
   required: ['dataset'],
   properties: {
-    'run-name': {type: 'string', pattern: '^[A-Za-z0-9._-]+$'},
+    'run-name': {type: 'string', pattern: RUN_NAME_PATTERN, minLength: 1, maxLength: RUN_NAME_MAX_LENGTH},
     out: {type: 'string'},
     backend: {enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']},
     epochs: {type: 'integer', minimum: 1, maximum: 100000},

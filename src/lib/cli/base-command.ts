@@ -157,7 +157,9 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   }
 
   protected override toErrorJson(err: unknown): Record<string, unknown> {
-    return {...normaliseError(err).toJSON(), warnings: this.collectedWarnings};
+    // The whole envelope (message, actions, data) is redacted: error data carries paths and values too.
+    const json = JSON.stringify({...normaliseError(err).toJSON(), warnings: this.collectedWarnings});
+    return JSON.parse(redactSecrets(json, process.env)) as Record<string, unknown>;
   }
 
   /** The whole envelope is redacted (result, error data and warnings alike), not only the message. */

@@ -43,7 +43,7 @@ const plainSeconds = (performance.now() - t0) / 1000;
 // decoding happens before the epochs and is not included, as for model.fit.
 const out = await mkdtemp(path.join(os.tmpdir(), 'natix-bench-train-'));
 const cfg = resolveTrainConfig({dataset: {path: sample, 'image-size': size}, model: {architecture: 'tiny-cnn'}, augmentation: {flip: false, 'color-jitter': 0}}, {epochs: 2, batchSize: 32, lr: 0.001, seed: 1, runName: 'bench', out, keepLast: 5}, root);
-const result = await train(tf, backend, dataset, cfg, false, {info() {}, warn() {}, shouldStop: () => false});
+const result = await train(tf, backend, dataset, cfg, {resume: false}, {info() {}, warn() {}, shouldStop: () => false});
 const natixSeconds = result.history[1]!.seconds!;
 
 // One checkpoint write (weights + optimizer + state, fsynced, renamed).

@@ -1,17 +1,18 @@
 import os from 'node:os';
 import path from 'node:path';
-import {readFile} from 'node:fs/promises';
 import {existsSync} from 'node:fs';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
 import {formatTable} from '../lib/cli/ui.js';
-import {baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
+import {baselineMismatches, baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
 import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
+import {durationFlag, flagParser, LIMITS, parseNumberIn, parseWarmup, thresholdFlag} from '../lib/cli/numeric-flags.js';
 import {runBench, type BenchResult} from '../lib/bench/index.js';
 import {runTune, type TuneResult} from '../lib/bench/tune.js';
 import {writeTunePlot} from '../lib/bench/tune-plot.js';
 import {cascadeFileOf, loadCascade, type Cascade} from '../lib/cascade/index.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
+import {assertOutsideDataset} from '../lib/data/safe-path.js';
 import type {Sample} from '../lib/data/sample.js';
 import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
 import {minQueriesForPercentile} from '../lib/metrics/latency.js';
@@ -21,16 +22,11 @@ import {writeBenchPlot} from '../lib/report/plot.js';
 import {packageRoot} from '../lib/runtime/environment.js';
 import {describeRun, logBenchRun, startCommandRun} from '../lib/tracking/commands.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
-
-/** `500ms`, `10s`, `2m` or a bare number of ms. */
-function parseDuration(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw new NatixError(`--${flag} expects a duration like 500ms, 10s or 2m, got "${text}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
-  return Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'm' ? 60_000 : 1);
-}
+import {readUserFile} from '../lib/util/user-files.js';
 
 const GATE_FLAGS: GateName[] = ['min-mcc', 'min-accuracy', 'max-p50-ms', 'max-p95-ms', 'max-p99-ms', 'min-throughput', 'min-reward'];
-const gateFlag = (what: string) => Flags.string({description: `${what} Value "pass" or "pass,warn".`, helpGroup: 'GATES'});
+// Gates are parsed (and range-checked) as flags, so a bad value in a config file names the file and the key.
+const gateFlag = (name: GateName, what: string) => Flags.custom<GateSpec>({description: `${what} Value "pass" or "pass,warn".`, helpGroup: 'GATES', parse: flagParser((input) => parseGate(name, input))})();
 
 export default class Bench extends NatixCommand<typeof Bench> {
   static summary = 'Measure MCC, accuracy and latency of a model or cascade as the subnet would score it, with CI gates.';
@@ -56,32 +52,32 @@ sample's test split.`;
     split: Flags.string({description: 'Split to use (default: test when the dataset has one, else everything).'}),
     format: Flags.option({description: 'Dataset layout.', options: DATASET_FORMATS, default: 'auto' as FormatChoice})(),
     device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
-    threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0}),
-    threshold: Flags.string({description: 'Roadwork iff probability > threshold.'}),
+    threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0, max: LIMITS.concurrency}),
+    threshold: thresholdFlag('Roadwork iff probability > threshold, in [0, 1].'),
     scenario: Flags.option({
       description: 'single-stream: one query at a time (latency); offline: all at once (throughput); server: Poisson arrivals at --target-qps, latency from the scheduled arrival, VALID when p99 <= --max-p99-ms.',
       options: ['single-stream', 'offline', 'server'] as const,
       default: 'single-stream',
     })(),
-    'target-qps': Flags.string({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed).', helpGroup: 'SERVER'}),
+    'target-qps': Flags.custom<number>({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed), at most 100000.', helpGroup: 'SERVER', parse: flagParser((input) => parseNumberIn(input, 0, 100_000))})(),
     'find-peak': Flags.boolean({description: 'Server scenario: search the highest --target-qps that stays VALID (starting from --target-qps).', default: false, helpGroup: 'SERVER'}),
-    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1}),
-    warmup: Flags.string({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: '200ms'}),
-    'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1}),
-    'min-duration': Flags.string({description: 'Measure for at least this long (500ms, 10s).', default: '0ms'}),
-    'max-queries': Flags.integer({description: 'Never measure more than this many queries.', min: 1}),
-    'min-mcc': gateFlag('Gate: MCC at least (default 0.9975,0.995).'),
-    'min-accuracy': gateFlag('Gate: accuracy at least.'),
-    'max-p50-ms': gateFlag('Gate: p50 latency at most, ms (default 25,30).'),
-    'max-p95-ms': gateFlag('Gate: p95 latency at most, ms (default 40,50).'),
-    'max-p99-ms': gateFlag('Gate: p99 latency at most, ms.'),
-    'min-throughput': gateFlag('Gate: images/s at least.'),
-    'min-reward': gateFlag('Gate: validator moving-average score at least (needs --simulate-validator).'),
+    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1, max: LIMITS.concurrency}),
+    warmup: Flags.custom<{queries: number; ms: number}>({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: {queries: 1, ms: 200}, defaultHelp: async () => '200ms', parse: flagParser(parseWarmup)})(),
+    'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1, max: LIMITS.count}),
+    'min-duration': durationFlag('Measure for at least this long (500ms, 10s).', 0, '0ms'),
+    'max-queries': Flags.integer({description: 'Never measure more than this many queries.', min: 1, max: LIMITS.count}),
+    'min-mcc': gateFlag('min-mcc', 'Gate: MCC at least (default 0.9975,0.995).'),
+    'min-accuracy': gateFlag('min-accuracy', 'Gate: accuracy at least.'),
+    'max-p50-ms': gateFlag('max-p50-ms', 'Gate: p50 latency at most, ms (default 25,30).'),
+    'max-p95-ms': gateFlag('max-p95-ms', 'Gate: p95 latency at most, ms (default 40,50).'),
+    'max-p99-ms': gateFlag('max-p99-ms', 'Gate: p99 latency at most, ms.'),
+    'min-throughput': gateFlag('min-throughput', 'Gate: images/s at least.'),
+    'min-reward': gateFlag('min-reward', 'Gate: validator moving-average score at least (needs --simulate-validator).'),
     'no-default-gates': Flags.boolean({description: 'Only the gates given; drop the defaults (MCC, p50, p95).', default: false, helpGroup: 'GATES'}),
     strict: Flags.boolean({description: 'Exit 1 on WARN too.', default: false, helpGroup: 'GATES'}),
     'simulate-validator': Flags.boolean({description: 'Score the model on simulated subnet challenges.', default: false, helpGroup: 'VALIDATOR'}),
-    challenges: Flags.integer({description: 'Number of simulated challenges.', default: 200, min: 1, helpGroup: 'VALIDATOR'}),
-    seed: Flags.integer({description: 'Seed of the challenge draw and of the server scenario\'s arrivals (same seed, same draw).', default: 1, helpGroup: 'VALIDATOR'}),
+    challenges: Flags.integer({description: 'Number of simulated challenges.', default: 200, min: 1, max: LIMITS.count, helpGroup: 'VALIDATOR'}),
+    seed: Flags.integer({description: 'Seed of the challenge draw and of the server scenario\'s arrivals (same seed, same draw).', default: 1, min: 0, max: LIMITS.seed, helpGroup: 'VALIDATOR'}),
     flips: Flags.boolean({description: 'Enable the random flips the subnet intends (they never fire there because of a bug).', default: false, helpGroup: 'VALIDATOR'}),
     baseline: Flags.string({description: 'A previous `natix bench --json` output to compare with.', helpGroup: 'OUTPUT'}),
     'max-regression': Flags.string({description: 'Fail when worse than the baseline by more than this.', default: 'mcc=0.002,p95=10%', helpGroup: 'OUTPUT'}),
@@ -103,27 +99,18 @@ sample's test split.`;
 
   async run(): Promise<BenchResult | TuneResult> {
     const {flags} = this;
-    const usage = (error: unknown): never => {
-      throw new NatixError(errorMessage(error), {code: 'USAGE', exitCode: ExitCode.Usage});
-    };
     const gates = new Map<GateName, GateSpec>();
     if (!flags['no-default-gates']) for (const g of DEFAULT_GATES) gates.set(g.name, g);
     for (const name of GATE_FLAGS) {
-      const value = flags[name];
-      if (value !== undefined) {
-        try {
-          gates.set(name, parseGate(name, value));
-        } catch (error) {
-          usage(error);
-        }
-      }
+      const spec = flags[name];
+      if (spec !== undefined) gates.set(name, spec);
     }
     if (gates.has('min-reward') && !flags['simulate-validator']) this.warn('--min-reward needs --simulate-validator; the gate will be INVALID');
 
     let baseline: Parameters<typeof runBench>[3]['baseline'];
     if (flags.baseline) {
       try {
-        baseline = {file: flags.baseline, result: baselineResult(JSON.parse(await readFile(flags.baseline, 'utf8'))), limits: parseMaxRegression(flags['max-regression'])};
+        baseline = {file: flags.baseline, result: baselineResult(JSON.parse(await readUserFile(flags.baseline, 'utf8'))), limits: parseMaxRegression(flags['max-regression'])};
       } catch (error) {
         throw new NatixError(`--baseline ${flags.baseline}: ${errorMessage(error)}`, {code: 'BASELINE_INVALID', exitCode: ExitCode.Usage});
       }
@@ -132,6 +119,11 @@ sample's test split.`;
     const datasetPath = flags.dataset ?? path.join(packageRoot(), 'datasets', 'sample');
     if (!existsSync(datasetPath)) throw new NatixError(`Dataset not found: ${datasetPath}`, {code: 'DATASET_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass --dataset, or make one with natix datasets synth.']});
     const dataset = await openDataset(datasetPath, flags.format);
+    // natix never writes into a dataset: every output is checked (symlinks resolved) before the run.
+    for (const flag of ['junit', 'markdown', 'predictions', 'plot', 'write-cascade'] as const) {
+      const output = flags[flag];
+      if (output) assertOutsideDataset(output, dataset.root, `--${flag}`);
+    }
     const all: Sample[] = [];
     for await (const s of dataset.samples()) all.push(s);
     const hasTest = all.some((s) => s.split === 'test');
@@ -140,8 +132,21 @@ sample's test split.`;
     if (samples.length === 0) throw new NatixError(`No images${split ? ` in split "${split}"` : ''} of ${dataset.root}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
     if (samples.every((s) => s.label === null)) this.warn('the images carry no labels: only latency is measured');
     this.info(`Dataset ${dataset.root} (${dataset.format}, ${dataset.detectedBy})${split ? `, split ${split}` : ''}: ${samples.length} images`);
+    if (baseline) {
+      const conditions = {scenario: flags.scenario, concurrency: flags.scenario === 'offline' ? flags.concurrency : 1, dataset: {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}};
+      const {refuse, note} = baselineMismatches(conditions, baseline.result);
+      for (const n of note) this.warn(`--baseline ${baseline.file}: ${n}`);
+      if (refuse.length > 0) {
+        const b = baseline.result;
+        throw new NatixError(`--baseline ${baseline.file} was measured under other conditions: ${refuse.join('; ')}. Its deltas would measure the difference in conditions, not a regression.`, {
+          code: 'BASELINE_MISMATCH',
+          exitCode: ExitCode.Usage,
+          actions: [`Re-run under the baseline's conditions${b.scenario ? ` (--scenario ${b.scenario}${b.scenario === 'offline' && b.settings?.concurrency ? ` --concurrency ${b.settings.concurrency}` : ''}${b.dataset?.split ? ` --split ${b.dataset.split}` : ''})` : ''}, or make a new baseline with --json.`],
+        });
+      }
+    }
 
-    const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
+    const threshold = flags.threshold;
     this.cascade = await loadCascade(flags.model, {device: flags.device, threads: flags.threads, threshold});
     const described = this.cascade.describe();
     for (const note of described.deviceNotes) this.info(`Using CPU: ${note}.`);
@@ -162,16 +167,17 @@ sample's test split.`;
       throw new NatixError('--target-qps and --find-peak belong to --scenario server', {code: 'USAGE', exitCode: ExitCode.Usage});
     }
     if (flags.tune) return this.tune(samples);
-    const warmup = /^\d+$/.test(flags.warmup.trim()) ? {queries: Number(flags.warmup), ms: 0} : {queries: 1, ms: parseDuration(flags.warmup, 'warmup')};
+    const warmup = flags.warmup;
     const latencyNeeds = [...gates.keys()].map((g) => ({'max-p50-ms': 0.5, 'max-p95-ms': 0.95, 'max-p99-ms': 0.99})[g as 'max-p50-ms']).filter((p): p is number => p !== undefined);
     const minQueries = flags['min-queries'] ?? Math.max(samples.length, ...latencyNeeds.map((p) => minQueriesForPercentile(p)));
     const progress = this.ui.progress('bench', minQueries + (flags['simulate-validator'] ? flags.challenges : 0));
     let reported = 0;
     const benchStarted = Date.now();
     const output = await runBench(this.cascade, samples, {root: dataset.root, format: dataset.format, split: split ?? null, images: samples.length}, {
-      run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: parseDuration(flags['min-duration'], 'min-duration'), maxQueries: flags['max-queries']},
+      run: {scenario: flags.scenario, concurrency: flags.concurrency, warmup, minQueries, minDurationMs: flags['min-duration'], maxQueries: flags['max-queries']},
       server,
       gates: [...gates.values()],
+      strict: flags.strict,
       validator: flags['simulate-validator'] ? {challenges: flags.challenges, seed: flags.seed, flips: flags.flips} : undefined,
       baseline,
       onProgress: (phase, done) => {
@@ -202,7 +208,10 @@ sample's test split.`;
         scores: r.validator?.scores,
       });
     }
+    const demo = flags.model === undefined && flags.dataset === undefined;
+    if (demo) this.info(this.ui.color.dim(demoNote(r)));
     this.render(r);
+    if (demo && r.verdict !== 'PASS') this.info(`(${r.verdict} is expected here: the bundled demo model is small and the default gates are subnet-grade. Bench your own model with --model DIR --dataset DIR.)`);
     if (flags.track) {
       // The run's times cover the benchmark itself, not just the logging.
       const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date(benchStarted).toISOString().slice(0, 19)}`, {'natix.command': 'bench'}, {startTime: benchStarted});
@@ -225,7 +234,7 @@ sample's test split.`;
       return v;
     };
     const budget = flags['latency-budget'] === undefined ? undefined : Number(flags['latency-budget']);
-    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new NatixError(`--latency-budget expects milliseconds above 0, got "${flags['latency-budget']}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    if (budget !== undefined && !(Number.isFinite(budget) && budget > 0 && budget <= LIMITS.timeoutMs)) throw new NatixError(`--latency-budget expects milliseconds above 0 and at most ${LIMITS.timeoutMs}, got "${flags['latency-budget']}"`, {code: 'USAGE', exitCode: ExitCode.Usage});
     const cascadeFile = cascadeFileOf(flags.model);
     if (flags['write-cascade'] && !cascadeFile) this.warn('--write-cascade needs a cascade file as --model (a single model has no bands to tune); nothing written');
     const progress = this.ui.progress('tune', samples.length);
@@ -272,9 +281,12 @@ sample's test split.`;
     const paint = (v: string): string => (v === 'PASS' ? c.green(v) : v === 'WARN' ? c.yellow(v) : c.red(v));
     const f = (v: number | null | undefined, d = 4): string => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));
     const m = r.metrics;
-    this.log(`${c.bold('Quality')} (n=${m.n}): MCC ${f(m.mcc)}  accuracy ${f(m.accuracy)}  precision ${f(m.precision)}  recall ${f(m.recall)}  F1 ${f(m.f1)}  AUC ${f(m.auc)}  [tp ${m.confusion.tp} fp ${m.confusion.fp} tn ${m.confusion.tn} fn ${m.confusion.fn}]`);
+    const ci = m.mccInterval ? ` (${Math.round(m.mccInterval.confidence * 100)}% CI ${f(m.mccInterval.low)} to ${f(m.mccInterval.high)})` : '';
+    this.log(`${c.bold('Quality')} (n=${m.n}): MCC ${f(m.mcc)}${ci}  accuracy ${f(m.accuracy)}  precision ${f(m.precision)}  recall ${f(m.recall)}  F1 ${f(m.f1)}  AUC ${f(m.auc)}  [tp ${m.confusion.tp} fp ${m.confusion.fp} tn ${m.confusion.tn} fn ${m.confusion.fn}]`);
     const l = r.latency;
     this.log(`${c.bold('Latency')} ms (n=${l.n}, ${r.scenario}, ${l.definition}): min ${f(l.min, 2)}  p50 ${f(l.p50, 2)}  p90 ${f(l.p90, 2)}  p95 ${f(l.p95, 2)}  p99 ${f(l.p99, 2)}  max ${f(l.max, 2)}  mean ${f(l.mean, 2)} +- ${f(l.stddev, 2)}`);
+    const atMax = tailPercentilesAtMax(l.n);
+    if (atMax.length > 0) this.log(c.dim(`  ${atMax.join(', ')} ${atMax.length > 1 ? 'are' : 'is'} the largest sample (max): with n=${l.n}, sorted[floor(n*p)] is the last one; ${atMax.map((p) => `${p} needs n > ${minSamplesBelowMax(p)}`).join(', ')} to differ from it`));
     this.log(`${c.bold('Throughput')} ${f(r.throughput, 1)} images/s over ${f(r.windowSeconds, 2)} s; CPU ${f(r.cpu.coresBusy, 2)} of ${r.cpu.cores} cores busy (${r.warmupQueries} warm-up queries excluded)`);
     if (r.cascade.length > 1) {
       this.log(formatTable(['stage', 'ran', 'time share', 'mean ms', 'acc if last', 'MCC if last'], r.cascade.map((s) => [s.name, `${(s.runRate * 100).toFixed(1)}%`, `${(s.timeShare * 100).toFixed(1)}%`, f(s.meanMs, 2), f(s.accuracyIfLast), f(s.mccIfLast)]), ['left', 'right', 'right', 'right', 'right', 'right']));
@@ -299,7 +311,14 @@ sample's test split.`;
     if (r.baseline) {
       this.log(formatTable(['vs baseline', 'baseline', 'now', 'delta'], r.baseline.deltas.map((d) => [d.metric, f(d.baseline), f(d.current), `${d.delta >= 0 ? '+' : ''}${f(d.delta)}`]), ['left', 'right', 'right', 'right']));
     }
-    this.log(formatTable(['gate', 'value', 'threshold', 'verdict', 'why'], r.gates.map((g) => [g.name, f(g.value), `${g.pass}${g.warn !== undefined ? ` (warn ${g.warn})` : ''}`, paint(g.verdict), g.message])));
+    const pct = (v: number): string => `${Number((v * 100).toPrecision(6))}%`;
+    const shown = (g: BenchResult['gates'][number], v: number | null): string => (v === null ? 'n/a' : g.unit === 'percent' ? pct(v) : f(v));
+    const threshold = (g: BenchResult['gates'][number]): string => {
+      const op = /^(min|max)-/.exec(g.name)?.[1] === 'min' ? '>=' : '<=';
+      const t = (v: number): string => (g.unit === 'percent' ? pct(v) : String(v));
+      return `${op} ${t(g.pass)}${g.warn !== undefined ? ` (warn ${op} ${t(g.warn)})` : ''}`;
+    };
+    this.log(formatTable(['gate', 'value', 'threshold', 'verdict', 'why'], r.gates.map((g) => [g.name, shown(g, g.value), threshold(g), paint(g.verdict), g.message])));
     this.log(`${c.bold('Verdict:')} ${paint(r.verdict)}`);
   }
 
@@ -307,4 +326,32 @@ sample's test split.`;
     await this.cascade?.close();
     await super.finally(err);
   }
+}
+
+/** What `natix bench` with no arguments measures, so a newcomer reads its verdict for what it is. */
+function demoNote(r: BenchResult): string {
+  const mcc = DEFAULT_GATES.find((g) => g.name === 'min-mcc');
+  const lat = DEFAULT_GATES.filter((g) => g.name !== 'min-mcc').map((g) => `${g.name.replace(/^max-|-ms$/g, '')} <= ${g.pass} ms`);
+  return [
+    `Demo: the bundled default cascade (checkpoints/default: two small CNNs trained on synthetic images, val MCC ~0.75) on the`,
+    `bundled sample's ${r.dataset.split ?? 'whole'} split (${r.dataset.images} images). The default gates are subnet-grade: MCC >= ${mcc?.pass} (warn ${mcc?.warn}),`,
+    `${lat.join(', ')}. A small demo model is not expected to pass them; they are there for your model (--model DIR --dataset DIR).`,
+  ].join('\n');
+}
+
+const TAIL = {p90: 0.9, p95: 0.95, p99: 0.99} as const;
+
+/** Whether sorted[floor(n*p)] (the latency definition) is the last of n samples. */
+const isMax = (n: number, p: number): boolean => Math.floor(n * p) >= n - 1;
+
+/** The largest n at which percentile `label` is still the maximum. */
+function minSamplesBelowMax(label: keyof typeof TAIL): number {
+  let n = 1;
+  while (isMax(n + 1, TAIL[label])) n++;
+  return n;
+}
+
+/** Tail percentiles (p90, p95, p99) that equal the maximum because n is small. */
+function tailPercentilesAtMax(n: number): Array<keyof typeof TAIL> {
+  return (Object.keys(TAIL) as Array<keyof typeof TAIL>).filter((label) => n > 0 && isMax(n, TAIL[label]));
 }

@@ -6,11 +6,14 @@ import {formatTable} from '../lib/cli/ui.js';
 import {runBatch, type BatchRecord, type BatchSummary} from '../lib/cascade/batch.js';
 import {loadCascade, type Cascade, type CascadeResult} from '../lib/cascade/index.js';
 import {explainModels, type PreprocessingExplanation} from '../lib/image/explain.js';
-import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
+import {DATASET_FORMATS, datasetRootFor, openDataset, type FormatChoice} from '../lib/data/open.js';
+import {assertOutsideDataset} from '../lib/data/safe-path.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
 import type {Sample} from '../lib/data/sample.js';
 import {openInferenceLogs, type InferenceLogs} from '../lib/logging/inference-logs.js';
 import {writeFileAtomic} from '../lib/util/fs.js';
+import {stat} from 'node:fs/promises';
+import {LIMITS, thresholdFlag} from '../lib/cli/numeric-flags.js';
 
 type SingleResult = CascadeResult & {latencyTarget?: {ms: number; verdict: 'PASS' | 'FAIL'}; preprocessing?: PreprocessingExplanation[]};
 
@@ -22,7 +25,7 @@ writes one record per image to --output and prints a summary (decisions, latency
 accuracy/MCC when the images carry labels). Without --model, the bundled checkpoints/default cascade is used.`;
 
   static examples = [
-    '<%= config.bin %> test-inference --image datasets/sample/test/roadwork/synth-2026-000002.jpg',
+    '<%= config.bin %> test-inference --image datasets/sample/test/roadwork/synth-2026-000000.jpg',
     '<%= config.bin %> test-inference --image photo.jpg --model my-vit/ --latency-target 50',
     '<%= config.bin %> test-inference --batch datasets/sample --output results.json --concurrency 2',
   ];
@@ -32,17 +35,17 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     batch: Flags.string({char: 'b', description: 'A dataset folder or file (class folders, manifest, parquet, YOLO, COCO).', exactlyOne: ['image', 'batch']}),
     model: Flags.string({char: 'm', description: 'A .onnx file, a model directory (Hugging Face layout) or a cascade file. Default: checkpoints/default.'}),
     device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
-    threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0}),
-    concurrency: Flags.integer({description: 'Images in flight at once (--batch).', default: os.availableParallelism(), min: 1}),
-    'batch-size': Flags.integer({description: 'Images per model call in --batch (models with a free batch dimension run them in one session call).', default: 1, min: 1}),
+    threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0, max: LIMITS.concurrency}),
+    concurrency: Flags.integer({description: 'Images in flight at once (--batch).', default: os.availableParallelism(), min: 1, max: LIMITS.concurrency}),
+    'batch-size': Flags.integer({description: 'Images per model call in --batch (models with a free batch dimension run them in one session call).', default: 1, min: 1, max: LIMITS.concurrency}),
     output: Flags.string({char: 'o', description: 'Write the records and summary here as JSON (--batch).'}),
     format: Flags.option({description: 'Dataset layout for --batch.', options: DATASET_FORMATS, default: 'auto' as FormatChoice})(),
     split: Flags.string({description: 'Only this split of the --batch dataset (e.g. test).'}),
-    'latency-target': Flags.integer({description: 'PASS/FAIL the end-to-end time against this many ms (exit 1 on FAIL).', min: 1}),
+    'latency-target': Flags.integer({description: 'PASS/FAIL the end-to-end time against this many ms (exit 1 on FAIL).', min: 1, max: LIMITS.timeoutMs}),
     'log-dir': Flags.string({description: 'Write inference.log, errors.log and performance.log here (default: off for --image, ./logs for --batch).'}),
     'no-log': Flags.boolean({description: 'Do not write logs, even for --batch.', default: false}),
-    threshold: Flags.string({description: 'Roadwork iff probability > threshold (subnet rule: 0.5).'}),
-    'timeout-ms': Flags.integer({description: 'Per-model inference timeout when the cascade file sets none.', default: 5000, min: 1}),
+    threshold: thresholdFlag('Roadwork iff probability > threshold, in [0, 1] (subnet rule: 0.5).'),
+    'timeout-ms': Flags.integer({description: 'Per-model inference timeout when the cascade file sets none.', default: 5000, min: 1, max: LIMITS.timeoutMs}),
     'explain-preprocessing': Flags.boolean({description: 'Print (and put under "preprocessing" in --json) each model\'s resolved preprocessing steps: resize WxH with filter, crop box, rescale, mean/std - to compare with a Python pipeline.', default: false}),
   };
 
@@ -51,9 +54,16 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
 
   async run(): Promise<SingleResult | {records: BatchRecord[]; summary: BatchSummary; output?: string; preprocessing?: PreprocessingExplanation[]}> {
     const {flags} = this;
-    const threshold = flags.threshold === undefined ? undefined : Number(flags.threshold);
-    if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw new NatixError(`--threshold must be in [0, 1], got ${flags.threshold}`, {code: 'USAGE', exitCode: ExitCode.Usage});
+    const threshold = flags.threshold;
+    // A bad --image is a usage error found before anything is loaded.
+    if (flags.image) await checkImagePath(flags.image);
     const logDir = flags['no-log'] ? undefined : (flags['log-dir'] ?? (flags.batch ? 'logs' : undefined));
+    if (flags.batch) {
+      // natix never writes into a dataset: outputs are checked (symlinks resolved) before anything is written.
+      const root = datasetRootFor(flags.batch);
+      if (logDir) assertOutsideDataset(logDir, root, '--log-dir');
+      if (flags.output) assertOutsideDataset(flags.output, root, '--output');
+    }
     this.logs = logDir ? openInferenceLogs(path.resolve(logDir)) : undefined;
     this.cascade = await loadCascade(flags.model, {
       device: flags.device,
@@ -78,6 +88,8 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     if (result.error?.startsWith('unreadable')) {
       throw new NatixError(`${image}: ${result.error}`, {code: 'IMAGE_UNREADABLE', exitCode: ExitCode.CheckFailed});
     }
+    // An image no stage answered has no decision: never a green result.
+    if (result.error) this.failCheck();
     const target = this.flags['latency-target'];
     if (target !== undefined) {
       result.latencyTarget = {ms: target, verdict: result.totalMs <= target ? 'PASS' : 'FAIL'};
@@ -120,7 +132,11 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     this.log(`throughput ${summary.throughput.toFixed(1)} images/s at concurrency ${summary.concurrency} (${summary.wallSeconds.toFixed(2)} s wall)`);
     if (summary.metrics) this.log(`accuracy ${summary.metrics.accuracy.toFixed(4)}  MCC ${summary.metrics.mcc.toFixed(4)}  (n=${summary.metrics.n})`);
     if (output) this.log(`records written to ${output}`);
-    if (summary.errors > 0) this.warn(`${summary.errors} image(s) could not be read; see the records${this.flags['no-log'] ? '' : ' and errors.log'}`);
+    if (summary.errors > 0) {
+      // Errors are never answers: a batch with unanswered images exits 1.
+      this.warn(`${summary.errors} of ${summary.count} image(s) were not answered (unreadable, or no stage answered); see the records${this.flags['no-log'] ? '' : ' and errors.log'}`);
+      this.failCheck();
+    }
     return {records, summary, output};
   }
 
@@ -136,4 +152,16 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     else await this.logs?.close();
     await super.finally(err);
   }
+}
+
+/** --image must name an existing regular file: a folder is what --batch is for. */
+async function checkImagePath(image: string): Promise<void> {
+  const info = await stat(image).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    throw new NatixError(`--image ${image}: ${info.code === 'ENOENT' ? 'no such file' : info.code === 'EACCES' ? 'permission denied' : info.message}`, {code: 'IMAGE_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Check the path; `natix test-inference --help` shows an example that ships with natix.']});
+  }
+  if (info.isDirectory()) {
+    throw new NatixError(`--image ${image} is a folder: --image takes one image file`, {code: 'USAGE', exitCode: ExitCode.Usage, actions: [`Run every image in it: natix test-inference --batch ${image}`]});
+  }
+  if (!info.isFile()) throw new NatixError(`--image ${image} is not a regular file`, {code: 'USAGE', exitCode: ExitCode.Usage});
 }

@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import {Args, Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
+import {LIMITS} from '../lib/cli/numeric-flags.js';
 import {validateDataConfigSchema, type CheckId, type ValidateDataConfig} from '../lib/config/schemas/validate-data.js';
 import type {Progress} from '../lib/cli/ui.js';
 import {parseClassMapFlag} from '../lib/data/labels.js';
 import {DATASET_FORMATS, openDataset, type FormatChoice} from '../lib/data/open.js';
+import {assertOutsideDataset} from '../lib/data/safe-path.js';
 import type {DataIssue} from '../lib/data/sample.js';
 import {errorMessage, ExitCode, NatixError} from '../lib/errors.js';
 import {quarantineFlagged} from '../lib/quality/quarantine.js';
@@ -22,7 +24,7 @@ export default class ValidateData extends NatixCommand<typeof ValidateData> {
   static description = `Reads class folders, manifests (CSV/JSON lines), NATIX-style parquet shards, YOLO or COCO datasets, decodes each image
 ONCE at reduced size, and reports findings {check, severity, path, message} for: unreadable, extension-mismatch,
 too-small, too-large, dark, light, blurry, low-information, grayscale, odd-aspect-ratio, odd-size, exact-duplicate,
-near-duplicate, split-leak, class-imbalance, split-ratio, label-missing, label-malformed, label-class-unknown,
+near-duplicate, split-leak, class-imbalance, single-class, split-ratio, label-missing, label-malformed, label-class-unknown,
 box-out-of-bounds, box-degenerate, duplicate-box, label-description-mismatch and path-escape. The dataset is never
 written to. Exit 1 when a finding is at or above --fail-on.
 
@@ -47,9 +49,9 @@ writing its findings and fingerprints to a file, then \`natix validate-data merg
     hamming: Flags.integer({description: 'Near-duplicate radius: perceptual-hash Hamming distance (0-32); candidates must also match in colour.', default: 8, min: 0, max: 32}),
     report: Flags.string({description: 'Write a self-contained HTML report with thumbnails of flagged images.'}),
     quarantine: Flags.string({description: 'COPY flagged files here (never moves), with quarantine.json saying why.'}),
-    concurrency: Flags.integer({description: 'Images decoded at once (default 4 x cores: keeps libvips busy while JavaScript computes statistics).', min: 1}),
+    concurrency: Flags.integer({description: 'Images decoded at once (default 4 x cores: keeps libvips busy while JavaScript computes statistics).', min: 1, max: LIMITS.concurrency}),
     'class-map': Flags.string({description: 'Class name -> label overrides, e.g. "cones=1,empty=0".'}),
-    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1}),
+    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1, max: LIMITS.count}),
     shard: Flags.string({description: 'Check only shard i of n (1-based, e.g. 2/8; by a stable hash of each sample id) and write its findings and fingerprints for `validate-data merge`.'}),
     'shard-output': Flags.string({description: 'With --shard: the file to write, or a folder for validate-shard-<i>-of-<n>.jsonl (default: the current folder).'}),
   };
@@ -75,12 +77,14 @@ writing its findings and fingerprints to a file, then \`natix validate-data merg
     const issues: DataIssue[] = [];
     const dataset = await openDataset(this.args.dataset, flags.format, {onIssue: (i) => issues.push(i), classMap});
     this.info(`Reading ${dataset.root} as ${dataset.format} (${dataset.detectedBy})${shard ? `, shard ${shard.index}/${shard.count}` : ''}`);
-    if (flags.quarantine) {
-      const q = path.resolve(flags.quarantine);
-      const rel = path.relative(dataset.root, q);
-      if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
-        throw new NatixError('--quarantine must be outside the dataset: natix never writes into a dataset', {code: 'USAGE', exitCode: ExitCode.Usage});
-      }
+    // Every output is checked before any work: resolved through symlinks, none may land inside the dataset.
+    const quarantineDir = flags.quarantine ? assertOutsideDataset(flags.quarantine, dataset.root, '--quarantine') : undefined;
+    const reportFile = flags.report ? assertOutsideDataset(flags.report, dataset.root, '--report') : undefined;
+    let shardFile: string | undefined;
+    if (shard) {
+      shardFile = path.resolve(flags['shard-output'] ?? '.');
+      if (!/\.jsonl$/i.test(shardFile)) shardFile = path.join(shardFile, shardFileName(shard));
+      assertOutsideDataset(shardFile, dataset.root, '--shard-output');
     }
     const progress = this.ui.progress('decode', 0);
     let last = 0;
@@ -116,11 +120,8 @@ writing its findings and fingerprints to a file, then \`natix validate-data merg
     search?.stop();
     const info = {root: dataset.root, format: dataset.format, detectedBy: dataset.detectedBy};
 
-    if (shard) {
-      let file = path.resolve(flags['shard-output'] ?? '.');
-      if (!/\.jsonl$/i.test(file)) file = path.join(file, shardFileName(shard));
-      const rel = path.relative(dataset.root, file);
-      if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new NatixError('--shard-output must be outside the dataset: natix never writes into a dataset', {code: 'USAGE', exitCode: ExitCode.Usage});
+    if (shard && shardFile) {
+      const file = shardFile;
       await mkdir(path.dirname(file), {recursive: true});
       await writeShardFile(file, {shard, dataset: info, options, images: result.images.length, seconds: result.seconds}, result);
       this.log(`shard ${shard.index}/${shard.count}: ${result.images.length} images in ${result.seconds.toFixed(2)} s, ${result.findings.length} per-image findings -> ${file}`);
@@ -130,13 +131,13 @@ writing its findings and fingerprints to a file, then \`natix validate-data merg
 
     const failOn = flags['fail-on'] as FailOn;
     let report: string | undefined;
-    if (flags.report) {
+    if (reportFile) {
       const {summary} = summariseFindings(result.findings, failOn);
-      report = path.resolve(flags.report);
+      report = reportFile;
       await writeFileAtomic(report, await validateHtmlReport({title: 'natix validate-data', root: dataset.root, format: dataset.format, images: result.images.length, findings: result.findings, summary, records: result.images}));
     }
     let quarantine: string | undefined;
-    if (flags.quarantine) quarantine = (await quarantineFlagged(path.resolve(flags.quarantine), result.findings, result.images)).manifest;
+    if (quarantineDir) quarantine = (await quarantineFlagged(quarantineDir, result.findings, result.images, dataset.root)).manifest;
     const json = validationJson(info, result, failOn, flags['max-findings'], {...(report ? {report} : {}), ...(quarantine ? {quarantine} : {})});
     if (json.verdict === 'fail') this.failCheck();
     this.log(validationText(info, result, failOn, this.ui.color));

@@ -33,7 +33,8 @@ describe('natix bench', () => {
   it('measures quality and latency, validates against the published schema, writes JUnit, Markdown, predictions and a plot', async () => {
     const out = (f: string): string => path.join(dir, f);
     const r = await runNatix([
-      'bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.5', '--max-p50-ms', '5000', '--warmup', '2',
+      // On 12 images the MCC interval is ~0.63 wide: only a gate with a wider margin (1 - 0.3) can decide.
+      'bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.3', '--max-p50-ms', '5000', '--warmup', '2',
       '--junit', out('bench.xml'), '--markdown', out('bench.md'), '--predictions', out('pred.jsonl'), '--plot', out('bench.svg'), '--json',
     ]);
     expect(r.code, r.stderr).toBe(0);
@@ -63,16 +64,22 @@ describe('natix bench', () => {
     expect(r.json.result.gates[0].message).toContain('662');
   });
 
-  it('a failing gate exits 1; WARN exits 0 unless --strict', async () => {
+  it('a failing gate exits 1; WARN exits 0 unless --strict; an MCC gate the interval cannot decide is INVALID', async () => {
+    // MCC 0.845 on 12 images: even the top of its 95% interval (0.96) is below 0.99, so this FAIL is evidenced.
     const fail = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.99', '--warmup', '1', '--json']);
     expect(fail.code).toBe(1);
     expect(fail.json.result.verdict).toBe('FAIL');
-    const warn = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.99,0.8', '--warmup', '1', '--json']);
+    expect(fail.json.result.gates[0].message).toMatch(/even the top of its 95% interval/);
+    const undecided = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.99,0.8', '--warmup', '1', '--json']);
+    expect(undecided.code).toBe(1);
+    expect(undecided.json.result.verdict).toBe('INVALID');
+    expect(undecided.json.result.gates[0].message).toMatch(/wider than the gate's margin 0.190/);
+    const warn = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--max-p50-ms', '0.0001,100000', '--warmup', '1', '--json']);
     expect(warn.code).toBe(0);
     expect(warn.json.result.verdict).toBe('WARN');
-    const strict = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.99,0.8', '--warmup', '1', '--strict', '--json']);
+    const strict = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--max-p50-ms', '0.0001,100000', '--warmup', '1', '--strict', '--json']);
     expect(strict.code).toBe(1);
-  });
+  }, 240_000);
 
   it('--baseline: deltas, and a regression beyond --max-regression fails', async () => {
     const baselineFile = path.join(dir, 'baseline.json');

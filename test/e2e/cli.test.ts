@@ -17,12 +17,21 @@ describe('natix binary', () => {
     for (const command of ['doctor']) expect(r.stdout).toContain(command);
   });
 
-  it('--json prints only the envelope on stdout', async () => {
-    const r = await runNatix(['doctor', '--json']);
-    expect(r.code).toBe(0);
+  it('--json prints only the envelope on stdout; doctor diagnoses engines, the bundled model, tracking and disk', async () => {
+    const r = await runNatix(['doctor', '--json'], {timeoutMs: 240_000, env: {MLFLOW_TRACKING_URI: undefined}});
+    expect(r.code, r.stderr).toBe(0);
     expect(r.json).toMatchObject({status: 0, warnings: []});
-    expect(r.json.result.node).toBe(process.version);
-  });
+    expect(r.json.result.environment.node).toBe(process.version);
+    const checks = Object.fromEntries(r.json.result.checks.map((c: {name: string}) => [c.name, c]));
+    expect(Object.keys(checks).sort()).toEqual(['bundled-model', 'disk', 'gpu', 'inference', 'tracking', 'training']);
+    expect(checks.inference).toMatchObject({status: 'ok', data: {device: 'cpu'}});
+    expect(checks.inference.detail).toMatch(/CUDA/);
+    expect(checks.training).toMatchObject({status: 'ok', data: {backend: 'wasm'}});
+    expect(checks['bundled-model'].status).toBe('ok');
+    expect(checks['bundled-model'].data.secondMs).toBeGreaterThan(0);
+    expect(checks.tracking.summary).toMatch(/mlflow\.db/);
+    expect(checks.disk.data.freeGiB).toBeGreaterThan(0);
+  }, 240_000);
 
   it('an unknown flag is a usage error: exit 2, JSON error envelope', async () => {
     const r = await runNatix(['doctor', '--nope', '--json']);

@@ -143,7 +143,7 @@ describe('natix train', () => {
     const r = await runNatix(['train', '--config', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('bad.yaml: /epochs must be integer >= 1');
-  });
+  }, 240_000);
 });
 
 describe('natix export', () => {

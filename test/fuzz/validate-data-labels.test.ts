@@ -118,15 +118,20 @@ describe('fuzz: label files, COCO records, escapes', () => {
     expect(await snapshot(root)).toEqual(before);
   }, 90_000);
 
-  it('a truncated COCO file is a label-malformed finding, not a crash', async () => {
+  it('a truncated COCO file is a label-malformed finding, not a crash; alone, it is "no images read" (exit 2) saying why', async () => {
     const root = path.join(base, 'coco-truncated');
     await mkdir(path.join(root, 'images'), {recursive: true});
     await writeFile(path.join(root, 'images', 'a.jpg'), jpeg);
     const full = JSON.stringify({images: [{id: 1, file_name: 'images/a.jpg', width: 96, height: 64}], annotations: [], categories: [{id: 1, name: 'Cone'}]});
-    await writeFile(path.join(root, 'instances.json'), full.slice(0, full.length - 20));
+    await writeFile(path.join(root, 'instances_train.json'), full.slice(0, full.length - 20));
+    await writeFile(path.join(root, 'instances_val.json'), full);
     const r = await runNatix(['validate-data', root, '--format', 'coco', '--json']);
     expect(r.code, r.stderr.slice(-2000)).toBe(1);
-    expect(r.json.result.findings).toEqual(expect.arrayContaining([expect.objectContaining({check: 'label-malformed', path: 'instances.json'})]));
+    expect(r.json.result.findings).toEqual(expect.arrayContaining([expect.objectContaining({check: 'label-malformed', path: 'instances_train.json'})]));
     expect(r.stderr).not.toMatch(/\n\s+at .*\(.*\.js:\d+:\d+\)/); // no stack trace
-  });
+    const alone = await runNatix(['validate-data', path.join(root, 'instances_train.json'), '--json']);
+    expect(alone.code).toBe(2);
+    expect(alone.json).toMatchObject({code: 'NO_SAMPLES'});
+    expect(alone.json.message).toMatch(/instances_train\.json: not valid JSON/);
+  }, 90_000);
 });

@@ -20,6 +20,9 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
   input?: string;
+  /** Run as this user (needs root): e.g. to observe permission errors, which root never gets. */
+  uid?: number;
+  gid?: number;
 }
 
 export function runNatix(args: string[], options: RunOptions = {}): Promise<CliResult> {
@@ -28,6 +31,7 @@ export function runNatix(args: string[], options: RunOptions = {}): Promise<CliR
       cwd: options.cwd ?? REPO_ROOT,
       env: {...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, ...options.env},
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.uid === undefined ? {} : {uid: options.uid, gid: options.gid ?? options.uid}),
     });
     let stdout = '';
     let stderr = '';
@@ -47,4 +51,13 @@ export function runNatix(args: string[], options: RunOptions = {}): Promise<CliR
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+/**
+ * Options that run natix as an unprivileged user when the tests run as root (root reads chmod 000 files, so
+ * permission errors can only be observed as another user). `home` must be readable by that user.
+ */
+export function unprivileged(home: string): Pick<RunOptions, 'uid' | 'gid' | 'env'> {
+  if (process.getuid?.() !== 0) return {};
+  return {uid: 65534, gid: 65534, env: {HOME: home}};
 }

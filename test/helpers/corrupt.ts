@@ -1,4 +1,5 @@
 /** Bad inputs made on purpose: PNG bombs (a header declaring huge dimensions), truncations, random bytes. */
+import {execFileSync} from 'node:child_process';
 import {deflateSync} from 'node:zlib';
 
 const CRC_TABLE = (() => {
@@ -44,4 +45,34 @@ export function lcg(seed: number): () => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 4294967296;
   };
+}
+
+/** Makes a FIFO (named pipe) at `file`: opening it for reading blocks until a writer comes, i.e. forever. */
+export function mkfifo(file: string): void {
+  execFileSync('mkfifo', [file]);
+}
+
+/** True when this process can observe permission errors (root reads chmod 000 files anyway). */
+export const CAN_OBSERVE_EACCES = process.getuid?.() !== 0;
+
+/**
+ * CSV texts that break a CSV parser in each of the ways users' files do, with the 1-based line of the bad record.
+ * Every one starts with a valid header and a valid first row.
+ */
+export function garbledCsvs(goodRow: string): Array<{name: string; text: string; line: number}> {
+  const head = `path,label\n${goodRow}\n`;
+  return [
+    {name: 'unclosed-quote', text: `${head}"a.jpg,1\n`, line: 3},
+    {name: 'bare-quote', text: `${head}a"b.jpg,1\n`, line: 3},
+    {name: 'junk-after-quote', text: `${head}"a.jpg"x,1\n`, line: 3},
+    {name: 'binary-bytes', text: `${head}\u0000\u00ff"\u0001\u0002,\u0003"\u0004\n`, line: 3},
+  ];
+}
+
+/** Overwrites the first bytes of row group `group`'s first column chunk with garbage (a garbled page header). */
+export function garbleRowGroup(shard: Uint8Array, offset: number, length = 24, seed = 1): Uint8Array {
+  const out = new Uint8Array(shard);
+  const rand = lcg(seed);
+  for (let i = 0; i < length && offset + i < out.length; i++) out[offset + i] = Math.floor(rand() * 256);
+  return out;
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../../lib/cli/base-command.js';
+import {LIMITS} from '../../lib/cli/numeric-flags.js';
 import {formatTable} from '../../lib/cli/ui.js';
 import {ExitCode, NatixError} from '../../lib/errors.js';
 import {SYNTH_FORMATS, synthesizeDataset, type SynthFormat, type SynthSummary} from '../../lib/synth/dataset.js';
@@ -48,14 +49,14 @@ billboards, people in orange jackets) appear in both classes. The same seed give
   static flags = {
     out: Flags.string({char: 'o', description: 'Output folder (must be empty unless --overwrite).', required: true}),
     count: Flags.integer({char: 'n', description: 'Number of images.', default: 1000, min: 1, max: 1_000_000}),
-    seed: Flags.integer({description: 'Random seed; the same seed gives byte-identical files.', default: 1}),
+    seed: Flags.integer({description: 'Random seed; the same seed gives byte-identical files.', default: 1, min: 0, max: LIMITS.seed}),
     size: Flags.string({description: 'Image size WxH.', default: '640x360'}),
     splits: Flags.string({description: 'Train,val,test fractions.', default: '0.8,0.1,0.1'}),
     'positive-ratio': Flags.string({description: 'Fraction of roadwork images (0-1).', default: '0.5'}),
     format: Flags.option({description: 'Dataset layout.', options: SYNTH_FORMATS, default: 'folder' as SynthFormat})(),
     quality: Flags.string({description: 'JPEG quality, fixed (85) or a range (60-95) drawn per image.', default: '60-95'}),
     'frames-per-video': Flags.integer({description: 'Consecutive frames per scene ("video"): near-duplicates sharing vid_id, gps and split.', default: 1, min: 1, max: 100}),
-    concurrency: Flags.integer({description: 'Images rendered at once (default: 2 x cores).', min: 1}),
+    concurrency: Flags.integer({description: 'Images rendered at once (default: 2 x cores).', min: 1, max: LIMITS.concurrency}),
     overwrite: Flags.boolean({description: 'Write into a non-empty output folder.', default: false}),
   };
 

@@ -1,12 +1,15 @@
 import path from 'node:path';
 import {Args, Flags} from '@oclif/core';
 import {NatixCommand} from '../../lib/cli/base-command.js';
+import {LIMITS} from '../../lib/cli/numeric-flags.js';
 import type {Progress} from '../../lib/cli/ui.js';
+import {assertOutsideDataset} from '../../lib/data/safe-path.js';
 import {quarantineFlagged} from '../../lib/quality/quarantine.js';
 import {validateHtmlReport} from '../../lib/quality/report-html.js';
 import {mergeShards} from '../../lib/quality/shard.js';
 import {summariseFindings, validationJson, validationText, type FailOn} from '../../lib/quality/summary.js';
 import {writeFileAtomic} from '../../lib/util/fs.js';
+import {assertRegularFile} from '../../lib/util/user-files.js';
 
 export default class ValidateDataMerge extends NatixCommand<typeof ValidateDataMerge> {
   static summary = 'Merge the shard files of `validate-data --shard i/n` into one report (duplicates, leaks and balance over all images).';
@@ -29,7 +32,7 @@ above --fail-on.`;
     'fail-on': Flags.option({description: 'Exit 1 when any finding is at or above this severity.', options: ['error', 'warning', 'never'] as const, default: 'error'})(),
     report: Flags.string({description: 'Write a self-contained HTML report with thumbnails of flagged images (read from the paths the shards saw).'}),
     quarantine: Flags.string({description: 'COPY flagged files here (never moves), with quarantine.json saying why.'}),
-    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1}),
+    'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1, max: LIMITS.count}),
   };
 
   async run(): Promise<Record<string, unknown>> {
@@ -37,6 +40,8 @@ above --fail-on.`;
     // Every positional argument is a shard file (strict = false lets the list be as long as the shard count).
     const {argv} = await this.parse(ValidateDataMerge);
     const files = (argv as string[]).map((f) => path.resolve(f));
+    // Regular files only: a FIFO given as a shard file would block forever.
+    for (const file of files) await assertRegularFile(file);
     let search: Progress | undefined;
     let searched = 0;
     const {dataset, result} = await mergeShards(files, (done, total) => {
@@ -46,15 +51,18 @@ above --fail-on.`;
     });
     search?.stop();
     this.info(`Merged ${files.length} shard files of ${dataset.root} (${dataset.format})`);
+    // natix never writes into a dataset: outputs are resolved through symlinks and refused inside it.
+    const reportFile = flags.report ? assertOutsideDataset(flags.report, dataset.root, '--report') : undefined;
+    const quarantineDir = flags.quarantine ? assertOutsideDataset(flags.quarantine, dataset.root, '--quarantine') : undefined;
     const failOn = flags['fail-on'] as FailOn;
     let report: string | undefined;
-    if (flags.report) {
-      report = path.resolve(flags.report);
+    if (reportFile) {
+      report = reportFile;
       const {summary} = summariseFindings(result.findings, failOn);
       await writeFileAtomic(report, await validateHtmlReport({title: 'natix validate-data', root: dataset.root, format: dataset.format, images: result.images.length, findings: result.findings, summary, records: result.images}));
     }
     let quarantine: string | undefined;
-    if (flags.quarantine) quarantine = (await quarantineFlagged(path.resolve(flags.quarantine), result.findings, result.images)).manifest;
+    if (quarantineDir) quarantine = (await quarantineFlagged(quarantineDir, result.findings, result.images, dataset.root)).manifest;
     const json = validationJson(dataset, result, failOn, flags['max-findings'], {...(report ? {report} : {}), ...(quarantine ? {quarantine} : {})});
     if (json.verdict === 'fail') this.failCheck();
     this.log(validationText(dataset, result, failOn, this.ui.color));

@@ -1,7 +1,8 @@
 /**
  * Comparing a benchmark with a baseline (a previous `natix bench --json` output): deltas, and regression gates
  * (`--max-regression mcc=0.002,p95=10%`): an absolute drop for quality metrics, a relative or absolute slowdown for
- * latency, a relative drop for throughput.
+ * latency, a relative drop for throughput. A comparison is only made between like runs: same scenario, same
+ * concurrency and the same data (split, number of images, format); `baselineMismatches` says what differs.
  */
 import type {GateResult} from './gates.js';
 
@@ -9,6 +10,38 @@ export interface ComparableResult {
   metrics: {mcc: number; accuracy: number};
   latency: {p50: number; p95: number; p99: number};
   throughput: number;
+  scenario?: string;
+  settings?: {concurrency?: number};
+  dataset?: {root?: string; format?: string; split?: string | null; images?: number};
+}
+
+/** What a run is measured under, for comparing it with a baseline. */
+export interface RunConditions {
+  scenario: string;
+  /** Queries in flight (1 in single-stream). */
+  concurrency: number;
+  dataset: {root: string; format: string; split: string | null; images: number};
+}
+
+/**
+ * What differs between this run's conditions and the baseline's: `refuse` lists differences that make the
+ * comparison meaningless (a +658% "regression" of an offline run against a single-stream one), `note` those that
+ * may be harmless (the same data under another folder).
+ */
+export function baselineMismatches(current: RunConditions, baseline: ComparableResult): {refuse: string[]; note: string[]} {
+  const refuse: string[] = [];
+  const note: string[] = [];
+  if (baseline.scenario !== undefined && baseline.scenario !== current.scenario) refuse.push(`scenario ${current.scenario} vs ${baseline.scenario} in the baseline`);
+  const baselineConcurrency = baseline.scenario === 'single-stream' ? 1 : baseline.settings?.concurrency;
+  if (baselineConcurrency !== undefined && baselineConcurrency !== current.concurrency) refuse.push(`concurrency ${current.concurrency} vs ${baselineConcurrency} in the baseline`);
+  const d = baseline.dataset;
+  if (d) {
+    if (d.split !== undefined && d.split !== current.dataset.split) refuse.push(`split ${current.dataset.split ?? '(all)'} vs ${d.split ?? '(all)'} in the baseline`);
+    if (d.images !== undefined && d.images !== current.dataset.images) refuse.push(`${current.dataset.images} images vs ${d.images} in the baseline`);
+    if (d.format !== undefined && d.format !== current.dataset.format) refuse.push(`dataset format ${current.dataset.format} vs ${d.format} in the baseline`);
+    if (d.root !== undefined && d.root !== current.dataset.root) note.push(`the dataset folder differs (${current.dataset.root} vs ${d.root} in the baseline)`);
+  }
+  return {refuse, note};
 }
 
 export interface BaselineDelta {
@@ -78,6 +111,7 @@ export function regressionGates(deltas: BaselineDelta[], limits: RegressionLimit
       metric: `regression.${l.metric}`,
       value: amount,
       verdict: ok ? 'PASS' : 'FAIL',
+      ...(l.relative ? {unit: 'percent' as const} : {}),
       message: `${l.metric} ${ok ? 'within' : 'regressed beyond'} the limit: worse by ${shown} (limit ${l.relative ? `${l.limit * 100}%` : l.limit}) vs baseline ${d.baseline.toPrecision(4)}`,
     };
   });

@@ -8,6 +8,7 @@ import type {Sample} from '../data/sample.js';
 import {rocAuc} from '../metrics/auc.js';
 import {ConfusionMatrix, classificationMetrics, type ClassificationMetrics} from '../metrics/classification.js';
 import {latencyPercentiles, type LatencyStats} from '../metrics/latency.js';
+import {mccInterval, type MccInterval} from '../metrics/mcc-interval.js';
 import {simulateValidator, type ChallengeRecord, type ValidatorSummary} from '../validator/simulate.js';
 import {compareWithBaseline, regressionGates, type BaselineDelta, type ComparableResult, type RegressionLimit} from './baseline.js';
 import {cascadeStats, type StageStats} from './cascade-stats.js';
@@ -23,6 +24,8 @@ export interface BenchOptions {
   validator?: {challenges: number; seed: number; flips: boolean};
   baseline?: {file: string; result: ComparableResult; limits: RegressionLimit[]};
   onProgress?: (phase: 'measure' | 'validator', done: number) => void;
+  /** Gates that lack evidence (e.g. quality over fewer answered images than asked) FAIL instead of INVALID. */
+  strict?: boolean;
 }
 
 export interface PredictionRecord {
@@ -40,7 +43,7 @@ export interface BenchResult {
   dataset: {root: string; format: string; split: string | null; images: number};
   scenario: Scenario;
   settings: {warmupQueries: number; warmupMs: number; minQueries: number; minDurationMs: number; concurrency: number};
-  metrics: ClassificationMetrics & {auc: number | null};
+  metrics: ClassificationMetrics & {auc: number | null; mccInterval?: MccInterval};
   errors: number;
   latency: LatencyStats;
   stageLatency: Record<string, {n: number; mean: number; p50: number; p95: number}>;
@@ -94,18 +97,33 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
   const cm = new ConfusionMatrix(2);
   const labels: number[] = [];
   const scores: number[] = [];
+  // Errors are never predictions: an image the cascade did not answer is left out of the confusion matrix, and
+  // the quality gates see how many labelled images were asked for and how many were answered.
   let errors = 0;
   for (const a of firstAnswers) {
-    if (a.result.error) errors++;
+    if (a.result.error) {
+      errors++;
+      continue;
+    }
     if (a.label === null) continue;
     cm.add(a.label, a.result.roadwork ? 1 : 0);
     labels.push(a.label);
     scores.push(a.result.probability);
   }
+  const labelledAsked = queries.filter((q) => q.label !== null).length;
   if (seen.size < queries.length) warnings.push(`only ${seen.size} of ${queries.length} images were measured: raise --min-queries to cover the dataset`);
-  if (errors > 0) warnings.push(`${errors} image(s) could not be read or answered (counted as "none")`);
+  if (errors > 0) {
+    const firstError = firstAnswers.find((a) => a.result.error)!.result;
+    warnings.push(`${errors} of ${firstAnswers.length} image(s) were not answered (errors, left out of every quality metric; e.g. ${firstError.path ?? firstError.id ?? '?'}: ${firstError.error})`);
+  }
   const auc = rocAuc(labels, scores);
-  const metrics = {...classificationMetrics(cm), auc: Number.isNaN(auc) ? null : auc};
+  const classification = classificationMetrics(cm);
+  const labelCounts: Record<number, number> = {};
+  for (const l of labels) labelCounts[l] = (labelCounts[l] ?? 0) + 1;
+  // How far the MCC can be trusted on this many images (seeded: the same answers give the same interval); none
+  // when the labels have one class (MCC is then 0 by definition, not an estimate).
+  const bothClasses = Object.keys(labelCounts).length >= 2;
+  const metrics = {...classification, auc: Number.isNaN(auc) ? null : auc, ...(bothClasses ? {mccInterval: mccInterval(classification.confusion)} : {})};
 
   const stageLatency: BenchResult['stageLatency'] = {};
   const stageNames = outcome.measured[0]?.result.stages.map((s) => s.name) ?? [];
@@ -135,6 +153,11 @@ export async function runBench(cascade: Cascade, samples: Sample[], dataset: Ben
       reward: validator ? validator.finalScore : null,
       latencyN: n,
       metricN: metrics.n,
+      mccInterval: metrics.mccInterval,
+      labelCounts,
+      metricAsked: labelledAsked,
+      errors,
+      strict: options.strict ?? false,
     }),
   );
   if (server) gates.push(serverGate(server));

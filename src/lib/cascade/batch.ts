@@ -79,7 +79,8 @@ export function summarise(records: BatchRecord[], wallSeconds: number, concurren
   }
   return {
     count: records.length,
-    decisions: {roadwork: records.filter((r) => r.roadwork).length, none: records.filter((r) => !r.roadwork).length},
+    // Errors are never decisions: an unanswered image is neither roadwork nor none.
+    decisions: {roadwork: answered.filter((r) => r.roadwork).length, none: answered.filter((r) => !r.roadwork).length},
     errors: records.length - answered.length,
     degraded: records.filter((r) => r.degraded).length,
     latency: latencyPercentiles(answered.map((r) => r.totalMs)),

@@ -18,6 +18,7 @@ import {loadConfigFile} from '../config/load.js';
 import {ExitCode, NatixError} from '../errors.js';
 import {openInferenceLogs, type InferenceLogs} from '../logging/inference-logs.js';
 import {packageRoot} from '../runtime/environment.js';
+import {nonRegularKind, UserFileError} from '../util/user-files.js';
 import {Cascade, type StagePlan} from './cascade.js';
 import {loadModel, type LoadedModel} from './model.js';
 import type {Device} from './onnx-session.js';
@@ -86,7 +87,11 @@ export function cascadeFileOf(modelPath: string | undefined, root?: string): str
 /** Classifies what `--model` points at. */
 export function classifyModelPath(modelPath: string): 'cascade' | 'onnx' | 'hf' | 'tfjs' {
   if (!existsSync(modelPath)) throw new NatixError(`Model not found: ${modelPath}`, {code: 'MODEL_NOT_FOUND', exitCode: ExitCode.Usage, actions: ['Pass a .onnx file, a model directory or a cascade file to --model.']});
-  if (statSync(modelPath).isDirectory()) {
+  const info = statSync(modelPath);
+  // Regular files only: a FIFO given as --model would block the loader forever.
+  const kind = nonRegularKind(info);
+  if (kind && kind.reason !== 'directory') throw new UserFileError(modelPath, kind.reason, kind.what);
+  if (info.isDirectory()) {
     if (CASCADE_NAMES.some((n) => existsSync(path.join(modelPath, n)))) return 'cascade';
     if (existsSync(path.join(modelPath, 'model.json')) && !existsSync(path.join(modelPath, 'model.onnx'))) return 'tfjs';
     return 'hf';
@@ -113,10 +118,13 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
   const kind = classifyModelPath(target);
   let file: CascadeFile;
   let baseDir: string;
+  // Errors about a model declared in a cascade file name that file (and the model's key in it).
+  let inFile = (what: string): string => what;
   if (kind === 'cascade') {
     const cascadeFile = statSync(target).isDirectory() ? path.join(target, CASCADE_NAMES.find((n) => existsSync(path.join(target!, n)))!) : target;
     file = await loadConfigFile<CascadeFile>(cascadeFile, cascadeFileSchema);
     baseDir = path.dirname(path.resolve(cascadeFile));
+    inFile = (what) => `${cascadeFile}: ${what}`;
   } else {
     const base = kind === 'tfjs' && /model\.json$/i.test(target) ? path.basename(path.dirname(path.resolve(target))) : path.basename(target);
     const name = base.replace(/\.onnx$/i, '') || 'model';
@@ -128,7 +136,7 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
   const need = (name: string, where: string): ModelConfig => {
     const config = file.models[name];
     if (!config) {
-      throw new NatixError(`${where} refers to model "${name}", which is not declared under models (${Object.keys(file.models).join(', ')})`, {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage});
+      throw new NatixError(inFile(`${where} refers to model "${name}", which is not declared under models (${Object.keys(file.models).join(', ')})`), {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage});
     }
     return config;
   };
@@ -142,10 +150,14 @@ export async function loadCascade(modelPath: string | undefined, options: LoadCa
     if (stage.fallback !== undefined && stage.fallback !== 'skip') wanted.set(stage.fallback, need(stage.fallback, `stages[${i}].fallback`));
   }
   const settled = await Promise.allSettled([...wanted].map(([name, config]) => loadModel(name, config, baseDir, settings)));
-  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) {
+  const failedAt = settled.findIndex((r) => r.status === 'rejected');
+  if (failedAt >= 0) {
     await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-    throw failure.reason;
+    const reason = (settled[failedAt] as PromiseRejectedResult).reason as unknown;
+    if (kind === 'cascade' && reason instanceof NatixError) {
+      throw new NatixError(inFile(`models.${[...wanted.keys()][failedAt]}: ${reason.message}`), {code: reason.code, exitCode: reason.exitCode, actions: reason.actions, cause: reason, data: reason.data});
+    }
+    throw reason;
   }
   const loaded = new Map<string, LoadedModel>([...wanted.keys()].map((name, i) => [name, (settled[i] as PromiseFulfilledResult<LoadedModel>).value]));
   const get = async (name: string): Promise<LoadedModel> => loaded.get(name)!;

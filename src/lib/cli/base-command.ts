@@ -6,9 +6,11 @@
  * failed (exit 1) and throws NatixError for usage/config problems (exit 2).
  */
 import path from 'node:path';
+import {format} from 'node:util';
 import {Command, Flags, Interfaces} from '@oclif/core';
 import {errorMessage, ExitCode, isNatixError, NatixError} from '../errors.js';
 import {loadConfigFile, validateAgainstSchema, type JsonSchema} from '../config/load.js';
+import {suggest} from './suggest.js';
 import {Ui} from './ui.js';
 import {redactSecrets} from '../tracking/redact.js';
 
@@ -129,13 +131,25 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   public override warn(input: string | Error): string | Error {
     const message = redactSecrets(typeof input === 'string' ? input : input.message, process.env);
     this.collectedWarnings.push(message);
-    if (!this.jsonEnabled()) process.stderr.write(`${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}\n`);
+    if (this.jsonEnabled()) return input;
+    const line = `${this.ui?.color.yellow('Warning:') ?? 'Warning:'} ${message}`;
+    if (this.ui) this.ui.print('stderr', line);
+    else process.stderr.write(`${line}\n`);
     return input;
   }
 
   /** Notes for the human reader (stderr, so stdout stays clean for data); silent under --json. */
   protected info(message: string): void {
-    if (!this.jsonEnabled()) process.stderr.write(`${message}\n`);
+    if (this.jsonEnabled()) return;
+    if (this.ui) this.ui.print('stderr', message);
+    else process.stderr.write(`${message}\n`);
+  }
+
+  /** Results for the human reader (stdout), written above a live progress line when one is shown. */
+  public override log(message = '', ...args: unknown[]): void {
+    if (this.jsonEnabled()) return;
+    if (this.ui) this.ui.print('stdout', format(message, ...args));
+    else super.log(message, ...args);
   }
 
   protected override toSuccessJson(result: unknown): JsonEnvelope<unknown> {
@@ -151,7 +165,9 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   }
 
   public override async catch(err: Error & {exitCode?: number}): Promise<void> {
-    const error = normaliseError(err);
+    const ctor = this.ctor as typeof NatixCommand;
+    const flagNames = [...Object.keys(ctor.flags ?? {}), ...Object.keys(NatixCommand.baseFlags), 'json', 'help'];
+    const error = normaliseError(err, {command: this.id?.replace(/:/g, ' '), flags: flagNames});
     error.message = redactSecrets(error.message, process.env); // no secret leaves through an error message
     process.exitCode = error.exitCode;
     if (this.jsonEnabled()) {
@@ -171,13 +187,25 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   }
 }
 
-/** Maps anything thrown to a NatixError: oclif parse errors are usage errors (2), unknown errors internal (1). */
-export function normaliseError(err: unknown): NatixError {
+/**
+ * Maps anything thrown to a NatixError: oclif parse errors are usage errors (2) - with "did you mean" for a
+ * mistyped flag when the command's flags are known, and the help advice once - unknown errors internal (1).
+ */
+export function normaliseError(err: unknown, context: {command?: string; flags?: string[]} = {}): NatixError {
   if (isNatixError(err)) return err;
   const e = err as Error & {oclif?: {exit?: number}; name?: string; code?: string};
   const isParseError = e?.name?.includes('Parse') || e?.constructor?.name?.includes('Parse') || e?.oclif?.exit === 2;
   if (isParseError || e?.constructor?.name === 'CLIError') {
-    return new NatixError(errorMessage(err), {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Run the command with --help to see its flags.']});
+    // oclif appends its own "See more help with --help"; natix gives that advice once, as an action.
+    let message = errorMessage(err).replace(/\n?See more help with --help\s*$/, '');
+    const actions: string[] = [];
+    const unknown = /Nonexistent flags?: (-{1,2}[\w-]+)/.exec(message)?.[1];
+    if (unknown && context.flags) {
+      const close = suggest(unknown.replace(/^-+/, ''), context.flags).map((f) => `--${f}`);
+      if (close.length > 0) message += `. Did you mean ${close.join(' or ')}?`;
+    }
+    actions.push(`Run ${context.command ? `natix ${context.command} --help` : 'the command with --help'} to see its flags.`);
+    return new NatixError(message, {code: 'USAGE', exitCode: ExitCode.Usage, actions});
   }
   return new NatixError(errorMessage(err), {
     code: 'INTERNAL_ERROR',

@@ -1,6 +1,9 @@
 /**
  * Human output: colour only on a TTY (NO_COLOR honoured, FORCE_COLOR forces), progress bars on stderr only when
  * stderr is a TTY and the command is not in --json mode. One Ui per command run: no global state.
+ *
+ * A live status line (`live()`) stays at the bottom of the terminal: everything printed through `print()` while it
+ * is shown (log lines, warnings, epoch summaries) is written above it, never glued to it or overwritten.
  */
 import {Chalk, type ChalkInstance} from 'chalk';
 import cliProgress from 'cli-progress';
@@ -29,19 +32,79 @@ export interface Progress {
 
 const silentProgress: Progress = {increment() {}, setTotal() {}, stop() {}};
 
+/** The status line at the bottom of a terminal; a no-op off a TTY. */
+export interface LiveLine {
+  /** Whether anything is drawn (false off a TTY and under --json). */
+  readonly enabled: boolean;
+  update(text: string): void;
+  stop(): void;
+}
+
+const CLEAR_LINE = '\r\u001B[2K';
+
+/** Cuts `text` to `columns` visible characters (colour codes kept), so the line never wraps. */
+export function fitToWidth(text: string, columns: number): string {
+  let visible = 0;
+  let out = '';
+  // eslint-disable-next-line no-control-regex
+  for (const part of text.split(/(\u001B\[[0-9;]*m)/)) {
+    if (part.startsWith('\u001B[')) {
+      out += part;
+      continue;
+    }
+    const room = columns - visible;
+    if (room <= 0) continue;
+    out += part.slice(0, room);
+    visible += Math.min(room, part.length);
+  }
+  return out;
+}
+
 export class Ui {
   readonly color: ChalkInstance;
   readonly json: boolean;
   private readonly stderr: NodeJS.WriteStream;
+  private readonly stdout: NodeJS.WriteStream;
   private readonly progressEnabled: boolean;
+  /** The live line currently drawn on stderr, if any. */
+  private liveText: string | undefined;
 
   constructor(options: UiOptions) {
     const env = options.env ?? process.env;
     this.json = options.json;
     this.stderr = options.stderr ?? process.stderr;
     const stdout = options.stdout ?? process.stdout;
+    this.stdout = stdout;
     this.color = new Chalk({level: options.json ? 0 : colorLevelFor(stdout, env)});
     this.progressEnabled = !options.json && Boolean(this.stderr.isTTY) && env.CI !== 'true';
+  }
+
+  /** Prints a line to stdout or stderr, above the live line when one is shown. */
+  print(stream: 'stdout' | 'stderr', text: string): void {
+    const line = text.endsWith('\n') ? text : `${text}\n`;
+    if (this.liveText === undefined) {
+      (stream === 'stdout' ? this.stdout : this.stderr).write(line);
+      return;
+    }
+    this.stderr.write(CLEAR_LINE);
+    (stream === 'stdout' ? this.stdout : this.stderr).write(line);
+    this.stderr.write(this.liveText);
+  }
+
+  /** A status line redrawn in place at the bottom of stderr (TTY only); `print()` writes above it. */
+  live(): LiveLine {
+    if (!this.progressEnabled) return {enabled: false, update() {}, stop() {}};
+    return {
+      enabled: true,
+      update: (text) => {
+        this.liveText = fitToWidth(text, Math.max(20, (this.stderr.columns || 80) - 1));
+        this.stderr.write(CLEAR_LINE + this.liveText);
+      },
+      stop: () => {
+        if (this.liveText !== undefined) this.stderr.write(CLEAR_LINE);
+        this.liveText = undefined;
+      },
+    };
   }
 
   /** Starts a progress bar on stderr for `total` units of `label` work. */

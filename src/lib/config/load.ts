@@ -2,12 +2,13 @@
  * Reading and validating configuration files (YAML or JSON) against the JSON Schemas in this folder.
  * Errors name the file, the JSON path and what was expected, e.g. `train.yaml: /epochs must be integer >= 1`.
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import YAML from 'yaml';
 import {ExitCode, NatixError} from '../errors.js';
+import {packageRoot} from '../runtime/environment.js';
+import {readUserFile, UserFileError} from '../util/user-files.js';
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM interop.
 const addFormats = ((addFormatsModule as unknown as {default?: unknown}).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
@@ -90,11 +91,17 @@ export function validateAgainstSchema<T>(schema: JsonSchema, data: unknown, labe
     throw new NatixError(lines.map((l) => `${label}: ${l}`).join('\n'), {
       code: 'CONFIG_INVALID',
       exitCode: ExitCode.Usage,
-      actions: [`Fix ${label} (see the JSON Schemas under src/lib/config/schemas).`],
+      actions: [`Fix ${label}; ${publishedSchemaPath(schema) ? `its JSON Schema: ${publishedSchemaPath(schema)}` : `the JSON Schemas are in ${path.join(packageRoot(), 'schemas')}`}`],
       data: {file: label, errors: lines},
     });
   }
   return data as T;
+}
+
+/** Where the published copy of `schema` is (`<package>/schemas/<name>.schema.json`, named by its $id), if it has one. */
+export function publishedSchemaPath(schema: JsonSchema): string | undefined {
+  const id = typeof schema.$id === 'string' ? schema.$id : undefined;
+  return id ? path.join(packageRoot(), 'schemas', id.slice(id.lastIndexOf('/') + 1)) : undefined;
 }
 
 /** Parses YAML or JSON text; the file's extension decides, with JSON being valid YAML anyway. */
@@ -118,12 +125,15 @@ export function parseConfigText(text: string, file: string): unknown {
 export async function loadConfigFile<T = unknown>(file: string, schema?: JsonSchema): Promise<T> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Regular files only: a FIFO would block forever; a directory, chmod 000 or a symlink loop says so.
+    text = await readUserFile(file, 'utf8');
   } catch (error) {
-    throw new NatixError(`Cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+    const what = error instanceof UserFileError ? error.what : (error as Error).message;
+    throw new NatixError(`Config file ${file} ${what}`, {
       code: 'CONFIG_NOT_FOUND',
       exitCode: ExitCode.Usage,
       actions: ['Check the path given to --config.'],
+      data: {file, reason: error instanceof UserFileError ? error.reason : 'io'},
     });
   }
   const data = parseConfigText(text, file) ?? {};

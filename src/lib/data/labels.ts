@@ -29,21 +29,36 @@ function canonical(name: string): string {
 /** The label of a class name, or undefined when neither the override nor the rule knows it. */
 export function labelForClassName(name: string, classMap?: Record<string, number>): number | undefined {
   if (classMap) {
-    if (name in classMap) return classMap[name];
+    if (Object.hasOwn(classMap, name)) return classMap[name];
+  }
+  // A signed or decimal number is never a class name: canonical() would turn "-1" into "1".
+  if (/^\s*[+-]?\d*[.+-]\d/.test(name) || /^\s*[+-]\d/.test(name)) return undefined;
+  if (classMap) {
     const c = canonical(name);
     for (const [key, value] of Object.entries(classMap)) if (canonical(key) === c) return value;
   }
-  return DEFAULT_RULE[canonical(name)];
+  const c = canonical(name);
+  return Object.hasOwn(DEFAULT_RULE, c) ? DEFAULT_RULE[c] : undefined;
 }
 
-/** Parses a label cell (manifest, parquet): integers as they are, names through the rule. */
+/** Labels are small non-negative integers; anything beyond this is a typo or garbage, never a class. */
+export const MAX_LABEL = 1_000_000;
+
+/**
+ * Parses a label cell (manifest, parquet) strictly: a non-negative integer (up to MAX_LABEL) as it is, a class
+ * name through the rule; anything else - `-1`, `1.5`, `1e21`, `0x1`, `999999999999999999999` - is undefined (the
+ * reader reports it), never a label that merely looks close.
+ */
 export function parseLabelValue(value: unknown, classMap?: Record<string, number>): number | undefined {
   if (value === null || value === undefined || value === '') return undefined;
-  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : undefined;
-  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 && value <= MAX_LABEL ? value : undefined;
+  if (typeof value === 'bigint') return value >= 0n && value <= BigInt(MAX_LABEL) ? Number(value) : undefined;
   if (typeof value === 'boolean') return value ? 1 : 0;
-  const text = String(value).trim();
-  if (/^\d+$/.test(text)) return Number(text);
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return text.length <= 7 && Number(text) <= MAX_LABEL ? Number(text) : undefined;
+  // Number-like text that is not a plain integer is never a class name ("-1" would otherwise canonicalise to "1").
+  if (/^[+-]?[\d.]/.test(text) || /^[+-]?(0x|infinity|nan)/i.test(text)) return undefined;
   return labelForClassName(text, classMap);
 }
 

@@ -3,7 +3,7 @@
  * Detection order: a manifest file (or a folder holding one), parquet file(s), a YOLO `data.yaml`, a COCO JSON,
  * then class folders.
  */
-import {existsSync} from 'node:fs';
+import {existsSync, statSync} from 'node:fs';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
 import {ExitCode, NatixError} from '../errors.js';
@@ -12,8 +12,9 @@ import {MANIFEST_NAMES, readManifestDataset} from './manifest.js';
 import {readCocoDataset} from './coco.js';
 import {readParquetDataset} from './parquet.js';
 import {readYoloDataset} from './yolo.js';
+import {nonRegularKind, UserFileError} from '../util/user-files.js';
 import {realRoot} from './safe-path.js';
-import type {Dataset, DatasetFormat, ReaderOptions} from './sample.js';
+import type {DataIssue, Dataset, DatasetFormat, ReaderOptions, Sample} from './sample.js';
 
 export type FormatChoice = DatasetFormat | 'auto';
 export const DATASET_FORMATS: FormatChoice[] = ['auto', 'folder', 'manifest', 'parquet', 'yolo', 'coco'];
@@ -23,19 +24,21 @@ export interface OpenedDataset extends Dataset {
   detectedBy: string;
 }
 
-async function exists(p: string): Promise<boolean> {
+/** True when `p` exists and is not a directory (a FIFO or an unreadable file is chosen, then refused with a reason). */
+async function existsAsFile(p: string): Promise<boolean> {
   try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
+    return !(await stat(p)).isDirectory();
+  } catch (error) {
+    // chmod 000 parents or a symlink loop: there is something, and reading it will say what is wrong.
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'ELOOP';
   }
 }
 
 /** COCO annotation files of a folder: `*.json` there or in `annotations/` named like instances/annotations/coco. */
 async function cocoFilesIn(dir: string): Promise<string[]> {
   const fg = (await import('fast-glob')).default;
-  const all = (await fg('{,annotations/}*.json', {cwd: dir, deep: 2})).sort();
+  const all = (await fg('{,annotations/}*.json', {cwd: dir, deep: 2, suppressErrors: true})).sort();
   const named = all.filter((f) => /instances|annotations|coco/i.test(f));
   return (named.length > 0 ? named : all.length === 1 ? all : []).map((f) => path.join(dir, f));
 }
@@ -43,6 +46,8 @@ async function cocoFilesIn(dir: string): Promise<string[]> {
 /** Decides the layout of `input` (a folder or a file) and says why. */
 export async function detectFormat(input: string): Promise<{format: DatasetFormat; file?: string; reason: string}> {
   const info = await stat(input);
+  const kind = nonRegularKind(info);
+  if (kind && kind.reason !== 'directory') throw new UserFileError(input, kind.reason, kind.what);
   if (info.isFile()) {
     if (/\.(csv|jsonl|ndjson)$/i.test(input)) return {format: 'manifest', file: input, reason: 'a CSV/JSON-lines file'};
     if (/\.parquet$/i.test(input)) return {format: 'parquet', file: input, reason: 'a .parquet file'};
@@ -52,12 +57,13 @@ export async function detectFormat(input: string): Promise<{format: DatasetForma
   }
   for (const name of MANIFEST_NAMES) {
     const file = path.join(input, name);
-    if (await exists(file)) return {format: 'manifest', file, reason: `found ${name}`};
+    if (await existsAsFile(file)) return {format: 'manifest', file, reason: `found ${name}`};
   }
   const fg = (await import('fast-glob')).default;
-  if ((await fg('{,data/,*/}*.parquet', {cwd: input, deep: 2})).length > 0) return {format: 'parquet', reason: 'found *.parquet files'};
+  // Parquet shards up to two folders down: `data/`, and the Hugging Face exports `train/` and `default/train/`.
+  if ((await fg('{,*/,*/*/}*.parquet', {cwd: input, deep: 3, onlyFiles: false, suppressErrors: true})).length > 0) return {format: 'parquet', reason: 'found *.parquet files'};
   for (const name of ['data.yaml', 'data.yml', 'dataset.yaml']) {
-    if (await exists(path.join(input, name))) return {format: 'yolo', file: path.join(input, name), reason: `found ${name}`};
+    if (await existsAsFile(path.join(input, name))) return {format: 'yolo', file: path.join(input, name), reason: `found ${name}`};
   }
   const coco = await cocoFilesIn(input);
   if (coco.length > 0) return {format: 'coco', reason: `found ${coco.map((f) => path.relative(input, f)).join(', ')}`};
@@ -69,9 +75,31 @@ export async function detectFormat(input: string): Promise<{format: DatasetForma
   });
 }
 
-/** Opens `input` as a dataset; `format` 'auto' detects it. */
-export async function openDataset(input: string, format: FormatChoice = 'auto', options: ReaderOptions = {}): Promise<OpenedDataset> {
+/**
+ * The folder a dataset at `input` is rooted in, without reading it: the folder itself, or the folder holding a
+ * dataset file (its parent when that folder is COCO's `annotations/`). For output-path guards.
+ */
+export function datasetRootFor(input: string): string {
   const real = realRoot(input);
+  if (!statSync(real).isFile()) return real;
+  const dir = path.dirname(real);
+  return path.basename(dir) === 'annotations' ? path.dirname(dir) : dir;
+}
+
+/** Opens `input` as a dataset; `format` 'auto' detects it. */
+export async function openDataset(input: string, format: FormatChoice = 'auto', callerOptions: ReaderOptions = {}): Promise<OpenedDataset> {
+  const real = realRoot(input);
+  // Issues are counted (and the first few kept) so that a dataset that yields nothing can say why.
+  const issues: DataIssue[] = [];
+  let issueCount = 0;
+  const options: ReaderOptions = {
+    ...callerOptions,
+    onIssue: (issue) => {
+      issueCount++;
+      if (issues.length < 5) issues.push(issue);
+      callerOptions.onIssue?.(issue);
+    },
+  };
   let chosen: DatasetFormat;
   let file: string | undefined;
   let detectedBy: string;
@@ -83,9 +111,13 @@ export async function openDataset(input: string, format: FormatChoice = 'auto', 
   } else {
     chosen = format;
     detectedBy = 'chosen with --format';
-    if ((await stat(real)).isFile()) file = real;
+    const info = await stat(real);
+    const kind = nonRegularKind(info);
+    if (kind && kind.reason !== 'directory') throw new UserFileError(input, kind.reason, kind.what);
+    if (info.isFile()) file = real;
     else if (chosen === 'manifest') {
-      for (const name of MANIFEST_NAMES) if (!file && (await exists(path.join(real, name)))) file = path.join(real, name);
+      // Chosen explicitly: the first manifest name present is read, whatever it is (a directory says so).
+      for (const name of MANIFEST_NAMES) if (!file && existsSync(path.join(real, name))) file = path.join(real, name);
     }
   }
   let dataset: Dataset;
@@ -122,5 +154,27 @@ export async function openDataset(input: string, format: FormatChoice = 'auto', 
       break;
     }
   }
+  const read = dataset.samples.bind(dataset);
+  const what = `${real} as ${chosen} (${detectedBy})${options.splits ? `, split ${options.splits.join('/')}` : ''}`;
+  // Zero samples read is never a green result: every command gets the same usage error (exit 2).
+  dataset.samples = async function* samples(): AsyncIterable<Sample> {
+    let count = 0;
+    for await (const sample of read()) {
+      count++;
+      yield sample;
+    }
+    if (count === 0) {
+      const problems = issues.map((i) => `  ${i.message}`);
+      throw new NatixError(
+        `No images were read from ${what}${issueCount > 0 ? `; ${issueCount} problem(s) found on the way:\n${problems.join('\n')}${issueCount > problems.length ? `\n  ... and ${issueCount - problems.length} more` : ''}` : ''}`,
+        {
+          code: 'NO_SAMPLES',
+          exitCode: ExitCode.Usage,
+          actions: [format === 'auto' ? 'Check the path: expected class folders, a flat folder of images, a manifest, parquet shards, a YOLO data.yaml or a COCO JSON.' : `Check --format ${format}: try --format auto.`],
+          data: {root: real, format: chosen, detectedBy, issues: issueCount, firstIssues: issues},
+        },
+      );
+    }
+  };
   return Object.assign(dataset, {detectedBy}) as OpenedDataset;
 }

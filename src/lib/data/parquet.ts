@@ -7,12 +7,13 @@
  */
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
-import fg from 'fast-glob';
 import {asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema} from 'hyparquet';
 import {compressors} from 'hyparquet-compressors';
+import {assertRegularFile, UserFileError} from '../util/user-files.js';
 import {namesByLabel, parseLabelValue} from './labels.js';
+import {walkFiles} from './listing.js';
 import {relativePosix} from './safe-path.js';
-import type {Dataset, ReaderOptions, Sample} from './sample.js';
+import type {DataIssue, Dataset, ReaderOptions, Sample} from './sample.js';
 import {splitForFolder} from './folder.js';
 
 /** JSON-friendly values: bigint -> number, byte arrays -> length note (metadata never carries image bytes). */
@@ -43,14 +44,34 @@ function imageBytes(value: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-export async function parquetFiles(input: string): Promise<{root: string; files: string[]}> {
+const PARQUET_NAME = /\.parquet$/i;
+
+/**
+ * The parquet files of `input` (a file, or a folder searched 4 levels deep: the NATIX `data/` layout and the
+ * Hugging Face export layouts `<config>/<split>/0000.parquet` and `<split>/0000.parquet`).
+ */
+export async function parquetFiles(input: string, issue: (i: DataIssue) => void = () => {}): Promise<{root: string; files: string[]}> {
   if ((await stat(input)).isFile()) return {root: path.dirname(input), files: [input]};
-  const files = (await fg('**/*.parquet', {cwd: input, absolute: true, followSymbolicLinks: false, deep: 4})).sort();
-  return {root: input, files};
+  return {root: input, files: walkFiles(input, input, issue, PARQUET_NAME, 3).map((f) => path.join(input, f))};
+}
+
+/**
+ * The split of a shard: its name's first token (`train-00000-of-00026.parquet`), else the nearest enclosing
+ * folder named like a split (`default/train/0000.parquet`), by the shared aliases (dev -> val, eval -> test).
+ */
+export function splitOfShard(rel: string): string | undefined {
+  const parts = rel.split('/');
+  const fromName = splitForFolder(parts.at(-1)!.split(/[-_.]/)[0] ?? '');
+  if (fromName) return fromName;
+  for (let i = parts.length - 2; i >= 0; i--) {
+    const split = splitForFolder(parts[i]!);
+    if (split) return split;
+  }
+  return undefined;
 }
 
 export async function readParquetDataset(input: string, options: ReaderOptions = {}): Promise<Dataset> {
-  const {root, files} = await parquetFiles(input);
+  const {root, files} = await parquetFiles(input, (i) => options.onIssue?.(i));
   const seen = new Map<number, string>();
   return {
     format: 'parquet',
@@ -61,14 +82,16 @@ export async function readParquetDataset(input: string, options: ReaderOptions =
     async *samples(): AsyncIterable<Sample> {
       for (const file of files) {
         const rel = relativePosix(root, file);
-        const shardSplit = splitForFolder(path.basename(file).split(/[-_.]/)[0] ?? '');
+        const shardSplit = splitOfShard(rel);
         let buffer;
         let metadata;
         try {
+          await assertRegularFile(file);
           buffer = await asyncBufferFromFile(file);
           metadata = await parquetMetadataAsync(buffer);
         } catch (error) {
-          options.onIssue?.({check: 'unreadable', path: rel, message: `${rel}: not a readable parquet file (${(error as Error).message})`});
+          const what = error instanceof UserFileError ? error.what : `is not a readable parquet file (${(error as Error).message})`;
+          options.onIssue?.({check: 'unreadable', path: rel, message: `${rel} ${what}`});
           continue;
         }
         const columns = parquetSchema(metadata).children.map((c) => c.element.name);
@@ -78,13 +101,21 @@ export async function readParquetDataset(input: string, options: ReaderOptions =
           continue;
         }
         let rowStart = 0;
-        for (const group of metadata.row_groups) {
+        for (const [groupIndex, group] of metadata.row_groups.entries()) {
           const rowEnd = rowStart + Number(group.num_rows);
           if (options.splits && shardSplit && !options.splits.includes(shardSplit) && !columns.includes('split')) {
             rowStart = rowEnd;
             continue;
           }
-          const rows = (await parquetReadObjects({file: buffer, metadata, rowStart, rowEnd, compressors, utf8: false})) as Array<Record<string, unknown>>;
+          let rows: Array<Record<string, unknown>>;
+          try {
+            rows = (await parquetReadObjects({file: buffer, metadata, rowStart, rowEnd, compressors, utf8: false})) as Array<Record<string, unknown>>;
+          } catch (error) {
+            // A garbled page spoils its row group only: say which rows were lost and read the rest of the shard.
+            options.onIssue?.({check: 'unreadable', path: rel, value: {rowGroup: groupIndex, rows: [rowStart, rowEnd - 1]}, message: `${rel}: row group ${groupIndex} (rows ${rowStart}-${rowEnd - 1}) cannot be read (${(error as Error).message}); ${rowEnd - rowStart} row(s) skipped`});
+            rowStart = rowEnd;
+            continue;
+          }
           for (let i = 0; i < rows.length; i++) {
             const row = rows[i]!;
             const index = rowStart + i;

@@ -65,3 +65,47 @@ export function realRoot(root: string): string {
     });
   }
 }
+
+/**
+ * The real location `output` would be written to: the real path of its nearest existing ancestor (symlinks
+ * resolved) joined with the part that does not exist yet.
+ */
+export function realOutputPath(output: string): string {
+  let existing = path.resolve(output);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync(existing), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return path.join(existing, ...rest.reverse());
+      rest.push(path.basename(existing));
+      existing = parent;
+    }
+  }
+}
+
+/**
+ * The guard every command that writes files calls for each output path when it reads a dataset: the output,
+ * resolved through symlinks, must not be inside the dataset root (natix never writes into a dataset).
+ * Returns the absolute path to write to; throws a usage error (exit 2) naming the flag otherwise.
+ */
+export function assertOutsideDataset(output: string, datasetRoot: string, flag: string): string {
+  const absolute = path.resolve(output);
+  const real = realOutputPath(absolute);
+  let root: string;
+  try {
+    root = realpathSync(datasetRoot);
+  } catch {
+    root = path.resolve(datasetRoot);
+  }
+  if (isInside(root, real) || isInside(root, absolute)) {
+    throw new NatixError(`${flag} ${output} resolves to ${real}, inside the dataset ${root}: natix never writes into a dataset`, {
+      code: 'OUTPUT_INSIDE_DATASET',
+      exitCode: ExitCode.Usage,
+      actions: [`Choose a ${flag} path outside ${root}.`],
+      data: {flag, output, resolved: real, dataset: root},
+    });
+  }
+  return absolute;
+}

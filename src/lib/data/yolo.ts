@@ -4,12 +4,13 @@
  * `class x_center y_center width height`, normalised to [0, 1]; no label file = background.
  * An image's label is 1 (roadwork) when it has at least one box, else 0. Label-file problems are reported as issues.
  */
-import {readFile, stat} from 'node:fs/promises';
+import {realpathSync} from 'node:fs';
+import {stat} from 'node:fs/promises';
 import path from 'node:path';
-import fg from 'fast-glob';
 import YAML from 'yaml';
 import {ExitCode, NatixError} from '../errors.js';
-import {IMAGE_EXTENSIONS} from './folder.js';
+import {describeFsError, readUserFile, UserFileError} from '../util/user-files.js';
+import {walkFiles} from './listing.js';
 import {PathEscapeError, relativePosix, resolveInsideRoot} from './safe-path.js';
 import type {Box, DataIssue, Dataset, ReaderOptions, Sample} from './sample.js';
 
@@ -29,6 +30,8 @@ export function yoloLabelPath(imageRel: string): string {
   return parts.join('/').replace(/\.[^./]+$/, '.txt');
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** Parses one label file; returns boxes in pixels (when the size is known later) as normalised values here. */
 export function parseYoloLabels(text: string, file: string, classes: number, issue: (i: DataIssue) => void): Array<{classId: number; xc: number; yc: number; w: number; h: number}> {
   const rows: Array<{classId: number; xc: number; yc: number; w: number; h: number}> = [];
@@ -38,7 +41,8 @@ export function parseYoloLabels(text: string, file: string, classes: number, iss
     if (trimmed === '') return;
     const parts = trimmed.split(/\s+/);
     const lineNo = n + 1;
-    if (parts.length !== 5 || parts.some((p) => !Number.isFinite(Number(p)))) {
+    // Strict numbers: `0x1`, `1e400`, `Infinity` or `1_0` are findings, not values JavaScript happens to accept.
+    if (parts.length !== 5 || !/^\d+$/.test(parts[0]!) || parts.slice(1).some((p) => !DECIMAL.test(p) || !Number.isFinite(Number(p)))) {
       issue({check: 'label-malformed', path: file, line: lineNo, value: trimmed, message: `${file}:${lineNo}: expected 5 numbers "class xc yc w h", got "${trimmed}"`});
       return;
     }
@@ -65,10 +69,10 @@ export function parseYoloLabels(text: string, file: string, classes: number, iss
   return rows;
 }
 
-async function imagesOf(root: string, entry: string, issue: (i: DataIssue) => void, yamlRel: string): Promise<string[]> {
+async function imagesOf(root: string, base: string, entry: string, issue: (i: DataIssue) => void, yamlRel: string): Promise<string[]> {
   let target: string;
   try {
-    target = resolveInsideRoot(root, entry);
+    target = resolveInsideRoot(root, path.posix.join(base, entry.replaceAll('\\', '/')));
   } catch (error) {
     if (error instanceof PathEscapeError) {
       issue({check: 'path-escape', path: yamlRel, value: entry, message: `${yamlRel}: ${error.message}`});
@@ -79,36 +83,54 @@ async function imagesOf(root: string, entry: string, issue: (i: DataIssue) => vo
   let info;
   try {
     info = await stat(target);
-  } catch {
-    issue({check: 'label-malformed', path: yamlRel, value: entry, message: `${yamlRel}: "${entry}" does not exist`});
+  } catch (error) {
+    issue({check: 'label-malformed', path: yamlRel, value: entry, message: `${yamlRel}: "${entry}" ${describeFsError(error).what}`});
     return [];
   }
-  if (info.isDirectory()) {
-    return (await fg(`**/*.{${IMAGE_EXTENSIONS.join(',')}}`, {cwd: target, caseSensitiveMatch: false, onlyFiles: false, followSymbolicLinks: false}))
-      .sort()
-      .map((f) => relativePosix(root, path.join(target, f)));
+  if (info.isDirectory()) return walkFiles(root, target, issue);
+  // A .txt list of image paths, relative to the dataset's `path`.
+  let text: string;
+  try {
+    text = await readUserFile(target, 'utf8');
+  } catch (error) {
+    const listRel = relativePosix(root, target);
+    issue({check: 'unreadable', path: listRel, value: entry, message: `${listRel} ${error instanceof UserFileError ? error.what : describeFsError(error).what}`});
+    return [];
   }
-  // A .txt list of image paths, relative to the dataset root.
-  return (await readFile(target, 'utf8'))
+  return text
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter(Boolean)
-    .map((l) => l.replace(/^\.\//, ''));
+    .map((l) => path.posix.join(base, l.replace(/^\.\//, '')));
 }
 
 export async function readYoloDataset(yamlFile: string, options: ReaderOptions = {}): Promise<Dataset> {
-  const yamlDir = path.dirname(yamlFile);
+  // The dataset root is the yaml's folder: nothing outside it is ever opened, whatever `path:` says.
+  const root = realpathSync(path.dirname(yamlFile));
+  const yamlRel = relativePosix(root, path.join(root, path.basename(yamlFile)));
   let data: DataYaml;
   try {
-    data = (YAML.parse(await readFile(yamlFile, 'utf8')) ?? {}) as DataYaml;
+    const parsed = YAML.parse(await readUserFile(yamlFile, 'utf8')) as unknown;
+    data = (parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {}) as DataYaml;
   } catch (error) {
-    throw new NatixError(`${path.basename(yamlFile)}: not valid YAML: ${(error as Error).message}`, {code: 'CONFIG_PARSE', exitCode: ExitCode.Usage});
+    if (error instanceof UserFileError) throw error;
+    throw new NatixError(`${yamlRel}: not valid YAML: ${(error as Error).message}`, {code: 'CONFIG_PARSE', exitCode: ExitCode.Usage});
   }
-  // `path` may be absolute in Ultralytics files; natix only honours it inside the yaml's folder.
-  const root = data.path && !path.isAbsolute(data.path) ? path.resolve(yamlDir, data.path) : yamlDir;
-  const names = Array.isArray(data.names) ? data.names : Object.entries(data.names ?? {}).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, v]) => v);
-  const yamlRel = relativePosix(root, yamlFile);
   const issue = (i: DataIssue): void => options.onIssue?.(i);
+  // `path:` (Ultralytics' dataset root) is honoured only inside the yaml's folder; an absolute one is ignored (it is
+  // usually the author's machine), one that leaves the folder is a path-escape finding and nothing is read.
+  let base = '';
+  let escaped = false;
+  if (typeof data.path === 'string' && data.path !== '' && !path.isAbsolute(data.path)) {
+    try {
+      base = relativePosix(root, resolveInsideRoot(root, data.path));
+    } catch (error) {
+      if (!(error instanceof PathEscapeError)) throw error;
+      issue({check: 'path-escape', path: yamlRel, value: data.path, message: `${yamlRel}: path: ${error.message}`});
+      escaped = true;
+    }
+  }
+  const names = Array.isArray(data.names) ? data.names : Object.entries(data.names && typeof data.names === 'object' ? data.names : {}).sort((a, b) => Number(a[0]) - Number(b[0])).map(([, v]) => v);
   if (names.length === 0) issue({check: 'label-malformed', path: yamlRel, message: `${yamlRel}: no class names (names:)`});
   return {
     format: 'yolo',
@@ -118,9 +140,13 @@ export async function readYoloDataset(yamlFile: string, options: ReaderOptions =
       for (const split of ['train', 'val', 'test'] as const) {
         if (options.splits && !options.splits.includes(split)) continue;
         const entries = data[split];
-        if (!entries) continue;
+        if (!entries || escaped) continue;
         for (const entry of Array.isArray(entries) ? entries : [entries]) {
-          for (const rel of await imagesOf(root, entry, issue, yamlRel)) {
+          if (typeof entry !== 'string') {
+            issue({check: 'label-malformed', path: yamlRel, value: entry, message: `${yamlRel}: ${split}: expected a folder or .txt list, got ${JSON.stringify(entry)}`});
+            continue;
+          }
+          for (const rel of await imagesOf(root, base, entry, issue, yamlRel)) {
             let absPath: string;
             try {
               absPath = resolveInsideRoot(root, rel);
@@ -133,15 +159,22 @@ export async function readYoloDataset(yamlFile: string, options: ReaderOptions =
             }
             const labelRel = yoloLabelPath(rel);
             let rows: ReturnType<typeof parseYoloLabels> = [];
+            let labelText: string | undefined;
+            let labelUnreadable = false;
             try {
-              const labelAbs = resolveInsideRoot(root, labelRel);
-              rows = parseYoloLabels(await readFile(labelAbs, 'utf8'), labelRel, Math.max(1, names.length), issue);
+              labelText = await readUserFile(resolveInsideRoot(root, labelRel), 'utf8');
             } catch (error) {
               if (error instanceof PathEscapeError) issue({check: 'path-escape', path: labelRel, message: error.message});
+              else if (error instanceof UserFileError && error.reason !== 'missing') {
+                // A label file that exists but cannot be read is not "background": say what happened.
+                issue({check: 'unreadable', path: labelRel, message: `label file ${labelRel} ${error.what}`});
+                labelUnreadable = true;
+              }
               // No label file: a background image, as Ultralytics reads it.
             }
+            if (labelText !== undefined) rows = parseYoloLabels(labelText, labelRel, Math.max(1, names.length), issue);
             const boxes: Box[] = rows.map((r) => ({classId: r.classId, className: names[r.classId], x: r.xc - r.w / 2, y: r.yc - r.h / 2, width: r.w, height: r.h}));
-            yield {id: rel, path: rel, absPath, label: boxes.length > 0 ? 1 : 0, split, metadata: {labelFile: labelRel, normalisedBoxes: true}, boxes};
+            yield {id: rel, path: rel, absPath, label: labelUnreadable ? null : boxes.length > 0 ? 1 : 0, split, metadata: {labelFile: labelRel, normalisedBoxes: true}, boxes};
           }
         }
       }

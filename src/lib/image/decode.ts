@@ -5,6 +5,8 @@
  * full-resolution input even after a resize in the same pipeline).
  */
 import sharp from 'sharp';
+import {errorMessage} from '../errors.js';
+import {assertRegularFile, probeReadable, UserFileError} from '../util/user-files.js';
 
 /** Default refusal limit: 100 megapixels (a decompression bomb is refused before it is decoded). */
 export const DEFAULT_PIXEL_LIMIT = 100_000_000;
@@ -41,8 +43,70 @@ export interface DecodeOptions {
   strict?: boolean;
 }
 
-/** Decodes `input` (a file path or encoded bytes) to RGB at most `maxSide` px on its longer side. */
+/**
+ * libvips keeps ONE error buffer for the whole process: when decodes run concurrently, a failing decode's message
+ * can carry lines another decode wrote there (e.g. `b.avif: bad seek` in the error of `a.jpg`). So decodes run
+ * under a shared slot, and a failed one is decoded again ALONE (exclusive slot: nothing else in libvips's
+ * decoders runs, and sharp clears the buffer after every operation), whose error is then its own. Failures are
+ * rare, so the retry costs nothing on good data. This lock mirrors libvips' process-wide state; it holds no data.
+ */
+let sharedHolders = 0;
+let exclusiveActive: Promise<void> | undefined;
+let exclusiveChain: Promise<void> = Promise.resolve();
+let onDrained: (() => void) | undefined;
+
+async function withSharedSlot<T>(fn: () => Promise<T>): Promise<T> {
+  while (exclusiveActive) await exclusiveActive;
+  sharedHolders++;
+  try {
+    return await fn();
+  } finally {
+    sharedHolders--;
+    if (sharedHolders === 0) onDrained?.();
+  }
+}
+
+async function withExclusiveSlot<T>(fn: () => Promise<T>): Promise<T> {
+  const previous = exclusiveChain;
+  let release!: () => void;
+  exclusiveChain = new Promise<void>((resolve) => (release = resolve));
+  await previous;
+  let done!: () => void;
+  exclusiveActive = new Promise<void>((resolve) => (done = resolve));
+  try {
+    if (sharedHolders > 0) await new Promise<void>((resolve) => (onDrained = resolve));
+    onDrained = undefined;
+    return await fn();
+  } finally {
+    exclusiveActive = undefined;
+    done();
+    release();
+  }
+}
+
+/**
+ * Decodes `input` (a file path or encoded bytes) to RGB at most `maxSide` px on its longer side.
+ * A path must name a regular file (a FIFO would block forever): anything else throws UserFileError, which says
+ * what the path is (a directory, a FIFO, permission denied, a symlink loop...). A decode error's message is the
+ * failing decode's own (see withExclusiveSlot).
+ */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<DecodedImage> {
+  if (typeof input === 'string') {
+    const info = await assertRegularFile(input);
+    if (info.size === 0) throw new UserFileError(input, 'empty', 'is an empty file (0 bytes)');
+  }
+  try {
+    return await withSharedSlot(() => decodeOnce(input, options));
+  } catch (error) {
+    // A file that cannot be opened (chmod 000) is a permission problem, not an "unsupported image format".
+    const unreadable = typeof input === 'string' ? await probeReadable(input) : undefined;
+    if (unreadable) throw unreadable;
+    if (/pixel limit/i.test(errorMessage(error)) && !/\n/.test(errorMessage(error))) throw error;
+    return withExclusiveSlot(() => decodeOnce(input, options));
+  }
+}
+
+async function decodeOnce(input: string | Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
   const image = sharp(typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength), {
     limitInputPixels: options.pixelLimit ?? DEFAULT_PIXEL_LIMIT,
     failOn: options.strict === false ? 'none' : 'warning',

@@ -44,6 +44,7 @@ export class OnnxExecutor {
   private readonly statics = new Map<string, Value>();
   private readonly constTensors = new Map<HostValue, Tensor>();
   private readonly staticHosts = new Set<HostValue>();
+  private readonly memoTensors = new Map<string, Tensor>();
   private readonly plans = new Map<string, {nodes: PlannedNode[]; uses: Map<string, number>}>();
 
   constructor(
@@ -154,9 +155,12 @@ export class OnnxExecutor {
       for (const [name, f] of Object.entries(feeds)) values.set(name, 'kind' in f && (f as HostValue).kind === 'host' ? (f as HostValue) : device(f as Tensor));
       const plainCache = new Map<Value, Tensor>();
       const ctx = this.context(plainCache);
+      const node = {name: ''};
+      ctx.memo = (from, tag, compute) => this.memo(from, `${node.name}\u0000${tag}`, compute);
       const remaining = new Map(plan.uses);
       const keep = new Set([...outputs, ...Object.keys(feeds), ...this.statics.keys()]);
       for (const p of plan.nodes) {
+        node.name = p.name;
         const inputs = p.inputs.map((v) => (v ? values.get(v) : undefined));
         let outs: Value[];
         try {
@@ -192,6 +196,16 @@ export class OnnxExecutor {
     });
   }
 
+  private memo(from: ReadonlyArray<Value | undefined>, key: string, compute: () => Tensor): Tensor {
+    if (!from.every((v) => !v || (v.kind === 'host' && this.staticHosts.has(v)))) return compute();
+    let t = this.memoTensors.get(key);
+    if (!t) {
+      t = this.tf.keep(compute());
+      this.memoTensors.set(key, t);
+    }
+    return t;
+  }
+
   private context(plainCache: Map<Value, Tensor>): ExecContext {
     const tf = this.tf;
     const constTensors = this.constTensors;
@@ -220,6 +234,7 @@ export class OnnxExecutor {
       host(v) {
         return v.kind === 'host' ? v : tensorToHost(v);
       },
+      memo: (_from, _tag, compute) => compute(),
     };
   }
 
@@ -227,6 +242,8 @@ export class OnnxExecutor {
   dispose(): void {
     for (const v of this.variables.values()) v.dispose();
     for (const t of this.constTensors.values()) t.dispose();
+    for (const t of this.memoTensors.values()) t.dispose();
     this.constTensors.clear();
+    this.memoTensors.clear();
   }
 }

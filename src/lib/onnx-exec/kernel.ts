@@ -18,6 +18,12 @@ export interface ExecContext {
   nhwc(v: Value): Tensor;
   /** The value in JavaScript memory (tensors are read back: for shape inputs only). */
   host(v: Value): HostValue;
+  /**
+   * `compute()` once per executor when every value in `from` is a frozen constant (a conv filter in TF.js order,
+   * BatchNorm's folded scale): the result is kept across runs. Otherwise computed every run (it depends on a
+   * trainable variable or on the data).
+   */
+  memo(from: ReadonlyArray<Value | undefined>, tag: string, compute: () => Tensor): Tensor;
 }
 
 export interface OpKernel<A = unknown> {

@@ -18,6 +18,7 @@ export const ADVICE: Partial<Record<CheckId, string>> = {
   'exact-duplicate': 'drop the copies (they weigh those images twice)',
   'near-duplicate': 'check them side by side in --report; keep one per group or group them into one split',
   'class-imbalance': 'validators draw labels 50/50: use class weights or balanced sampling when training',
+  'single-class': 'add images of the other class (natix train refuses one-class data unless --allow-one-class)',
   'label-description-mismatch': 'validators skip these rows: fix the label or the scene_description',
   'too-large': 'these files were refused, not decoded: resize them or raise thresholds.too-large',
   blurry: 'inspect them in --report; drop those that are blurred beyond what the validators send',

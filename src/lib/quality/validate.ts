@@ -6,11 +6,12 @@
  * `mergeShards` (shard.ts), which runs them over every shard's fingerprints. Never writes to the dataset.
  */
 import {existsSync} from 'node:fs';
-import {stat} from 'node:fs/promises';
+import path from 'node:path';
 import type {CheckId} from '../config/schemas/validate-data.js';
 import type {DataIssue, Dataset, Sample} from '../data/sample.js';
 import {decodeImage, DEFAULT_PIXEL_LIMIT} from '../image/decode.js';
 import {errorMessage} from '../errors.js';
+import {UserFileError} from '../util/user-files.js';
 import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
 import {pairsWithin, type PairSearchStats} from './hash-index.js';
 import {computeProperties, exactBrightnessPercentiles, needsExactBrightness, type ImageProperties} from './properties.js';
@@ -45,6 +46,7 @@ export const DEFAULT_SEVERITIES: Record<CheckId, Severity> = {
   'split-leak': 'error',
   'label-conflict': 'error',
   'class-imbalance': 'warning',
+  'single-class': 'error',
   'split-ratio': 'warning',
   'label-missing': 'error',
   'label-malformed': 'error',
@@ -157,6 +159,13 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** A decoder message with the image's absolute path (and the root) replaced by root-relative paths. */
+function relativeMessage(message: string, sample: Sample, root: string): string {
+  let out = message;
+  if (sample.absPath) out = out.split(sample.absPath).join(sample.path);
+  return out.split(`${root}${path.sep}`).join('').split(root).join('.');
+}
+
 /** A total order on findings, so a report does not depend on which image finished decoding first (or on sharding). */
 export function sortFindings(findings: Finding[]): Finding[] {
   const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -186,18 +195,17 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
       p = computeProperties(decoded);
     } catch (error) {
+      // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
+      // relative to the dataset root, never an absolute path.
+      if (error instanceof UserFileError) return add({check: 'unreadable', path: sample.path, message: `the file ${error.what}`});
       let message = errorMessage(error);
-      // libvips keeps its error text in a buffer shared by threads: under concurrency a failed decode sometimes
-      // reports only the generic failOn message. Retrying (a rare path: bad files only) gets the decoder's own
-      // reason, so a report does not depend on timing (or on sharding).
+      // decodeImage already retries a failed decode alone (its message is then its own); should the generic failOn
+      // text still come back, retrying gets the decoder's own reason, so a report does not depend on timing.
       for (let retry = 0; retry < 3 && /due to failOn/.test(message); retry++) {
         message = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']}).then(() => message, (e: unknown) => errorMessage(e));
       }
+      message = relativeMessage(message, sample, dataset.root);
       if (/pixel limit/i.test(message)) return add({check: 'too-large', path: sample.path, message: `more than ${t['too-large']} pixels: refused before decoding (decompression bomb guard)`, threshold: t['too-large']});
-      // Only failures pay for a stat(): say plainly when the file is missing or empty.
-      const info = sample.absPath ? await stat(sample.absPath).catch(() => undefined) : undefined;
-      if (sample.absPath && !info) return add({check: 'unreadable', path: sample.path, message: 'file does not exist'});
-      if (info?.size === 0) return add({check: 'unreadable', path: sample.path, message: 'empty file (0 bytes)'});
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
     // Dark / light as CleanVision decides them (99th / 5th percentile over every full-resolution pixel): when the
@@ -206,7 +214,9 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
-        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99]) as [number, number];
+        // Exact values where a finding will quote them (or the threshold falls inside the pinned interval).
+        const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < t.dark : 1 - high < t.light);
+        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99], exactWanted) as [number, number];
         exactBrightness = true;
       }
     }
@@ -383,7 +393,8 @@ export async function crossImageChecks(images: ImageRecord[], options: Omit<Vali
     const minor = Math.min(...values);
     if (share > t['class-imbalance']) add({check: 'class-imbalance', path: '.', message: `majority class holds ${(share * 100).toFixed(1)}% of labelled images (> ${t['class-imbalance'] * 100}%); ratio ${(major / minor).toFixed(2)}:1. Validators draw labels 50/50: weight or resample classes when training.`, value: share, threshold: t['class-imbalance']});
   } else if (counts.size === 1 && labelled > 0) {
-    add({check: 'class-imbalance', path: '.', message: `only one class (${[...counts.keys()][0]}) is present`, value: 1, threshold: t['class-imbalance']});
+    const only = [...counts.keys()][0]!;
+    add({check: 'single-class', path: '.', message: `only one class is present: all ${labelled} labelled images are ${only === 1 ? 'roadwork (1)' : only === 0 ? 'none (0)' : `class ${only}`}. A model cannot learn to tell the classes apart from it, and MCC on it is 0 whatever the model answers`, value: only});
   }
   const perSplit = new Map<string, number>();
   for (const r of images) if (r.split) perSplit.set(r.split, (perSplit.get(r.split) ?? 0) + 1);

@@ -4,6 +4,7 @@
  */
 import {writeFile} from 'node:fs/promises';
 import sharp from 'sharp';
+import {niceTicks} from './ticks.js';
 
 export interface PlotData {
   title: string;
@@ -17,6 +18,7 @@ export interface PlotData {
 
 const esc = (t: string): string => t.replace(/[<>&]/g, (c) => ({'<': '&lt;', '>': '&gt;', '&': '&amp;'})[c]!);
 
+/** A latency histogram with a count (y) axis, ms (x) axis ticks and the p50 / p95 marks. */
 function histogram(values: ArrayLike<number>, x: number, y: number, w: number, h: number, marks: Array<[string, number]>): string {
   const n = values.length;
   if (n === 0) return `<text x="${x}" y="${y + h / 2}">no latency samples</text>`;
@@ -30,20 +32,34 @@ function histogram(values: ArrayLike<number>, x: number, y: number, w: number, h
   const width = max > min ? (max - min) / bins : 1;
   const counts = new Array<number>(bins).fill(0);
   for (let i = 0; i < n; i++) counts[Math.min(bins - 1, Math.floor((values[i]! - min) / width))]!++;
-  const top = Math.max(...counts);
-  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">End-to-end latency (ms), n=${n}</text>`;
+  const yTicks = niceTicks(0, Math.max(...counts), 4).filter((t) => Number.isInteger(t));
+  const top = Math.max(...counts, yTicks.at(-1) ?? 1);
+  const xTicks = niceTicks(min, max, 5).filter((t) => t >= min && t <= max);
+  const sx = (v: number): number => x + ((v - min) / (max - min || 1)) * w;
+  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">End-to-end latency, n=${n} queries</text>`;
+  for (const t of yTicks) {
+    const ty = (y + h - (t / top) * h).toFixed(1);
+    out += `<line x1="${x}" y1="${ty}" x2="${x + w}" y2="${ty}" stroke="#eee"/><text x="${x - 5}" y="${(Number(ty) + 4).toFixed(1)}" text-anchor="end">${t}</text>`;
+  }
   counts.forEach((c, i) => {
     const bh = (c / top) * h;
     out += `<rect x="${(x + (i * w) / bins).toFixed(1)}" y="${(y + h - bh).toFixed(1)}" width="${(w / bins - 1).toFixed(1)}" height="${bh.toFixed(1)}" fill="#4c78a8"/>`;
   });
-  for (const [label, v] of marks) {
-    const mx = x + ((v - min) / (max - min || 1)) * w;
-    out += `<line x1="${mx.toFixed(1)}" y1="${y}" x2="${mx.toFixed(1)}" y2="${y + h}" stroke="#e45756" stroke-dasharray="4 3"/><text x="${(mx + 3).toFixed(1)}" y="${y + 12}" fill="#e45756">${label} ${v.toFixed(2)}</text>`;
+  out += `<line x1="${x}" y1="${y}" x2="${x}" y2="${y + h}" stroke="#666"/><line x1="${x}" y1="${y + h}" x2="${x + w}" y2="${y + h}" stroke="#666"/>`;
+  out += `<text x="${x - 34}" y="${y + h / 2}" text-anchor="middle" transform="rotate(-90 ${x - 34} ${y + h / 2})">queries per bin</text>`;
+  for (const t of xTicks) {
+    const tx = sx(t).toFixed(1);
+    out += `<line x1="${tx}" y1="${y + h}" x2="${tx}" y2="${y + h + 4}" stroke="#666"/><text x="${tx}" y="${y + h + 16}" text-anchor="middle">${t}</text>`;
   }
-  out += `<text x="${x}" y="${y + h + 16}">${min.toFixed(2)}</text><text x="${x + w}" y="${y + h + 16}" text-anchor="end">${max.toFixed(2)}</text>`;
+  out += `<text x="${x + w / 2}" y="${y + h + 32}" text-anchor="middle">latency (ms)</text>`;
+  marks.forEach(([label, v], j) => {
+    const mx = sx(v);
+    out += `<line x1="${mx.toFixed(1)}" y1="${y}" x2="${mx.toFixed(1)}" y2="${y + h}" stroke="#e45756" stroke-dasharray="4 3"/><text x="${(mx + 3).toFixed(1)}" y="${y + 12 + j * 13}" fill="#e45756">${label} ${v.toFixed(2)}</text>`;
+  });
   return out;
 }
 
+/** The 2x2 confusion matrix: rows are the truth, columns the prediction, both labelled. */
 function confusionMatrix(c: PlotData['confusion'], x: number, y: number, size: number): string {
   const cells: Array<[string, number, number, number]> = [
     ['TN', c.tn, 0, 0],
@@ -52,12 +68,20 @@ function confusionMatrix(c: PlotData['confusion'], x: number, y: number, size: n
     ['TP', c.tp, 1, 1],
   ];
   const max = Math.max(1, c.tn, c.fp, c.fn, c.tp);
-  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">Confusion matrix (rows: truth)</text>`;
+  const gx = x + 70;
+  const gy = y + 34;
+  let out = `<text x="${x}" y="${y - 8}" font-weight="bold">Confusion matrix</text>`;
+  out += `<text x="${gx + size}" y="${y + 10}" text-anchor="middle" font-weight="bold">prediction</text>`;
+  out += `<text x="${gx + size / 2}" y="${gy - 6}" text-anchor="middle">none</text><text x="${gx + 1.5 * size}" y="${gy - 6}" text-anchor="middle">roadwork</text>`;
+  out += `<text x="${x + 10}" y="${gy + size}" text-anchor="middle" font-weight="bold" transform="rotate(-90 ${x + 10} ${gy + size})">truth</text>`;
+  out += `<text x="${gx - 6}" y="${gy + size / 2 + 4}" text-anchor="end">none</text><text x="${gx - 6}" y="${gy + 1.5 * size + 4}" text-anchor="end">roadwork</text>`;
   for (const [name, v, col, row] of cells) {
     const shade = Math.round(245 - (v / max) * 170);
-    out += `<rect x="${x + col * size}" y="${y + row * size}" width="${size - 2}" height="${size - 2}" fill="rgb(${shade},${shade},255)"/><text x="${x + col * size + size / 2}" y="${y + row * size + size / 2}" text-anchor="middle">${name} ${v}</text>`;
+    const cx = gx + col * size;
+    const cy = gy + row * size;
+    const ink = shade < 140 ? '#fff' : '#222';
+    out += `<rect x="${cx}" y="${cy}" width="${size - 2}" height="${size - 2}" fill="rgb(${shade},${shade},255)"/><text x="${cx + size / 2}" y="${cy + size / 2 - 2}" text-anchor="middle" font-size="16" fill="${ink}">${v}</text><text x="${cx + size / 2}" y="${cy + size / 2 + 14}" text-anchor="middle" fill="${ink}">${name}</text>`;
   }
-  out += `<text x="${x + size / 2}" y="${y + 2 * size + 14}" text-anchor="middle">none</text><text x="${x + 1.5 * size}" y="${y + 2 * size + 14}" text-anchor="middle">roadwork</text>`;
   return out;
 }
 
@@ -75,15 +99,15 @@ function series(rewards: number[], scores: number[], x: number, y: number, w: nu
 
 export function benchPlotSvg(data: PlotData): string {
   const withValidator = data.rewards && data.rewards.length > 0;
-  const height = withValidator ? 560 : 340;
+  const height = withValidator ? 580 : 360;
   let body = `<text x="20" y="28" font-size="16" font-weight="bold">${esc(data.title)}</text>`;
-  body += histogram(data.latencies, 30, 70, 440, 200, [
+  body += histogram(data.latencies, 70, 70, 420, 200, [
     ['p50', data.p50],
     ['p95', data.p95],
   ]);
-  body += confusionMatrix(data.confusion, 540, 70, 100);
-  if (withValidator) body += series(data.rewards!, data.scores ?? [], 40, 340, 720, 180);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="800" height="${height}" font-family="sans-serif" font-size="11"><rect width="800" height="${height}" fill="#fff"/>${body}</svg>\n`;
+  body += confusionMatrix(data.confusion, 530, 70, 100);
+  if (withValidator) body += series(data.rewards!, data.scores ?? [], 40, 370, 720, 180);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="820" height="${height}" font-family="sans-serif" font-size="11"><rect width="820" height="${height}" fill="#fff"/>${body}</svg>\n`;
 }
 
 /** Writes the plot as SVG or PNG, by the file's extension. */

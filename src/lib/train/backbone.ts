@@ -7,7 +7,7 @@
  * logits equal the training path's.
  */
 import {existsSync, statSync} from 'node:fs';
-import {readFile} from 'node:fs/promises';
+import {mkdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {resolveModelKind} from '../cascade/model.js';
 import {preprocessingFromHf} from '../image/hf-processor.js';
@@ -15,6 +15,8 @@ import {openSession, ort, type SessionSettings} from '../cascade/onnx-session.js
 import {ExitCode, NatixError} from '../errors.js';
 import {explainPreprocessing, type Preprocessing} from '../image/preprocess.js';
 import {readOnnxModel} from '../onnx/decode.js';
+import {WorkerPool} from '../runtime/worker-pool.js';
+import {writeFileAtomic} from '../util/fs.js';
 import {encodeOnnxModel, int64Tensor, type Dim, type OnnxModelSpec, type OnnxNode, type OnnxTensor} from '../onnx/model.js';
 
 export type PoolChoice = 'auto' | 'cls' | 'mean' | 'none';
@@ -70,8 +72,8 @@ export interface Backbone {
   fallbackReason?: string;
   /** Pooled features of a batch of preprocessed images ([n, ...input] packed), n * dim floats. */
   run(batch: Float32Array | Uint8Array, n: number): Promise<Float32Array>;
-  /** The bare session call (bench: extraction overhead vs session.run). */
-  session: ort.InferenceSession;
+  /** Where the session runs: a worker thread (the main thread stays free to decode) or in-process. */
+  runtime: 'worker' | 'in-process';
   close(): Promise<void>;
 }
 
@@ -82,6 +84,11 @@ export interface BackboneOptions extends SessionSettings {
   preprocessor?: string;
   /** Also probe the raw feature shape (for --inspect). */
   inspect?: boolean;
+  /**
+   * Write the cut graph here and run it in a worker thread (onnxruntime-node's session.run blocks the thread that
+   * calls it, so decoding on the main thread can only overlap inference this way). Without it: in-process.
+   */
+  graphFile?: string;
 }
 
 const usage = (message: string, code: string, actions: string[], data?: Record<string, unknown>): NatixError => new NatixError(message, {code, exitCode: ExitCode.Usage, actions, ...(data ? {data} : {})});
@@ -249,8 +256,11 @@ export function resolveBackboneFiles(from: string, preprocessor?: string): {kind
   return {kind, onnxFile, preprocessorFile: found};
 }
 
+/** The input shape of one image. */
+const p0 = (p: Preprocessing): number[] => (p.layout === 'nchw' ? [1, 3, p.height, p.width] : [1, p.height, p.width, 3]);
+
 async function probe(session: ort.InferenceSession, inputName: string, p: Preprocessing, outputs: string[]): Promise<Record<string, readonly number[]>> {
-  const dims = p.layout === 'nchw' ? [1, 3, p.height, p.width] : [1, p.height, p.width, 3];
+  const dims = p0(p);
   const size = dims.reduce((a, b) => a * b, 1);
   const tensor = p.dtype === 'uint8' ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
   const result = await session.run({[inputName]: tensor}, outputs);
@@ -287,9 +297,26 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
   }
   const pool = resolvePool(options.pool, rank);
   const graph = featureGraph(spec, feature, rank, pool);
-  const opened = await openSession(encodeOnnxModel(graph), options);
-  const dims = (await probe(opened.session, input.name, preprocessing, [FEATURES_VALUE]))[FEATURES_VALUE]!;
-  if (dims.length !== 2) throw usage(`Pooled features have shape [${dims.join(', ')}], expected [batch, D]`, 'FEATURES_POOL', ['Choose model.pool / model.features so that the features are one vector per image.']);
+  // The session: in a worker thread when a graph file is given (one session, probed there), else in-process.
+  const graphBytes = encodeOnnxModel(graph);
+  let workerPool: WorkerPool | undefined;
+  let opened: Awaited<ReturnType<typeof openSession>> | undefined;
+  let dims: readonly number[];
+  const probeDims = p0(preprocessing);
+  if (options.graphFile) {
+    await mkdir(path.dirname(options.graphFile), {recursive: true});
+    await writeFileAtomic(options.graphFile, graphBytes);
+    workerPool = await WorkerPool.open(options.graphFile, {device: options.device, threads: options.threads, replicas: 1, outputName: FEATURES_VALUE});
+    const size = probeDims.reduce((a, b) => a * b, 1);
+    dims = (await workerPool.run({data: preprocessing.dtype === 'uint8' ? new Uint8Array(size) : new Float32Array(size), dims: probeDims, dtype: preprocessing.dtype})).dims;
+  } else {
+    opened = await openSession(graphBytes, options);
+    dims = (await probe(opened.session, input.name, preprocessing, [FEATURES_VALUE]))[FEATURES_VALUE]!;
+  }
+  if (dims.length !== 2) {
+    await (workerPool ? workerPool.close() : opened!.session.release());
+    throw usage(`Pooled features have shape [${dims.join(', ')}], expected [batch, D]`, 'FEATURES_POOL', ['Choose model.pool / model.features so that the features are one vector per image.']);
+  }
   const dim = dims[1]!;
   const batchDim = inputShape[0];
   const info: BackboneInfo = {
@@ -312,18 +339,31 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
   };
   const p = preprocessing;
   const perImage = 3 * p.width * p.height;
-  const session = opened.session;
+  const shapeOf = (n: number): number[] => (p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3]);
+  if (workerPool) {
+    const workers = workerPool;
+    return {
+      info,
+      spec,
+      featureGraph: graph,
+      device: workers.info.device,
+      fallbackReason: workers.info.fallbackReason,
+      runtime: 'worker',
+      async run(batch, n) {
+        const data = batch.subarray(0, n * perImage);
+        return (await workers.run({data, dims: shapeOf(n), dtype: data instanceof Uint8Array ? 'uint8' : 'float32'}, {transfer: data.byteLength === data.buffer.byteLength})).data;
+      },
+      close: () => workers.close(),
+    };
+  }
+  const common = {info, spec, featureGraph: graph, device: opened!.device, fallbackReason: opened!.fallbackReason};
+  const session = opened!.session;
   return {
-    info,
-    spec,
-    featureGraph: graph,
-    device: opened.device,
-    fallbackReason: opened.fallbackReason,
-    session,
+    ...common,
+    runtime: 'in-process',
     async run(batch, n) {
-      const shape = p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3];
       const data = batch.subarray(0, n * perImage);
-      const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, shape) : new ort.Tensor('float32', data, shape);
+      const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, shapeOf(n)) : new ort.Tensor('float32', data, shapeOf(n));
       const out = (await session.run({[info.inputName]: tensor}, [FEATURES_VALUE]))[FEATURES_VALUE]!;
       return out.data instanceof Float32Array ? out.data : Float32Array.from(out.data as ArrayLike<number>);
     },

@@ -2,11 +2,15 @@
  * Crash-safe checkpoints: `<run>/epoch-NNNN/` holds the weights, the optimizer state and the trainer state, with a
  * `manifest.json` of SHA-256 per file. A checkpoint is written into a temporary folder, every file fsynced, then
  * renamed into place (and the run folder fsynced): a reader never sees a half-written checkpoint. `last.json` and
- * `best.json` point at checkpoints and are replaced atomically. Loading verifies every checksum first.
+ * `best.json` point at checkpoints and are replaced atomically. Loading verifies every checksum first, then validates
+ * `state.json` against its JSON Schema (src/lib/config/schemas/train-state.ts). A kill during a write leaves only
+ * temporary names behind (`.epoch-N.tmp-*`, `.history.csv.*.tmp`): `cleanStaleTemporaries` removes them on resume.
  */
 import {mkdir, readdir, readFile, rename, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {randomBytes} from 'node:crypto';
+import {validateAgainstSchema} from '../config/load.js';
+import {trainerStateSchema, type TrainerStateFile} from '../config/schemas/train-state.js';
 import {ExitCode, NatixError} from '../errors.js';
 import {fsyncDir, sha256, writeFileAtomic, writeFileSynced} from '../util/fs.js';
 
@@ -31,6 +35,15 @@ export interface TrainerState {
   natixVersion: string;
   backend: string;
   stoppedEarly?: boolean;
+  /** Running sums of the interrupted epoch `epoch` (mid-epoch checkpoints only). */
+  partial?: {lossSum: number; accSum: number; counted: number; seconds: number};
+}
+
+/** Validates a parsed `state.json` (throws a NatixError naming the file) and restores NaN metrics stored as null. */
+export function parseTrainerState(raw: unknown, label: string): TrainerState {
+  const file = validateAgainstSchema<TrainerStateFile>(trainerStateSchema, raw, label);
+  const history = file.history.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' ? v : Number.NaN])));
+  return {...file, history} as TrainerState;
 }
 
 export interface Checkpoint {
@@ -109,8 +122,25 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     dir,
     weights: unpackArrays(contents['weights.json']!.toString('utf8'), contents['weights.bin']!),
     optimizer: unpackArrays(contents['optimizer.json']!.toString('utf8'), contents['optimizer.bin']!),
-    state: JSON.parse(contents['state.json']!.toString('utf8')) as TrainerState,
+    state: parseTrainerState(JSON.parse(contents['state.json']!.toString('utf8')) as unknown, `${path.basename(dir)}/state.json`),
   };
+}
+
+/**
+ * Removes what a kill in the middle of a write leaves in a run folder: checkpoint folders that were never renamed
+ * into place (`.epoch-0003.tmp-1a2b3c4d`) and files of atomic writes (`.history.csv.0123456789ab.tmp`). Returns
+ * their names. Only names natix itself generates are touched.
+ */
+export async function cleanStaleTemporaries(runDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(runDir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => /^\.epoch-\d{4}(-step-\d{6})?\.tmp-[0-9a-f]{8}$/.test(n) || /^\.[A-Za-z0-9._-]+\.[0-9a-f]{12}\.tmp$/.test(n));
+  for (const n of stale) await rm(path.join(runDir, n), {recursive: true, force: true});
+  return stale;
 }
 
 /** Checkpoint folders of a run, newest first (by epoch, then step). */

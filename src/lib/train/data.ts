@@ -58,6 +58,10 @@ export interface LoadOptions {
   /** How model inputs are resized (default pillow); recorded in the run config and the exported preprocessor config. */
   resampler?: Resampler;
   onProgress?: (done: number) => void;
+  /** Polled between images: true stops decoding early (the caller then stops too). */
+  shouldStop?: () => boolean;
+  /** Called with the chosen samples before any is decoded (e.g. to refuse a one-class training set early). */
+  checkSplits?: (train: Sample[], val: Sample[]) => void;
 }
 
 export async function loadSplits(dataset: Dataset, options: LoadOptions): Promise<SplitData> {
@@ -76,6 +80,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
     train = order.slice(0, nTrain).map((i) => samples[i]!);
     val = order.slice(nTrain, nTrain + nVal).map((i) => samples[i]!);
   }
+  options.checkSplits?.(train, val);
   const skipped: SplitData['skipped'] = [];
   const preprocessing = trainingPreprocessing(options.size, options.resampler ?? 'pillow');
   let done = 0;
@@ -85,7 +90,7 @@ export async function loadSplits(dataset: Dataset, options: LoadOptions): Promis
     let next = 0;
     await Promise.all(
       Array.from({length: os.availableParallelism() * 2}, async () => {
-        while (next < list.length) {
+        while (next < list.length && !options.shouldStop?.()) {
           const i = next++;
           try {
             const decoded = await decodeAt(list[i]!, preprocessing, withSources ? options.sourceSide : undefined);

@@ -237,7 +237,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
   } else if ((await readPointer(runDir, 'last')) !== undefined) {
     throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${runDir}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: ['Resume it with --resume.', 'Or choose another --run-name.']});
   }
-  const backbone: Backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: settings.device, threads: settings.threads});
+  const backbone: Backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: settings.device, threads: settings.threads, graphFile: path.join(runDir, 'backbone-features.onnx')});
   try {
     if (cfg.model.sha256 && cfg.model.sha256 !== backbone.info.sha256) {
       throw new NatixError(`The backbone ${backbone.info.onnxFile} changed since this run started (sha256 ${backbone.info.sha256.slice(0, 12)}... now, ${cfg.model.sha256.slice(0, 12)}... recorded)`, {

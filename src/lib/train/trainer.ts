@@ -1,8 +1,9 @@
 /**
  * The training loop: data decoded once, seeded model, per-epoch validation through the shared metrics, history and
- * curves, a crash-safe checkpoint every epoch (and on interruption, mid-epoch), best/last pointers, pruning, early
- * stopping, and resume from the newest checkpoint that verifies. Randomness comes from (seed, epoch, index), so a
- * run killed and resumed sees the same data order and augmentations as one that never stopped.
+ * curves, a crash-safe checkpoint every epoch (and on interruption, mid-epoch, within a step of the signal: see
+ * loop-control.ts), best/last pointers, pruning, early stopping, and resume from the newest checkpoint that
+ * verifies. Randomness comes from (seed, epoch, index), so a run killed and resumed sees the same data order and
+ * augmentations as one that never stopped.
  */
 import {mkdir, readFile} from 'node:fs/promises';
 import path from 'node:path';
@@ -14,10 +15,11 @@ import type {Tf} from '../runtime/tfjs.js';
 import {natixVersion} from '../runtime/environment.js';
 import {SeededRandom} from '../util/random.js';
 import {sha256, writeFileAtomic} from '../util/fs.js';
-import {latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
+import {cleanStaleTemporaries, latestValidCheckpoint, listCheckpoints, pruneCheckpoints, readCheckpoint, readPointer, resolveCheckpointDir, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import type {Resampler} from '../image/preprocess.js';
 import {epochLength, epochOrder, fillAugmented, loadSplits, validatorAugmented, type Augmentation, type ImageSet} from './data.js';
 import {writeHistory, type EpochRecord} from './history.js';
+import {yieldToEventLoop, type StepReport} from './loop-control.js';
 import {buildModel, type Architecture} from './zoo.js';
 
 /** Every setting with its default filled in: what the run folder records as `config.json`. */
@@ -97,18 +99,36 @@ export interface TrainHooks {
   /** Called once the data is loaded, with a fingerprint of the training and validation sets. */
   onData?(fingerprint: string): void | Promise<void>;
   onProgress?(phase: 'decode' | 'train', done: number, total: number): void;
-  /** Polled after every step: true when SIGINT/SIGTERM asked to stop. */
+  /** An epoch starts (0-based), with its number of steps and the first step to run (> 0 when resumed mid-epoch). */
+  onEpochStart?(epoch: number, steps: number, firstStep: number): void;
+  /** After every training step. */
+  onStep?(report: StepReport): void;
+  /** A phase without steps (validation, checkpoint) begins. */
+  onStatus?(text: string): void;
+  /** Polled after every step (and while decoding and validating): true when SIGINT/SIGTERM asked to stop. */
   shouldStop(): boolean;
+}
+
+export interface TrainOptions {
+  /** Continue the run in cfg.out/cfg.runName from its newest checkpoint that verifies. */
+  resume: boolean;
+  /** Train even when the training split has a single class (otherwise refused: the model could only learn a constant). */
+  allowOneClass?: boolean;
+  /** The command that resumes this run, for messages. */
+  resumeCommand?: string;
 }
 
 export interface TrainResult {
   runDir: string;
   state: TrainerState;
   interrupted: boolean;
+  /** Empty when the run was stopped before its first checkpoint. */
   lastCheckpoint: string;
   bestCheckpoint?: string;
   history: EpochRecord[];
   skippedImages: number;
+  /** --resume found no checkpoint (killed before the first one) and started the run from the beginning. */
+  startedFresh?: boolean;
 }
 
 async function modelWeights(model: import('@tensorflow/tfjs').LayersModel): Promise<NamedArray[]> {
@@ -154,10 +174,13 @@ function setModelWeights(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, 
   tf.dispose(values);
 }
 
-function evaluate(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, set: ImageSet, size: number, batch: number): {loss: number; metrics: ReturnType<typeof classificationMetrics>} {
+/** Validation loss and metrics; undefined when a stop was requested part-way (checked between batches). */
+async function evaluate(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, set: ImageSet, size: number, batch: number, shouldStop: () => boolean): Promise<{loss: number; metrics: ReturnType<typeof classificationMetrics>} | undefined> {
   const cm = new ConfusionMatrix(2);
   let loss = 0;
   for (let start = 0; start < set.images.length; start += batch) {
+    await yieldToEventLoop();
+    if (shouldStop()) return undefined;
     const n = Math.min(batch, set.images.length - start);
     const x = new Float32Array(n * size * size * 3);
     for (let i = 0; i < n; i++) fillAugmented(x, i * size * size * 3, set.images[start + i]!, size, undefined, undefined);
@@ -176,22 +199,49 @@ function evaluate(tf: Tf, model: import('@tensorflow/tfjs').LayersModel, set: Im
   return {loss: set.images.length ? loss / set.images.length : Number.NaN, metrics: classificationMetrics(cm)};
 }
 
-export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: ResolvedTrainConfig, resume: boolean, hooks: TrainHooks): Promise<TrainResult> {
+/** The checkpoint to resume from; undefined when the run has none yet (it was stopped before its first one). */
+async function findResumePoint(runDir: string, hooks: TrainHooks): Promise<Awaited<ReturnType<typeof latestValidCheckpoint>>> {
+  const cleaned = await cleanStaleTemporaries(runDir);
+  if (cleaned.length > 0) hooks.info(`Removed ${cleaned.length} temporary file(s) left by an interrupted write: ${cleaned.join(', ')}`);
+  const resumed = await latestValidCheckpoint(runDir, hooks.warn);
+  if (resumed) {
+    hooks.info(`Resuming from ${path.basename(resumed.dir)} (epoch ${resumed.state.epoch}, step ${resumed.state.stepInEpoch})`);
+    return resumed;
+  }
+  if ((await listCheckpoints(runDir)).length > 0) {
+    throw new NatixError(`Nothing to resume in ${runDir}: no checkpoint verifies`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Start a new run under another --run-name.', `Or remove ${runDir} and start again.`]});
+  }
+  hooks.info(`No checkpoint in ${runDir} yet (the run was stopped before its first one): starting it from the beginning`);
+  return undefined;
+}
+
+export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: ResolvedTrainConfig, options: TrainOptions, hooks: TrainHooks): Promise<TrainResult> {
   const runDir = path.join(cfg.out, cfg.runName);
   await mkdir(runDir, {recursive: true});
   let resumed: Awaited<ReturnType<typeof latestValidCheckpoint>>;
-  if (resume) {
-    resumed = await latestValidCheckpoint(runDir, hooks.warn);
-    if (!resumed) throw new NatixError(`Nothing to resume in ${runDir}: no checkpoint verifies`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Start a new run without --resume.']});
-    hooks.info(`Resuming from ${path.basename(resumed.dir)} (epoch ${resumed.state.epoch}, step ${resumed.state.stepInEpoch})`);
-  } else if ((await readPointer(runDir, 'last')) !== undefined) {
-    throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${runDir}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: [`Resume it: natix train --config ... --resume ${cfg.runName}`, 'Or choose another --run-name.']});
+  if (options.resume) {
+    resumed = await findResumePoint(runDir, hooks);
+  } else if ((await readPointer(runDir, 'last')) !== undefined || (await listCheckpoints(runDir)).length > 0) {
+    throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${runDir}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: [options.resumeCommand ? `Resume it: ${options.resumeCommand}` : 'Resume it with --resume.', 'Or choose another --run-name.']});
   }
   await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify({natix: natixVersion(), backend, ...cfg}, null, 2)}\n`);
 
   const size = cfg.dataset.imageSize;
+  const stopped = (): TrainResult => ({runDir, state: resumed?.state ?? emptyState(cfg, backend), interrupted: true, lastCheckpoint: resumed?.dir ?? '', history: resumed?.state.history ?? [], skippedImages: 0, startedFresh: options.resume && !resumed});
   // Validator-style augmentation crops and rotates: keep the training images larger (shorter side 256).
-  const data = await loadSplits(dataset, {size, trainSplit: cfg.dataset.trainSplit, valSplit: cfg.dataset.valSplit, splitRatios: cfg.dataset.splitRatios, seed: cfg.seed, sourceSide: cfg.augmentation.validator ? 256 : undefined, resampler: cfg.dataset.resampler ?? 'vips', onProgress: (d) => hooks.onProgress?.('decode', d, 0)});
+  const data = await loadSplits(dataset, {
+    size,
+    trainSplit: cfg.dataset.trainSplit,
+    valSplit: cfg.dataset.valSplit,
+    splitRatios: cfg.dataset.splitRatios,
+    seed: cfg.seed,
+    sourceSide: cfg.augmentation.validator ? 256 : undefined,
+    resampler: cfg.dataset.resampler ?? 'vips',
+    onProgress: (d) => hooks.onProgress?.('decode', d, 0),
+    shouldStop: hooks.shouldStop,
+    checkSplits: (train) => checkClasses(train.map((s) => s.label!), cfg, options.allowOneClass === true, hooks),
+  });
+  if (hooks.shouldStop()) return stopped();
   for (const s of data.skipped.slice(0, 5)) hooks.warn(`skipped unreadable image ${s.path}: ${s.error}`);
   if (data.train.images.length === 0) throw new NatixError(`No training images in split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
   await hooks.onData?.(sha256(JSON.stringify([data.train.ids, data.train.labels, data.val.ids, data.val.labels, size])).slice(0, 16));
@@ -212,17 +262,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
   const optimizer = cfg.optimizer.name === 'sgd' ? tf.train.momentum(cfg.lr, cfg.optimizer.momentum) : tf.train.adam(cfg.lr);
   model.compile({optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy']});
 
-  let state: TrainerState = resumed?.state ?? {
-    epoch: 0,
-    stepInEpoch: 0,
-    step: 0,
-    rng: {seed: cfg.seed, scheme: 'seed-epoch-index'},
-    best: {metric: cfg.bestMetric, value: null, epoch: null},
-    history: [],
-    epochsPlanned: cfg.epochs,
-    natixVersion: natixVersion(),
-    backend,
-  };
+  let state: TrainerState = resumed?.state ?? emptyState(cfg, backend);
   if (resumed) {
     setModelWeights(tf, model, resumed.weights, true);
     if (resumed.optimizer.length > 0) {
@@ -242,9 +282,20 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
     const lr = learningRate(cfg, epoch);
     (optimizer as unknown as {learningRate: number}).learningRate = lr;
     const order = epochOrder(data.train.labels, cfg.seed, epoch, cfg.balance);
-    let lossSum = 0;
-    let accSum = 0;
-    let counted = 0;
+    // A resumed epoch continues its running sums, so its history record covers every step.
+    const partial = epoch === state.epoch && state.stepInEpoch > 0 ? state.partial : undefined;
+    let lossSum = partial?.lossSum ?? 0;
+    let accSum = partial?.accSum ?? 0;
+    let counted = partial?.counted ?? 0;
+    const secondsBefore = partial?.seconds ?? 0;
+    // A mid-epoch checkpoint (`epoch-NNNN-step-NNNNNN`): written when a stop is asked between steps or during validation.
+    const interrupt = async (stepInEpoch: number): Promise<TrainResult> => {
+      hooks.onStatus?.('writing checkpoint...');
+      state = {...state, epoch, stepInEpoch, partial: {lossSum, accSum, counted, seconds: secondsBefore + (performance.now() - started) / 1000}};
+      lastCheckpoint = await writeCheckpoint(runDir, await modelWeights(model), await optimizerWeights(optimizer), state);
+      await writePointer(runDir, 'last', lastCheckpoint, {interrupted: true});
+      return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length, startedFresh: options.resume && !resumed};
+    };
     // The next batch is assembled (decoding/augmenting, partly on libvips threads) while this one trains.
     const makeBatch = async (step: number): Promise<{x: Float32Array; y: Float32Array; n: number}> => {
       const idx = order.slice(step * cfg.batchSize, (step + 1) * cfg.batchSize);
@@ -259,6 +310,7 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       return {x, y, n: idx.length};
     };
     const first = epoch === state.epoch ? state.stepInEpoch : 0;
+    hooks.onEpochStart?.(epoch, steps, first);
     let next = first < steps ? makeBatch(first) : undefined;
     for (let step = first; step < steps; step++) {
       const {x, y, n} = await next!;
@@ -272,14 +324,17 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       counted += n;
       state.step++;
       hooks.onProgress?.('train', step + 1, steps);
-      if (hooks.shouldStop() && step + 1 < steps) {
-        state = {...state, epoch, stepInEpoch: step + 1};
-        lastCheckpoint = await writeCheckpoint(runDir, await modelWeights(model), await optimizerWeights(optimizer), state);
-        await writePointer(runDir, 'last', lastCheckpoint, {interrupted: true});
-        return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length};
+      hooks.onStep?.({epoch, epochs: cfg.epochs, step: step + 1, steps, images: n, loss: lossSum / counted, lr});
+      // TF.js steps resolve as microtasks: without this, a SIGINT handler would only run after the epoch.
+      await yieldToEventLoop();
+      if (hooks.shouldStop()) {
+        await next?.catch(() => undefined);
+        return interrupt(step + 1);
       }
     }
-    const val = evaluate(tf, model, data.val, size, cfg.batchSize * 2);
+    hooks.onStatus?.(`epoch ${epoch + 1}/${cfg.epochs}: validating on ${data.val.images.length} images...`);
+    const val = await evaluate(tf, model, data.val, size, cfg.batchSize * 2, hooks.shouldStop);
+    if (!val) return interrupt(steps);
     const record: EpochRecord = {
       epoch: epoch + 1,
       lr,
@@ -290,12 +345,14 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
       val_mcc: val.metrics.mcc,
       val_precision: val.metrics.precision,
       val_recall: val.metrics.recall,
-      seconds: (performance.now() - started) / 1000,
+      seconds: secondsBefore + (performance.now() - started) / 1000,
     };
     const history = [...state.history, record];
     const value = record[cfg.bestMetric]!;
     const improved = Number.isFinite(value) && better(value, state.best.value, cfg.bestMetric);
-    state = {...state, epoch: epoch + 1, stepInEpoch: 0, history, best: improved ? {metric: cfg.bestMetric, value, epoch: epoch + 1} : state.best};
+    const {partial: _done, ...rest} = state;
+    void _done;
+    state = {...rest, epoch: epoch + 1, stepInEpoch: 0, history, best: improved ? {metric: cfg.bestMetric, value, epoch: epoch + 1} : state.best};
     lastCheckpoint = await writeCheckpoint(runDir, await modelWeights(model), await optimizerWeights(optimizer), state);
     await writePointer(runDir, 'last', lastCheckpoint, {epoch: epoch + 1});
     if (improved) {
@@ -315,10 +372,36 @@ export async function train(tf: Tf, backend: string, dataset: Dataset, cfg: Reso
         break;
       }
     }
-    if (hooks.shouldStop()) return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history, skippedImages: data.skipped.length};
+    if (hooks.shouldStop()) return {runDir, state, interrupted: true, lastCheckpoint, bestCheckpoint, history, skippedImages: data.skipped.length, startedFresh: options.resume && !resumed};
   }
   await writeFileAtomic(path.join(runDir, 'run.json'), `${JSON.stringify({status: 'finished', epochs: state.epoch, best: state.best, backend, natix: natixVersion()}, null, 2)}\n`);
-  return {runDir, state, interrupted: false, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length};
+  return {runDir, state, interrupted: false, lastCheckpoint, bestCheckpoint, history: state.history, skippedImages: data.skipped.length, startedFresh: options.resume && !resumed};
+}
+
+function emptyState(cfg: ResolvedTrainConfig, backend: string): TrainerState {
+  return {
+    epoch: 0,
+    stepInEpoch: 0,
+    step: 0,
+    rng: {seed: cfg.seed, scheme: 'seed-epoch-index'},
+    best: {metric: cfg.bestMetric, value: null, epoch: null},
+    history: [],
+    epochsPlanned: cfg.epochs,
+    natixVersion: natixVersion(),
+    backend,
+  };
+}
+
+/** A training split with one class can only teach a constant: refused unless asked for (`--allow-one-class`). */
+function checkClasses(labels: number[], cfg: ResolvedTrainConfig, allowed: boolean, hooks: TrainHooks): void {
+  const present = [...new Set(labels)].sort();
+  if (present.length >= 2 || labels.length === 0) return;
+  const message = `The training split "${cfg.dataset.trainSplit}" of ${cfg.dataset.path} has one class only (label ${present[0]}, ${labels.length} images): the model can only learn to answer that class, and validation MCC will be 0`;
+  if (allowed) {
+    hooks.warn(message);
+    return;
+  }
+  throw new NatixError(message, {code: 'ONE_CLASS', exitCode: ExitCode.Usage, actions: ['Add images of the other class (natix validate-data shows the class balance).', 'Or pass --allow-one-class to train anyway.']});
 }
 
 /** The resolved config a run was started with (for resume). */

@@ -28,6 +28,8 @@ export const benchResultSchema = {
         auc: nullableNum,
         confusion: {type: 'object', required: ['tp', 'fp', 'tn', 'fn'], properties: {tp: {type: 'integer'}, fp: {type: 'integer'}, tn: {type: 'integer'}, fn: {type: 'integer'}}},
         matrix: {type: 'array', items: {type: 'array', items: num}},
+        /** Seeded bootstrap interval of the MCC (Dirichlet(counts + 1/2) over the confusion cells). */
+        mccInterval: {type: 'object', required: ['low', 'high', 'confidence', 'resamples', 'seed', 'method'], properties: {low: num, high: num, confidence: num, resamples: {type: 'integer'}, seed: {type: 'integer'}, method: {type: 'string'}}},
       },
     },
     errors: {type: 'integer'},
@@ -41,7 +43,7 @@ export const benchResultSchema = {
     cascade: {type: 'array', items: {type: 'object', required: ['name', 'runRate', 'timeShare'], properties: {name: {type: 'string'}, runRate: num, timeShare: num, meanMs: num, accuracyIfLast: nullableNum, mccIfLast: nullableNum}}},
     gates: {
       type: 'array',
-      items: {type: 'object', required: ['name', 'metric', 'value', 'pass', 'verdict', 'message'], properties: {name: {type: 'string'}, metric: {type: 'string'}, value: nullableNum, pass: num, warn: num, verdict, message: {type: 'string'}}},
+      items: {type: 'object', required: ['name', 'metric', 'value', 'pass', 'verdict', 'message'], properties: {name: {type: 'string'}, metric: {type: 'string'}, value: nullableNum, pass: num, warn: num, verdict, message: {type: 'string'}, unit: {const: 'percent'}, interval: {type: 'object', required: ['low', 'high', 'confidence'], properties: {low: num, high: num, confidence: num}}}},
     },
     verdict,
     validator: {

@@ -7,6 +7,7 @@ import type {JsonSchema} from '../load.js';
 import {benchResultSchema} from './bench.js';
 import {cascadeFileSchema} from './cascade.js';
 import {trainConfigSchema} from './train.js';
+import {trainerStateSchema} from './train-state.js';
 import {validateDataConfigSchema, validateDataResultSchema} from './validate-data.js';
 
 export const SCHEMAS: Record<string, JsonSchema> = {
@@ -15,4 +16,5 @@ export const SCHEMAS: Record<string, JsonSchema> = {
   'validate-data-config': validateDataConfigSchema,
   'validate-data-result': validateDataResultSchema,
   'train-config': trainConfigSchema,
+  'train-state': trainerStateSchema,
 };

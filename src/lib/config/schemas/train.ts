@@ -1,6 +1,10 @@
 /** The config file of `natix train` (YAML or JSON). Top-level keys that match a flag can also be given as flags. */
 import type {FromSchema} from 'json-schema-to-ts';
 
+/** A run folder name: one path segment (not `.` or `..`), at most 100 characters. `--run-name` obeys it too. */
+export const RUN_NAME_PATTERN = '^(?!\\.{1,2}$)[A-Za-z0-9._-]+$';
+export const RUN_NAME_MAX_LENGTH = 100;
+
 export const trainConfigSchema = {
   $id: 'https://natix.dev/schemas/train-config.schema.json',
   title: 'natix train config file',
@@ -8,14 +12,14 @@ export const trainConfigSchema = {
   additionalProperties: false,
   required: ['dataset'],
   properties: {
-    'run-name': {type: 'string', pattern: '^[A-Za-z0-9._-]+$'},
+    'run-name': {type: 'string', pattern: RUN_NAME_PATTERN, minLength: 1, maxLength: RUN_NAME_MAX_LENGTH},
     out: {type: 'string'},
     backend: {enum: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']},
-    epochs: {type: 'integer', minimum: 1},
-    'batch-size': {type: 'integer', minimum: 1},
-    lr: {type: 'number', exclusiveMinimum: 0},
-    seed: {type: 'integer'},
-    'keep-last': {type: 'integer', minimum: 1},
+    epochs: {type: 'integer', minimum: 1, maximum: 100000},
+    'batch-size': {type: 'integer', minimum: 1, maximum: 65536},
+    lr: {type: 'number', exclusiveMinimum: 0, maximum: 10},
+    seed: {type: 'integer', minimum: 0, maximum: 4294967295},
+    'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */
     dataset: {
       anyOf: [

@@ -18,6 +18,7 @@ export const CHECK_IDS = [
   'split-leak',
   'label-conflict',
   'class-imbalance',
+  'single-class',
   'split-ratio',
   'label-missing',
   'label-malformed',

@@ -34,6 +34,7 @@ const conv = defineOp<ConvAttrs>({
     const tf = ctx.tf;
     const input = ctx.nhwc(x!) as Tensor4D;
     const filter = ctx.plain(w!);
+    const wv = w!;
     if (filter.shape.length !== 4) throw new OpError(`only 2-D convolutions are supported (filter of rank ${filter.shape.length})`);
     const [m, cPerGroup, kh, kw] = filter.shape as [number, number, number, number];
     const [, h, wd, c] = input.shape;
@@ -43,10 +44,10 @@ const conv = defineOp<ConvAttrs>({
     if (cPerGroup * g !== c) throw new OpError(`filter expects ${cPerGroup * g} input channels, input has ${c}`);
     let out: Tensor;
     if (g === 1) {
-      out = tf.conv2d(input, tf.transpose(filter, [2, 3, 1, 0]) as Tensor4D, attrs.strides, pad, 'NHWC', attrs.dilations);
+      out = tf.conv2d(input, ctx.memo([wv], 'hwio', () => tf.transpose(filter, [2, 3, 1, 0])) as Tensor4D, attrs.strides, pad, 'NHWC', attrs.dilations);
     } else if (cPerGroup === 1 && m % g === 0) {
       const mult = m / g;
-      const dw = tf.transpose(tf.reshape(filter, [g, mult, kh, kw]), [2, 3, 0, 1]) as Tensor4D;
+      const dw = ctx.memo([wv], 'hwcm', () => tf.transpose(tf.reshape(filter, [g, mult, kh, kw]), [2, 3, 0, 1])) as Tensor4D;
       out = tf.depthwiseConv2d(input, dw, attrs.strides, pad, 'NHWC', attrs.dilations);
     } else {
       const xs = tf.split(input, g, 3);

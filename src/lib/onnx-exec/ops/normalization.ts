@@ -42,8 +42,8 @@ const batchNorm = defineOp<{epsilon: number}>({
   run(ctx, inputs, attrs) {
     const [x, scale, bias, mean, variance] = required(inputs, 5, 'BatchNormalization');
     const tf = ctx.tf;
-    const s = tf.mul(ctx.plain(scale!), tf.rsqrt(tf.add(ctx.plain(variance!), attrs.epsilon)));
-    const shift = tf.sub(ctx.plain(bias!), tf.mul(ctx.plain(mean!), s));
+    const s = ctx.memo([scale, variance], 'scale', () => tf.mul(ctx.plain(scale!), tf.rsqrt(tf.add(ctx.plain(variance!), attrs.epsilon))));
+    const shift = ctx.memo([scale, bias, mean, variance], 'shift', () => tf.sub(ctx.plain(bias!), tf.mul(ctx.plain(mean!), s)));
     const rank = logicalShape(x!).length;
     if (x!.kind === 'device' && x!.nhwc) return [device(tf.add(tf.mul(x!.tensor, s), shift), true)];
     const perChannel = [-1, ...new Array<number>(Math.max(0, rank - 2)).fill(1)];

@@ -157,7 +157,8 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   }
 
   protected override toErrorJson(err: unknown): Record<string, unknown> {
-    return {...normaliseError(err).toJSON(), warnings: this.collectedWarnings};
+    // The whole envelope (message, data, actions) is redacted: no secret leaves through an error.
+    return JSON.parse(redactSecrets(JSON.stringify({...normaliseError(err).toJSON(), warnings: this.collectedWarnings}), process.env)) as Record<string, unknown>;
   }
 
   public override logJson(json: unknown): void {

@@ -1,7 +1,7 @@
 /**
  * The ONNX executor's speed, measured in one run (medians of interleaved repetitions):
- *  1. natix's wasm gradient kernels against what they replace (tfjs' Conv2DBackpropInput; natix's previous
- *     per-tap Conv2DBackpropFilter) on ResNet-sized layers;
+ *  1. natix's wasm gradient kernels against the alternatives (tfjs' own Conv2DBackpropInput; an im2col
+ *     Conv2DBackpropFilter against natix's per-tap one) on ResNet-sized layers;
  *  2. executor forward vs onnxruntime on the same graph and batch (ViT-Ti/16-shaped and ResNet-18-shaped);
  *  3. one training step (forward + backward + Adam) per image with last:2 and all, next to forward-only, the
  *     frozen prefix running in onnxruntime (never re-run on TF.js).
@@ -40,17 +40,16 @@ const tfjsInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
 const {backend, reason} = await loadTfjs(choice);
 console.log(`backend ${backend} (${reason}); image ${size}px, batch ${batch}; medians of ${REPS} interleaved runs; machine load ${(await import('node:os')).loadavg()[0]!.toFixed(1)} (2 cores)`);
 
-/** natix's previous filter gradient: one strided slice and one matrix product per filter tap. */
-function perTapFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, stride: number): tf.Tensor {
+/** The alternative natix measured for the filter gradient: one im2col matrix product over all taps. */
+function im2colFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, stride: number): tf.Tensor {
   return tf.tidy(() => {
     const [n, h, w, ci] = x.shape;
     const [, oh, ow, co] = dy.shape;
     const p = Math.floor(k / 2);
     const padded = tf.pad(x, [[0, 0], [p, Math.max(0, (oh - 1) * stride + k - h - p)], [p, Math.max(0, (ow - 1) * stride + k - w - p)], [0, 0]]);
-    const dyFlat = dy.reshape([n * oh * ow, co]);
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) taps.push(tf.matMul(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (oh - 1) * stride + 1, j + (ow - 1) * stride + 1, ci], [1, stride, stride, 1]).reshape([n * oh * ow, ci]), dyFlat, true, false));
-    return tf.stack(taps).reshape([k, k, ci, co]);
+    const windows: tf.Tensor[] = [];
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) windows.push(tf.stridedSlice(padded, [0, i, j, 0], [n, i + (oh - 1) * stride + 1, j + (ow - 1) * stride + 1, ci], [1, stride, stride, 1]));
+    return tf.matMul(tf.concat(windows, 3).reshape([n * oh * ow, k * k * ci]), dy.reshape([n * oh * ow, co]), true, false).reshape([k, k, ci, co]);
   });
 }
 
@@ -60,25 +59,25 @@ if (backend === 'wasm') {
     tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
     tf.registerKernel(k);
   };
-  console.log('\n1. wasm gradient kernels (before -> after)');
+  console.log('\n1. wasm gradient kernels');
   for (const [h, c, stride] of [[size / 4, 64, 1], [size / 8, 128, 2]] as const) {
     const x = tf.randomNormal([batch, h * stride, h * stride, stride === 1 ? c : c / 2]) as tf.Tensor4D;
     const f = tf.randomNormal([3, 3, x.shape[3], c]) as tf.Tensor4D;
     const dy = tf.randomNormal([batch, h, h, c]) as tf.Tensor4D;
     const inputGrad = (): void => void tf.tidy(() => tf.grad((i: tf.Tensor) => tf.conv2d(i as tf.Tensor4D, f, stride, 'same').mul(dy).sum())(x).dataSync());
-    const filterNew = (): void => void tf.tidy(() => tf.grad((w: tf.Tensor) => tf.conv2d(x, w as tf.Tensor4D, stride, 'same').mul(dy).sum())(f).dataSync());
-    const filterOld = (): void => void tf.tidy(() => perTapFilterGrad(x, dy, 3, stride).dataSync());
+    const filterPerTap = (): void => void tf.tidy(() => tf.grad((w: tf.Tensor) => tf.conv2d(x, w as tf.Tensor4D, stride, 'same').mul(dy).sum())(f).dataSync());
+    const filterIm2col = (): void => void tf.tidy(() => im2colFilterGrad(x, dy, 3, stride).dataSync());
     const t = {inOld: [] as number[], inNew: [] as number[], fOld: [] as number[], fNew: [] as number[]};
     for (let r = 0; r < REPS; r++) {
       useInput(tfjsInput);
       t.inOld.push(await timeIt(inputGrad));
       useInput(natixInput);
       t.inNew.push(await timeIt(inputGrad));
-      t.fOld.push(await timeIt(filterOld));
-      t.fNew.push(await timeIt(filterNew));
+      t.fOld.push(await timeIt(filterIm2col));
+      t.fNew.push(await timeIt(filterPerTap));
     }
     const shape = `[${x.shape.join('x')}] 3x3 -> ${c}, stride ${stride}`;
-    console.log(`  ${shape}: input gradient ${median(t.inOld).toFixed(0)} -> ${median(t.inNew).toFixed(0)} ms (x${(median(t.inOld) / median(t.inNew)).toFixed(1)}); filter gradient ${median(t.fOld).toFixed(0)} -> ${median(t.fNew).toFixed(0)} ms (x${(median(t.fOld) / median(t.fNew)).toFixed(1)})`);
+    console.log(`  ${shape}: input gradient tfjs ${median(t.inOld).toFixed(0)} -> natix ${median(t.inNew).toFixed(0)} ms (x${(median(t.inOld) / median(t.inNew)).toFixed(1)}); filter gradient im2col ${median(t.fOld).toFixed(0)} vs per-tap (kept) ${median(t.fNew).toFixed(0)} ms (per-tap x${(median(t.fOld) / median(t.fNew)).toFixed(1)})`);
     tf.dispose([x, f, dy]);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Per-image preprocessing cost of the two resamplers, from JPEG bytes to the model's float32 tensor:
- * - pillow: full-resolution decode + ONE Pillow-exact resize (bit-identical to transformers + Pillow);
+ * - pillow: full-resolution decode + ONE Pillow-exact resize (bit-identical to transformers + Pillow; its passes
+ *   in WebAssembly SIMD, the JavaScript passes timed alongside);
  * - vips:   JPEG shrink-on-load to about the model size + libvips resize (the fast path).
  * At 640x360, 1920x1080 and 4000x3000 (synthetic street scenes, JPEG q90), for a ViT-style config (224x224
  * bilinear) and a ConvNeXt-style one (shorter side 256 bicubic, crop 224). Then the share of a cascade run they
@@ -48,7 +49,7 @@ async function scene(width: number, height: number, seed: number): Promise<Uint8
 
 const f = (v: number): string => v.toFixed(2).padStart(8);
 console.log(`preprocessing per image, JPEG bytes -> float32 tensor (mean ms; ${seconds} s per measurement; machine: ${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)})`);
-console.log('size        config     vips ms   pillow ms  ratio   (pillow = full decode ms + resize ms + rest)  |vips - pillow| in levels');
+console.log('size        config     vips ms   pillow ms  ratio   (pillow = full decode + wasm resize + rest; the JS resize instead)  |vips - pillow| in levels');
 for (const [width, height] of [[640, 360], [1920, 1080], [4000, 3000]] as const) {
   const jpeg = await scene(width, height, width);
   const full = await decodeImage(jpeg);
@@ -60,6 +61,7 @@ for (const [width, height] of [[640, 360], [1920, 1080], [4000, 3000]] as const)
     const pillowMs = await timeIt(() => preprocessForModel(jpeg, pillow));
     const g = geometryFor(full.width, full.height, pillow);
     const resizeMs = await timeIt(() => pillowResize(full, g.resize!.w, g.resize!.h, pillow.resample));
+    const resizeJsMs = await timeIt(() => pillowResize(full, g.resize!.w, g.resize!.h, pillow.resample, 'js'));
     const a = (await preprocessForModel(jpeg, vips)).data as Float32Array;
     const b = (await preprocessForModel(jpeg, pillow)).data as Float32Array;
     let max = 0;
@@ -69,7 +71,7 @@ for (const [width, height] of [[640, 360], [1920, 1080], [4000, 3000]] as const)
       max = Math.max(max, d);
       sum += d;
     }
-    console.log(`${`${width}x${height}`.padEnd(11)} ${name.padEnd(9)} ${f(vipsMs)} ${f(pillowMs)} ${(pillowMs / vipsMs).toFixed(2).padStart(6)}x  (${f(decodeMs)} + ${f(resizeMs)} + ${f(Math.max(0, pillowMs - decodeMs - resizeMs))})  mean ${(sum / a.length).toFixed(2)} max ${max.toFixed(0)}`);
+    console.log(`${`${width}x${height}`.padEnd(11)} ${name.padEnd(9)} ${f(vipsMs)} ${f(pillowMs)} ${(pillowMs / vipsMs).toFixed(2).padStart(6)}x  (${f(decodeMs)} + ${f(resizeMs)} + ${f(Math.max(0, pillowMs - decodeMs - resizeMs))}; resize in JS ${f(resizeJsMs)})  mean ${(sum / a.length).toFixed(2)} max ${max.toFixed(0)}`);
   }
 }
 

@@ -61,7 +61,7 @@ sample's test split.`;
     })(),
     'target-qps': Flags.custom<number>({description: 'Server scenario: arrival rate, queries per second (Poisson, seeded by --seed), at most 100000.', helpGroup: 'SERVER', parse: flagParser((input) => parseNumberIn(input, 0, 100_000))})(),
     'find-peak': Flags.boolean({description: 'Server scenario: search the highest --target-qps that stays VALID (starting from --target-qps).', default: false, helpGroup: 'SERVER'}),
-    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: decoding overlaps inference, which onnxruntime-node runs on the main thread).', default: os.availableParallelism() * 4, min: 1, max: LIMITS.concurrency}),
+    concurrency: Flags.integer({description: 'Queries in flight in the offline scenario (default 4 x cores: images decode on the main thread while the models run in their worker threads).', default: os.availableParallelism() * 4, min: 1, max: LIMITS.concurrency}),
     warmup: Flags.custom<{queries: number; ms: number}>({description: 'Warm-up before measuring: a query count (5) or a duration (200ms).', default: {queries: 1, ms: 200}, defaultHelp: async () => '200ms', parse: flagParser(parseWarmup)})(),
     'min-queries': Flags.integer({description: 'Measure at least this many queries (default: the dataset size, raised to what the latency gates need).', min: 1, max: LIMITS.count}),
     'min-duration': durationFlag('Measure for at least this long (500ms, 10s).', 0, '0ms'),

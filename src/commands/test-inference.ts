@@ -36,7 +36,7 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     model: Flags.string({char: 'm', description: 'A .onnx file, a model directory (Hugging Face layout) or a cascade file. Default: checkpoints/default.'}),
     device: Flags.option({description: 'Execution provider.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
     threads: Flags.integer({description: 'Intra-op threads per model session (0 = onnxruntime default).', default: 0, min: 0, max: LIMITS.concurrency}),
-    concurrency: Flags.integer({description: 'Images in flight at once (--batch).', default: os.availableParallelism(), min: 1, max: LIMITS.concurrency}),
+    concurrency: Flags.integer({description: 'Images in flight at once (--batch; default: enough to keep every model worker busy, at least the core count).', min: 1, max: LIMITS.concurrency}),
     'batch-size': Flags.integer({description: 'Images per model call in --batch (models with a free batch dimension run them in one session call).', default: 1, min: 1, max: LIMITS.concurrency}),
     output: Flags.string({char: 'o', description: 'Write the records and summary here as JSON (--batch).'}),
     format: Flags.option({description: 'Dataset layout for --batch.', options: DATASET_FORMATS, default: 'auto' as FormatChoice})(),
@@ -121,7 +121,7 @@ accuracy/MCC when the images carry labels). Without --model, the bundled checkpo
     for await (const s of dataset.samples()) samples.push(s);
     if (samples.length === 0) throw new NatixError(`No images in ${input}${this.flags.split ? ` (split ${this.flags.split})` : ''}`, {code: 'DATASET_EMPTY', exitCode: ExitCode.Usage});
     const progress = this.ui.progress('inference', samples.length);
-    const {records, summary} = await runBatch(this.cascade!, samples, {concurrency: this.flags.concurrency, batchSize: this.flags['batch-size'], onResult: () => progress.increment()});
+    const {records, summary} = await runBatch(this.cascade!, samples, {concurrency: this.flags.concurrency ?? Math.max(os.availableParallelism(), this.cascade!.capacity()), batchSize: this.flags['batch-size'], onResult: () => progress.increment()});
     progress.stop();
     const {latency: l} = summary;
     const output = this.flags.output ? path.resolve(this.flags.output) : undefined;

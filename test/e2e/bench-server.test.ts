@@ -47,14 +47,17 @@ describe('natix bench --scenario server', () => {
     expect(result.latency.n).toBe(662);
     expect(result.gates.find((g: {name: string}) => g.name === 'server')).toMatchObject({verdict: 'PASS'});
     expect(result.metrics.accuracy).toBe(1);
-  });
+  }, 180_000);
 
-  it('too few queries for a p99 claim is INVALID (exit 1); missing --target-qps or bound is a usage error (exit 2)', async () => {
+  it('too few queries for a p99 claim is INVALID (exit 1)', async () => {
     const short = await runNatix(['bench', '--model', model, '--dataset', data, '--scenario', 'server', '--target-qps', '200', '--max-p99-ms', '20000', '--max-queries', '50', '--no-default-gates', '--json']);
     expect(short.code).toBe(1);
     expect(short.json.result.verdict).toBe('INVALID');
     expect(short.json.result.server.valid).toBe(false);
     expect(short.json.result.server.constraints.filter((c: {ok: boolean}) => !c.ok).map((c: {name: string}) => c.name)).toEqual(['min-queries']);
+  }, 180_000);
+
+  it('missing --target-qps or bound, or server flags without the scenario, are usage errors (exit 2)', async () => {
     const noRate = await runNatix(['bench', '--model', model, '--dataset', data, '--scenario', 'server', '--max-p99-ms', '100']);
     expect(noRate.code).toBe(2);
     expect(noRate.stderr).toMatch(/--target-qps/);
@@ -63,5 +66,5 @@ describe('natix bench --scenario server', () => {
     expect(noBound.stderr).toMatch(/--max-p99-ms/);
     const stray = await runNatix(['bench', '--model', model, '--dataset', data, '--target-qps', '10']);
     expect(stray.code).toBe(2);
-  });
+  }, 240_000);
 });

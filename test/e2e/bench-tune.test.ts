@@ -64,5 +64,5 @@ describe('natix bench --tune', () => {
     expect(budget.json.result.recommended.rule).toMatch(/best MCC with a mean latency <= 1000 ms/);
     const bad = await runNatix(['bench', '--model', cascade, '--dataset', data, '--tune', '--target-exit', '1.5']);
     expect(bad.code).toBe(2);
-  });
+  }, 300_000);
 });

@@ -37,11 +37,11 @@ describe('sharp decodes the fixtures exactly as Pillow does (EXIF orientation ap
   }
 });
 
-describe('pillowResize equals Pillow Image.resize(reducing_gap=None) byte for byte', () => {
+describe.each(['wasm', 'js'] as const)('pillowResize (%s passes) equals Pillow Image.resize(reducing_gap=None) byte for byte', (engine) => {
   for (const r of manifest.resamples) {
     it(`${r.source} -> ${r.width}x${r.height} ${r.filter} (${r.code})`, async () => {
       const image = await source(r.source);
-      const out = pillowResize(image, r.width, r.height, r.filter);
+      const out = pillowResize(image, r.width, r.height, r.filter, engine);
       expect(out.data.length).toBe(r.length);
       if (r.offset !== undefined) {
         const expected = blob.subarray(r.offset, r.offset + r.length);

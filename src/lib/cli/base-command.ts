@@ -157,11 +157,14 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
   }
 
   protected override toErrorJson(err: unknown): Record<string, unknown> {
-    return {...normaliseError(err).toJSON(), warnings: this.collectedWarnings};
+    // The whole envelope (message, actions, data) is redacted: error data carries paths and values too.
+    const json = JSON.stringify({...normaliseError(err).toJSON(), warnings: this.collectedWarnings});
+    return JSON.parse(redactSecrets(json, process.env)) as Record<string, unknown>;
   }
 
+  /** The whole envelope is redacted (result, error data and warnings alike), not only the message. */
   public override logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`${redactSecrets(JSON.stringify(json, null, 2), process.env)}\n`);
   }
 
   public override async catch(err: Error & {exitCode?: number}): Promise<void> {
@@ -178,7 +181,7 @@ export abstract class NatixCommand<T extends typeof Command> extends Command {
     const lines = [`${color ? color.red('Error:') : 'Error:'} ${error.message}`];
     for (const action of error.actions) lines.push(`  ${color ? color.dim('→') : '->'} ${action}`);
     if (error.code === 'INTERNAL_ERROR' && process.env.DEBUG) lines.push(String(err.stack));
-    process.stderr.write(`${lines.join('\n')}\n`);
+    process.stderr.write(`${redactSecrets(lines.join('\n'), process.env)}\n`);
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {

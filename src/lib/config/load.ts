@@ -133,7 +133,7 @@ export async function loadConfigFile<T = unknown>(file: string, schema?: JsonSch
       code: 'CONFIG_NOT_FOUND',
       exitCode: ExitCode.Usage,
       actions: ['Check the path given to --config.'],
-      data: {file, reason: error instanceof UserFileError ? error.reason : 'io'},
+      data: {reason: error instanceof UserFileError ? error.reason : 'io'},
     });
   }
   const data = parseConfigText(text, file) ?? {};

@@ -15,6 +15,8 @@
  * Pillow >= 11.x swaps the pass order for images more than 100 times taller than wide; that case is not reproduced.
  */
 
+import {createWasmPasses, type WasmPasses} from './resample-wasm.js';
+
 export type PillowFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
 /** PIL's resample codes (what `resample` means in a Hugging Face preprocessor_config.json). */
@@ -208,8 +210,27 @@ function nearest(src: RgbImage, outW: number, outH: number): RgbImage {
   return {data: out, width: outW, height: outH};
 }
 
+/**
+ * The WebAssembly SIMD passes (resample-wasm.ts), compiled on first use. A process-wide memo of a pure function of
+ * nothing (the module and its scratch memory); calls are synchronous, so sharing it is safe.
+ */
+let wasm: WasmPasses | null | undefined;
+function wasmPasses(): WasmPasses | undefined {
+  if (wasm === undefined) {
+    try {
+      wasm = createWasmPasses() ?? null;
+    } catch {
+      wasm = null;
+    }
+  }
+  return wasm ?? undefined;
+}
+
+/** Which implementation runs the passes: `auto` (WebAssembly SIMD when available), or one of them (tests, bench). */
+export type ResampleEngine = 'auto' | 'wasm' | 'js';
+
 /** `Image.resize((width, height), filter, reducing_gap=None)` on an RGB image, exactly as Pillow computes it. */
-export function pillowResize(src: RgbImage, width: number, height: number, filter: PillowFilter): RgbImage {
+export function pillowResize(src: RgbImage, width: number, height: number, filter: PillowFilter, engine: ResampleEngine = 'auto'): RgbImage {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new RangeError(`resize to ${width}x${height}: height and width must be integers > 0`);
   if (src.data.length !== src.width * src.height * 3) throw new RangeError(`RGB buffer of ${src.data.length} bytes is not ${src.width}x${src.height}x3`);
   if (width === src.width && height === src.height) return {data: src.data.slice(), width, height};
@@ -220,12 +241,16 @@ export function pillowResize(src: RgbImage, width: number, height: number, filte
   // Pillow runs the horizontal pass only over the rows the vertical pass reads.
   const rowStart = vTaps.first[0]!;
   const rowEnd = vTaps.first[height - 1]! + vTaps.count[height - 1]!;
+  const passes = engine === 'js' ? undefined : wasmPasses();
+  if (engine === 'wasm' && !passes) throw new Error('WebAssembly SIMD is not available in this runtime');
   let data = src.data;
   let rowOffset = 0;
   if (needH) {
-    data = horizontal(src.data, src.width, needV ? rowStart : 0, needV ? rowEnd : src.height, pillowTaps(src.width, width, filter));
-    rowOffset = needV ? rowStart : 0;
+    const [from, to] = needV ? [rowStart, rowEnd] : [0, src.height];
+    const taps = pillowTaps(src.width, width, filter);
+    data = passes ? passes.horizontal(src.data, src.width, from, to, taps) : horizontal(src.data, src.width, from, to, taps);
+    rowOffset = from;
   }
-  if (needV) data = vertical(data, width, rowOffset, vTaps);
+  if (needV) data = passes ? passes.vertical(data, width, rowOffset, vTaps) : vertical(data, width, rowOffset, vTaps);
   return {data, width, height};
 }

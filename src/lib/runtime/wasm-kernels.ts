@@ -2,10 +2,11 @@
  * Training kernels the TensorFlow.js wasm backend lacks, built from kernels it has.
  *
  * Conv2DBackpropFilter (the gradient of a 2-D convolution with respect to its filter), for NHWC input x
- * [N, H, W, Ci] and output gradient dy [N, Ho, Wo, Co], as ONE im2col matrix product: the strided windows of the
- * padded input that met each filter tap, side by side, form patches [N*Ho*Wo, kh*kw*Ci]; patches^T . dy gives
- * dW [kh*kw*Ci, Co] (chunked over the batch when the patch matrix would be large). Checked against the cpu backend in
- * test/unit/wasm-kernels.test.ts; timed by bench/onnx-exec.ts.
+ * [N, H, W, Ci] and output gradient dy [N, Ho, Wo, Co]: for every kernel offset (i, j), the strided window of the
+ * padded input that met that filter tap, flattened to [N*Ho*Wo, Ci], times dy flattened to [N*Ho*Wo, Co], gives
+ * dW[i, j] = window^T . dy ([Ci, Co]): kh*kw matrix products. One im2col product instead (patches
+ * [N*Ho*Wo, kh*kw*Ci]) measured 0.8x as fast here (bench/onnx-exec.ts: the patch copy costs more than it saves), so
+ * natix keeps the per-tap form. Checked against the cpu backend in test/unit/wasm-kernels.test.ts.
  *
  * Conv2DBackpropInput (gradient with respect to the input) replaces tfjs-backend-wasm's own, a plain loop that runs
  * 10-40x slower than a convolution of the same size: dy is spread by the strides (zeros in between), padded, and
@@ -155,7 +156,6 @@ export function registerWasmTrainingKernels(tf: Tf): void {
     if (!k) throw new Error(`wasm backend lacks ${name}`);
     return k.kernelFunc as unknown as KernelFunc;
   };
-  const k = {add: kernel('Add')};
   const padV2 = kernel('PadV2');
   const stridedSlice = kernel('StridedSlice');
   const reshape = kernel('Reshape');
@@ -180,38 +180,28 @@ export function registerWasmTrainingKernels(tf: Tf): void {
       const {strides, pad, dataFormat, dilations, filterShape} = args.attrs as {strides: number | [number, number]; pad: unknown; dataFormat: string; dilations?: number | [number, number]; filterShape: [number, number, number, number]};
       if (dataFormat && dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
       const [kh, kw, ci, co] = filterShape;
-      const stride = pair(strides, 1);
-      const dilation = pair(dilations, 1);
+      const stride: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
+      const dilation: [number, number] = dilations === undefined ? [1, 1] : typeof dilations === 'number' ? [dilations, dilations] : dilations;
       const [n, inH, inW] = x.shape as [number, number, number, number];
       const [, outH, outW] = dy.shape as [number, number, number, number];
       const [top, bottom, left, right] = convPadding(pad, inH, inW, kh, kw, stride, dilation, outH, outW);
       const temps: TensorInfo[] = [];
       const keep = <T extends TensorInfo>(t: T): T => (temps.push(t), t);
-      const b = {backend};
-      const padded = top + bottom + left + right > 0 ? keep(padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...b})) : x;
-      // Images per chunk so that one patch matrix stays under ~32M floats (128 MB of wasm memory).
-      const perImage = outH * outW * kh * kw * ci;
-      const chunk = Math.max(1, Math.min(n, Math.floor(32_000_000 / Math.max(1, perImage))));
-      let total: TensorInfo | undefined;
-      for (let start = 0; start < n; start += chunk) {
-        const m = Math.min(chunk, n - start);
-        const part = m === n ? padded : keep(slice({inputs: {x: padded}, attrs: {begin: [start, 0, 0, 0], size: [m, -1, -1, -1]}, ...b}));
-        const dyPart = m === n ? dy : keep(slice({inputs: {x: dy}, attrs: {begin: [start, 0, 0, 0], size: [m, -1, -1, -1]}, ...b}));
-        const windows: TensorInfo[] = [];
-        for (let i = 0; i < kh; i++) {
-          for (let j = 0; j < kw; j++) {
-            const y0 = i * dilation[0];
-            const x0 = j * dilation[1];
-            windows.push(keep(stridedSlice({inputs: {x: part}, attrs: {begin: [0, y0, x0, 0], end: [m, y0 + (outH - 1) * stride[0] + 1, x0 + (outW - 1) * stride[1] + 1, ci], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...b})));
-          }
+      const args3 = {backend};
+      const padded = top + bottom + left + right > 0 ? keep(padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...args3})) : x;
+      const dyFlat = keep(reshape({inputs: {x: dy}, attrs: {shape: [1, n * outH * outW, co]}, ...args3}));
+      const taps: TensorInfo[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const y0 = i * dilation[0];
+          const x0 = j * dilation[1];
+          const window = keep(stridedSlice({inputs: {x: padded}, attrs: {begin: [0, y0, x0, 0], end: [n, y0 + (outH - 1) * stride[0] + 1, x0 + (outW - 1) * stride[1] + 1, ci], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...args3}));
+          const flat = keep(reshape({inputs: {x: window}, attrs: {shape: [1, n * outH * outW, ci]}, ...args3}));
+          taps.push(keep(batchMatMul({inputs: {a: flat, b: dyFlat}, attrs: {transposeA: true, transposeB: false}, ...args3})));
         }
-        const patches = windows.length === 1 ? windows[0]! : keep(concat({inputs: windows as unknown as Record<string, TensorInfo>, attrs: {axis: 3}, ...b}));
-        const flat = keep(reshape({inputs: {x: patches}, attrs: {shape: [1, m * outH * outW, kh * kw * ci]}, ...b}));
-        const dyFlat = keep(reshape({inputs: {x: dyPart}, attrs: {shape: [1, m * outH * outW, co]}, ...b}));
-        const product = keep(batchMatMul({inputs: {a: flat, b: dyFlat}, attrs: {transposeA: true, transposeB: false}, ...b}));
-        total = total ? keep(k.add({inputs: {a: total, b: product}, attrs: {}, ...b})) : product;
       }
-      const result = reshape({inputs: {x: total!}, attrs: {shape: [kh, kw, ci, co]}, ...b});
+      const stacked = keep(concat({inputs: taps as unknown as Record<string, TensorInfo>, attrs: {axis: 0}, ...args3}));
+      const result = reshape({inputs: {x: stacked}, attrs: {shape: [kh, kw, ci, co]}, ...args3});
       for (const t of temps) backend.disposeData(t.dataId);
       return result;
     }) as never,

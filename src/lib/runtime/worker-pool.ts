@@ -138,10 +138,25 @@ export class WorkerPool implements ModelRunner {
       throw new RunAbandonedError(String(options.signal.reason ?? 'abandoned'));
     }
     while (this.queue.length >= this.queueLimit) {
-      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      // Wait for room, or for the caller to give up (its signal), whichever comes first.
+      await new Promise<void>((resolve) => {
+        const signal = options.signal;
+        const onAbort = (): void => {
+          const i = this.roomWaiters.indexOf(wake);
+          if (i >= 0) this.roomWaiters.splice(i, 1);
+          resolve();
+        };
+        const wake = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        this.roomWaiters.push(wake);
+        signal?.addEventListener('abort', onAbort, {once: true});
+      });
       if (this.closing) throw new RunAbandonedError('the model runner is closed');
       if (options.signal?.aborted) {
         this.counts.abandoned++;
+        this.wakeProducer(); // pass the room on to the next waiting caller
         throw new RunAbandonedError(String(options.signal.reason ?? 'abandoned'));
       }
     }

@@ -19,7 +19,7 @@ export class UserFileError extends NatixError {
     readonly what: string,
     cause?: unknown,
   ) {
-    super(`${file} ${what}`, {code: 'FILE_UNREADABLE', exitCode: ExitCode.Usage, cause, data: {file, reason}});
+    super(`${file} ${what}`, {code: 'FILE_UNREADABLE', exitCode: ExitCode.Usage, cause, data: {reason}});
     this.name = 'UserFileError';
   }
 }

@@ -10,12 +10,11 @@ import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
 import {resolveHfProcessor} from '../image/hf-processor.js';
-import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
+import {DEFAULT_PREPROCESSING, type Preprocessing} from '../image/preprocess.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import {openInThreadSession} from '../runtime/in-thread.js';
-import type {ModelOutput, ModelRunner, RunnerStats, RunOptions} from '../runtime/protocol.js';
+import type {ModelRunner} from '../runtime/protocol.js';
 import {WorkerPool} from '../runtime/worker-pool.js';
-import type {SessionSettings} from './onnx-session.js';
 import type {LoadedModel, LoadModelOptions} from './loaded-model.js';
 
 export type {ModelOutput} from '../runtime/protocol.js';

@@ -11,7 +11,8 @@ export const trainerStateSchema = {
   $id: 'https://natix.dev/schemas/train-state.schema.json',
   title: 'natix training checkpoint state.json',
   type: 'object',
-  additionalProperties: false,
+  // Trainers may keep their own state beside these keys (the head trainer's `head`); the keys below are checked.
+  additionalProperties: true,
   required: ['epoch', 'stepInEpoch', 'step', 'rng', 'best', 'history', 'epochsPlanned', 'natixVersion', 'backend'],
   properties: {
     /** Epochs completed. */

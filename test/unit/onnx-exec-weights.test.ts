@@ -51,8 +51,8 @@ describe('fine-tuned values by ONNX name: checkpoint, resume, export', () => {
     const first = await TrainableGraph.create(tf, spec, {train: {last: 1}, model: 'resnet', device: 'cpu'});
     const optB = tf.train.adam(1e-2);
     await steps(first, optB, 32, 0, 3);
-    // A complete state: checkpoints validate state.json against its schema on read.
-    const state: TrainerState = {epoch: 0, stepInEpoch: 3, step: 3, rng: {seed: 0, scheme: 'seed-epoch-index'}, best: {metric: 'val_mcc', value: null, epoch: null}, history: [], epochsPlanned: 1, natixVersion: 'test', backend: 'wasm'};
+    // A complete state, as the trainer writes it: readCheckpoint validates it against the train-state schema.
+    const state: TrainerState = {epoch: 0, stepInEpoch: 3, step: 3, rng: {seed: 1, scheme: 'seed-epoch-index'}, best: {metric: 'val_mcc', value: null, epoch: null}, history: [], epochsPlanned: 1, natixVersion: '0.0.0', backend: 'cpu'};
     const written = await writeCheckpoint(dir, await readTrainable(first.variables), await readOptimizer(optB, first.variables), state);
     expect((await readOptimizer(optB, first.variables)).every((a) => a.name === 'iter' || a.name.startsWith('onnx:'))).toBe(true);
 

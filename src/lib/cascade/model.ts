@@ -10,42 +10,16 @@ import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
 import {resolveHfProcessor} from '../image/hf-processor.js';
-import {DEFAULT_PREPROCESSING, type InputTensor, type Preprocessing} from '../image/preprocess.js';
+import {DEFAULT_PREPROCESSING, type Preprocessing} from '../image/preprocess.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import {openInThreadSession} from '../runtime/in-thread.js';
-import type {ModelOutput, ModelRunner, RunnerStats, RunOptions} from '../runtime/protocol.js';
+import type {ModelRunner} from '../runtime/protocol.js';
 import {WorkerPool} from '../runtime/worker-pool.js';
-import type {SessionSettings} from './onnx-session.js';
+import type {LoadedModel, LoadModelOptions} from './loaded-model.js';
 
 export type {ModelOutput} from '../runtime/protocol.js';
+export type {LoadedModel, LoadModelOptions} from './loaded-model.js';
 
-export interface LoadedModel {
-  name: string;
-  source: string;
-  kind: 'onnx' | 'hf' | 'tfjs';
-  preprocessing: Preprocessing;
-  output: OutputSpec;
-  timeoutMs: number;
-  device: 'cpu' | 'cuda';
-  fallbackReason?: string;
-  /** Where the preprocessing came from (e.g. "preprocessor_config.json: CLIPImageProcessor"), and what natix could not reproduce. */
-  preprocessingSource: string;
-  preprocessingWarnings: string[];
-  /** Class names by index, when the model declares them (Hugging Face id2label). */
-  labels?: string[];
-  /** Whether the model's input has a free batch dimension (several images in one call). */
-  canBatch: boolean;
-  /** Where it runs: worker threads (replicas, intra-op threads each) or the main thread. */
-  placement: ModelRunner['placement'];
-  /**
-   * Runs the model. Rejects with ModelTimeoutError when the run overruns `timeoutMs` (a worker is replaced),
-   * with RunAbandonedError when `signal` fires first; `transfer` hands the input buffer to the worker.
-   */
-  infer(input: InputTensor, options?: RunOptions): Promise<ModelOutput>;
-  /** Call counts of the runner (ran, failed, timed out, abandoned, workers replaced, ...). */
-  stats(): RunnerStats;
-  close(): Promise<void>;
-}
 
 /** Moved to the image module's resolver; re-exported for existing callers. */
 export {preprocessingFromHf} from '../image/hf-processor.js';
@@ -77,14 +51,6 @@ export function resolveModelKind(modelPath: string): {kind: 'onnx' | 'hf'; onnxF
   return {kind: 'onnx', onnxFile: modelPath};
 }
 
-export interface LoadModelOptions extends SessionSettings {
-  /** Default timeout per inference when the config gives none. */
-  defaultTimeoutMs: number;
-  /** `workers` (default): worker threads; `in-thread`: a session on the main thread (blocks it while it runs). */
-  runtime?: 'workers' | 'in-thread';
-  /** Workers for this model (the config's `replicas` wins); default 1. */
-  replicas?: number;
-}
 
 /** Loads one model (session created now, once). */
 export async function loadModel(name: string, config: ModelConfig, baseDir: string, options: LoadModelOptions): Promise<LoadedModel> {

@@ -14,7 +14,8 @@ import {DEFAULT_PREPROCESSING, type Preprocessing} from '../image/preprocess.js'
 import {functionRunner} from '../runtime/in-thread.js';
 import {loadTfjs} from '../runtime/tfjs.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
-import type {LoadedModel, LoadModelOptions, ModelOutput} from './model.js';
+import type {LoadedModel, LoadModelOptions} from './loaded-model.js';
+import type {ModelOutput} from '../runtime/protocol.js';
 
 interface ModelJson {
   format?: string;

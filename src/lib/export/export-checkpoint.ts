@@ -19,27 +19,9 @@ import type {Sample} from '../data/sample.js';
 import {readHeadRunConfig} from '../train/head-trainer.js';
 import type {ResolvedTrainConfig} from '../train/trainer.js';
 import {tfjsToOnnx} from './onnx-export.js';
+import type {ExportOptions, ExportResult} from './types.js';
 
-export interface ExportOptions {
-  out: string;
-  hotkey?: string;
-  modelName?: string;
-  version: string;
-  description?: string;
-  verify: boolean;
-  /** Tolerance of the verification (max abs difference of logits). */
-  tolerance: number;
-}
-
-export interface ExportResult {
-  out: string;
-  checkpoint: string;
-  files: string[];
-  inputSize: number;
-  classes: number;
-  /** Logits of the export (onnxruntime) vs the training path on real images of the run's dataset. */
-  verification?: {inputs: number; maxAbsDiff: number; tolerance: number; passed: boolean; compared: 'logits'; images: 'validation' | 'training'};
-}
+export type {ExportOptions, ExportResult} from './types.js';
 
 const SS58 = /^[1-9A-HJ-NP-Za-km-z]{46,48}$/;
 

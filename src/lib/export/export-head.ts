@@ -21,7 +21,7 @@ import {contentHash, extractFeatures} from '../train/feature-cache.js';
 import {Head, type HeadSpec} from '../train/head.js';
 import {readHeadRunConfig} from '../train/head-trainer.js';
 import {loadSources} from '../train/sources.js';
-import type {ExportOptions, ExportResult} from './export-checkpoint.js';
+import type {ExportOptions, ExportResult} from './types.js';
 
 const SS58 = /^[1-9A-HJ-NP-Za-km-z]{46,48}$/;
 

@@ -16,6 +16,7 @@
  */
 
 import {createWasmPasses, type WasmPasses} from './resample-wasm.js';
+import type {Taps} from './resample-taps.js';
 
 export type PillowFilter = 'nearest' | 'box' | 'bilinear' | 'hamming' | 'bicubic' | 'lanczos';
 
@@ -75,12 +76,7 @@ const FILTERS: Record<Exclude<PillowFilter, 'nearest'>, {support: number; f: (x:
 };
 
 /** Fixed-point taps for one axis: output pixel i reads `count[i]` source pixels from `first[i]` with `weights[i * ksize + k]`. */
-export interface Taps {
-  ksize: number;
-  first: Int32Array;
-  count: Int32Array;
-  weights: Int32Array;
-}
+export type {Taps} from './resample-taps.js';
 
 /** Pillow's precompute_coeffs + normalize_coeffs_8bpc for the whole axis (box from 0 to inSize). */
 export function pillowTaps(inSize: number, outSize: number, filter: Exclude<PillowFilter, 'nearest'>): Taps {

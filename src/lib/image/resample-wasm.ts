@@ -6,7 +6,7 @@
  * eight bytes of a row at a time in two i32x4 accumulators. Clipping is the saturating narrow i32 -> u16 -> u8.
  * Used when the runtime validates the module (Node >= 16 has wasm SIMD); else the JavaScript passes run.
  */
-import type {Taps} from './pillow-resample.js';
+import type {Taps} from './resample-taps.js';
 
 const uleb = (n: number): number[] => {
   const out: number[] = [];

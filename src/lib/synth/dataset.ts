@@ -13,9 +13,9 @@ import {ExitCode, NatixError} from '../errors.js';
 import {SeededRandom} from '../util/random.js';
 import {renderScene} from './render.js';
 import {makeCamera, makeSceneSpec, ROADWORK_CLASSES, type SceneSpec} from './scene.js';
-import {writeDatasetIndex, type SynthRecord} from './writers.js';
+import {writeDatasetIndex, type SynthFormat, type SynthRecord} from './writers.js';
 
-export type SynthFormat = 'folder' | 'manifest' | 'yolo' | 'coco' | 'parquet';
+export type {SynthFormat} from './writers.js';
 export const SYNTH_FORMATS: SynthFormat[] = ['folder', 'manifest', 'yolo', 'coco', 'parquet'];
 
 export interface SynthOptions {

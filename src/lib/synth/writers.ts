@@ -8,7 +8,9 @@ import {parquetWriteBuffer} from 'hyparquet-writer';
 import YAML from 'yaml';
 import type {Box} from '../data/sample.js';
 import {ROADWORK_CLASSES} from './scene.js';
-import type {SynthFormat} from './dataset.js';
+
+/** The dataset layouts `natix datasets synth` writes. */
+export type SynthFormat = 'folder' | 'manifest' | 'yolo' | 'coco' | 'parquet';
 
 export interface SynthRecord {
   id: string;

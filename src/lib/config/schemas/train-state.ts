@@ -43,10 +43,28 @@ export const trainerStateSchema = {
     },
     /** Running sums of an interrupted epoch, so its history record covers every step, not only those after resume. */
     partial: {
+      anyOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['lossSum', 'accSum', 'counted', 'seconds'],
+          properties: {lossSum: sum, accSum: sum, counted: count, seconds: {type: 'number', minimum: 0}},
+        },
+        {
+          /** A head run's interrupted epoch: its logits and labels so far (the epoch metrics need all of them). */
+          type: 'object',
+          additionalProperties: false,
+          required: ['lossSum', 'n', 'logits', 'labels'],
+          properties: {lossSum: sum, n: count, logits: {type: 'array', items: sum}, labels: {type: 'array', items: count}},
+        },
+      ],
+    },
+    /** Frozen-backbone head runs: what the head was trained on (a resume checks the backbone is unchanged). */
+    head: {
       type: 'object',
       additionalProperties: false,
-      required: ['lossSum', 'accSum', 'counted', 'seconds'],
-      properties: {lossSum: sum, accSum: sum, counted: count, seconds: {type: 'number', minimum: 0}},
+      required: ['backboneSha256', 'inputDim', 'classes', 'feature', 'pool'],
+      properties: {backboneSha256: {type: 'string', pattern: '^[0-9a-f]{64}$'}, inputDim: {type: 'integer', minimum: 1}, classes: {type: 'integer', minimum: 2}, feature: {type: 'string'}, pool: {type: 'string'}},
     },
   },
 } as const;

@@ -34,13 +34,6 @@ export const trainerStateSchema = {
     natixVersion: {type: 'string'},
     backend: {type: 'string'},
     stoppedEarly: {type: 'boolean'},
-    /** Head training on a backbone (model.from): what the head was built for, checked on resume. */
-    head: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['backboneSha256', 'inputDim', 'classes', 'feature', 'pool'],
-      properties: {backboneSha256: {type: 'string'}, inputDim: {type: 'integer', minimum: 1}, classes: {type: 'integer', minimum: 2}, feature: {type: 'string'}, pool: {type: 'string'}},
-    },
     /** Running sums of an interrupted epoch, so its history record covers every step, not only those after resume. */
     partial: {
       anyOf: [

@@ -25,6 +25,7 @@ import {Head, headShapes, type HeadSpec, type OptimizerSpec} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
 import {learningRate, type ResolvedTrainConfig} from './trainer.js';
+import {yieldToEventLoop} from './loop-control.js';
 
 export interface ResolvedHeadConfig {
   mode: 'head';
@@ -199,8 +200,6 @@ export function historyColumns(cfg: ResolvedHeadConfig, sourceNames: string[]): 
 interface HeadState extends TrainerState {
   head: {backboneSha256: string; inputDim: number; classes: number; feature: string; pool: string};
 }
-
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function checkResumable(checkpoint: {weights: NamedArray[]; state: TrainerState}, spec: HeadSpec, sha: string): void {
   const state = checkpoint.state as HeadState;

@@ -19,6 +19,7 @@ import {listCheckpoints} from '../lib/train/checkpoint.js';
 import {StopController, type StopSignal} from '../lib/train/loop-control.js';
 import type {HeadCommandHost} from '../lib/train/head-command.js';
 import {readRunConfig, resolveTrainConfig, train, type ResolvedTrainConfig, type TrainResult} from '../lib/train/trainer.js';
+import {assertOutsideDataset} from '../lib/data/safe-path.js';
 
 export default class Train extends NatixCommand<typeof Train> {
   static summary = 'Train a roadwork classifier with crash-safe checkpoints that can be resumed.';
@@ -104,6 +105,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       const root = path.dirname(path.resolve(flags.config));
       let cfg = resolveTrainConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
       if (flags.resume) cfg = await this.resumedConfig(cfg, fileConfig);
+      assertOutsideDataset(path.join(cfg.out, cfg.runName), cfg.dataset.path, '--out');
       resumeCommand = resumeCommandFor(flags.config, cfg);
       // An existing run is refused before the backend and the data load (the trainer checks again).
       if (!flags.resume && (await listCheckpoints(path.join(cfg.out, cfg.runName))).length > 0) {

@@ -54,6 +54,18 @@ describe('natix never writes into a dataset', () => {
     expect(t.json).toMatchObject({code: 'OUTPUT_INSIDE_DATASET'});
     expect(await snapshot(dataset)).toEqual(before);
   }, 180_000);
+
+  it('train --out inside the dataset, directly or through a symlink, is refused before anything is written', async () => {
+    const before = await snapshot(dataset);
+    const config = path.join(base, 'train-inside.yaml');
+    await writeFile(config, `dataset:\n  path: ${dataset}\nepochs: 1\n`);
+    for (const out of [path.join(dataset, 'runs'), path.join(base, 'link-into-dataset', 'runs')]) {
+      const r = await runNatix(['train', '--config', config, '--out', out, '--run-name', 'inside', '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(2);
+      expect(r.json).toMatchObject({code: 'OUTPUT_INSIDE_DATASET'});
+    }
+    expect(await snapshot(dataset)).toEqual(before);
+  }, 120_000);
 });
 
 describe('no hangs', () => {

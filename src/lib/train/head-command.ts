@@ -15,6 +15,7 @@ import {describeBackbone, loadBackbone, type BackboneInfo} from './backbone.js';
 import {describeBlocks, findBlocks, resolveTrainScope, scopeStart} from './train-scope.js';
 import {indexGraph, type Block} from '../onnx-exec/graph.js';
 import {readHeadRunConfig, resolveHeadConfig, trainHead, type HeadTrainResult} from './head-trainer.js';
+import {assertOutsideDataset} from '../data/safe-path.js';
 
 export interface HeadCommandHost {
   flags: {
@@ -54,6 +55,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   const {flags} = host;
   const settings = {device: flags.device as 'auto' | 'cpu' | 'cuda', threads: flags.threads};
   let cfg = resolveHeadConfig(fileConfig, {epochs: flags.epochs, batchSize: flags['batch-size'], lr, seed: flags.seed, keepLast: flags['keep-last'], runName: flags['run-name'], out: flags.out === 'checkpoints' || flags.out === fileConfig.out ? undefined : path.resolve(flags.out)}, root);
+  for (const source of cfg.sources) assertOutsideDataset(path.join(cfg.out, cfg.runName), source.path, '--out');
   const {scope} = resolveTrainScope(fileConfig, cfg.lr);
   if (flags.inspect) {
     const backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, inspect: true, ...settings});

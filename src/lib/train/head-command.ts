@@ -30,6 +30,7 @@ export interface HeadCommandHost {
     backend: string;
     tracking: boolean;
     'tracking-uri'?: string;
+    'tracking-timeout'?: number;
     experiment?: string;
     register?: string;
     alias?: string;
@@ -90,7 +91,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tracked = flags.tracking
-    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m)}, 'natix-train', cfg.runName, {
+    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m), timeoutMs: flags['tracking-timeout']}, 'natix-train', cfg.runName, {
         'natix.command': 'train',
         'natix.mode': 'head',
         'natix.backend': backend,

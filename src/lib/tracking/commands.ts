@@ -17,6 +17,8 @@ export interface TrackingFlags {
   cwd: string;
   env: NodeJS.ProcessEnv;
   warn: (message: string) => void;
+  /** `--tracking-timeout` in ms: the most run creation, and the final flush, wait on a server each. */
+  timeoutMs?: number;
 }
 
 /** The file in a training run folder that remembers its MLflow run, so `--resume` continues the same run. */
@@ -49,7 +51,7 @@ async function recallRun(runDir: string): Promise<RememberedRun | undefined> {
  * otherwise a new run starts, tagged with the one it follows.
  */
 export async function startCommandRun(flags: TrackingFlags, defaultExperiment: string, runName: string, tags: Record<string, string>, extra: {resumeFrom?: string; startTime?: number; command?: string} = {}): Promise<TrackedRun> {
-  const tracker = openTracker({uri: flags.trackingUri, cwd: flags.cwd, env: flags.env, warn: flags.warn});
+  const tracker = openTracker({uri: flags.trackingUri, cwd: flags.cwd, env: flags.env, warn: flags.warn, ...(flags.timeoutMs === undefined ? {} : {deadlineMs: flags.timeoutMs})});
   const commit = await gitCommit(flags.cwd);
   const options: StartRunOptions = {
     experimentName: experimentName(flags.experiment, flags.env, defaultExperiment),

@@ -30,6 +30,7 @@ export interface HeadCommandHost {
     backend: string;
     tracking: boolean;
     'tracking-uri'?: string;
+    'tracking-timeout'?: number;
     experiment?: string;
     register?: string;
     alias?: string;
@@ -93,7 +94,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tracked = flags.tracking
-    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m)}, 'natix-train', cfg.runName, {
+    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m), timeoutMs: flags['tracking-timeout']}, 'natix-train', cfg.runName, {
         'natix.command': 'train',
         'natix.mode': 'head',
         'natix.train': scopeLabel(cfg.train?.scope ?? {kind: 'head'}),

@@ -7,7 +7,7 @@
  * point and resumed gives the same result as one that never stopped. After training: temperature scaling on the
  * best checkpoint's validation logits (calibration.json), used by the export.
  */
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {TrainConfig} from '../config/schemas/train.js';
 import {ExitCode, NatixError} from '../errors.js';
@@ -26,6 +26,7 @@ import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
 import {learningRate, type ResolvedTrainConfig} from './trainer.js';
 import {yieldToEventLoop} from './loop-control.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface ResolvedHeadConfig {
   mode: 'head';
@@ -456,7 +457,7 @@ async function hashAll(list: SourcedSample[], onProgress: (done: number, total: 
 /** Whether a run folder holds a head run (config.json mode 'head'). */
 export async function readHeadRunConfig(runDir: string): Promise<ResolvedHeadConfig | undefined> {
   try {
-    const cfg = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
+    const cfg = JSON.parse(await readUserFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
     return cfg.mode === 'head' ? cfg : undefined;
   } catch {
     return undefined;

@@ -6,7 +6,7 @@
  * preprocessor_config.json byte for byte, and model_card.json. Verification runs the export in onnxruntime on real
  * validation images and compares its LOGITS with the training path (cached features -> TF.js head / T).
  */
-import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises';
+import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {ExitCode, NatixError} from '../errors.js';
@@ -24,6 +24,7 @@ import {readHeadRunConfig} from '../train/head-trainer.js';
 import {loadSources} from '../train/sources.js';
 import {stitchHead} from './stitch-head.js';
 import type {ExportOptions, ExportResult} from './types.js';
+import {readUserFile, UserFileError} from '../util/user-files.js';
 
 const SS58 = /^[1-9A-HJ-NP-Za-km-z]{46,48}$/;
 
@@ -41,7 +42,7 @@ export async function exportHeadRun(tf: Tf, target: string, options: ExportOptio
   if (!cfg) throw new NatixError(`${runDir} is not a head-training run`, {code: 'CHECKPOINT_MISMATCH', exitCode: ExitCode.Usage});
   const checkpoint = await readCheckpoint(dir);
   const state = checkpoint.state as typeof checkpoint.state & {head: {inputDim: number; classes: number; trainFrom?: string}};
-  const calibration = JSON.parse(await readFile(path.join(runDir, 'calibration.json'), 'utf8').catch(() => 'null')) as Calibration | null;
+  const calibration = JSON.parse(await readUserFile(path.join(runDir, 'calibration.json'), 'utf8').catch((error: unknown) => (error instanceof UserFileError && error.reason === 'missing' ? 'null' : Promise.reject(error)))) as Calibration | null;
   const temperature = calibration && calibration.checkpoint === path.basename(dir) ? calibration.temperature : 1;
   const backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: 'cpu', threads: 0});
   try {
@@ -85,7 +86,7 @@ export async function exportHeadRun(tf: Tf, target: string, options: ExportOptio
       ),
     };
     for (const [name, data] of Object.entries(files)) await writeFile(path.join(options.out, name), data);
-    await copyFile(info.preprocessorFile, path.join(options.out, 'preprocessor_config.json'));
+    await writeFile(path.join(options.out, 'preprocessor_config.json'), await readUserFile(info.preprocessorFile));
     const result: HeadExportResult = {out: options.out, checkpoint: dir, files: [...Object.keys(files), 'preprocessor_config.json'], inputSize: info.preprocessing.width, classes, temperature, backbone: {file: info.onnxFile, sha256: info.sha256, feature: info.feature.name, pool: info.pool, dim: info.dim}};
     if (options.verify) {
       const expected: TrainingPathLogits =

@@ -7,7 +7,7 @@
  * point and resumed gives the same result as one that never stopped. After training: temperature scaling on the
  * best checkpoint's validation logits (calibration.json), used by the export.
  */
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {TrainConfig} from '../config/schemas/train.js';
 import {ExitCode, NatixError} from '../errors.js';
@@ -30,6 +30,7 @@ import {yieldToEventLoop} from './loop-control.js';
 import {resolveTrainScope, scopeLabel, type TrainScope} from './train-scope.js';
 import type {InputTensor} from '../image/preprocess.js';
 import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface ResolvedHeadConfig {
   mode: 'head';
@@ -590,7 +591,7 @@ async function hashAll(list: SourcedSample[], onProgress: (done: number, total: 
 /** Whether a run folder holds a head run (config.json mode 'head'). */
 export async function readHeadRunConfig(runDir: string): Promise<ResolvedHeadConfig | undefined> {
   try {
-    const cfg = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
+    const cfg = JSON.parse(await readUserFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
     return cfg.mode === 'head' ? cfg : undefined;
   } catch {
     return undefined;

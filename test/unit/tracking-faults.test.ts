@@ -2,6 +2,7 @@
  * A misbehaving tracking server and a damaged spool: run start and end never block for long, secrets never show up
  * in what natix prints or writes, and `tracking sync` replays whatever is intact.
  */
+import {spawnSync} from 'node:child_process';
 import {appendFile, mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
 import http from 'node:http';
 import type {AddressInfo} from 'node:net';
@@ -11,6 +12,8 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {describeRun} from '../../src/lib/tracking/commands.js';
 import {DEFAULT_TRACKING_DEADLINE_MS, openTracker, redactSecrets, RestTracker, spoolDir, stripUserinfo, syncSpool} from '../../src/lib/tracking/index.js';
 import {FakeMlflowServer} from '../helpers/mlflow-server.js';
+import {mkfifo} from '../helpers/corrupt.js';
+import {REPO_ROOT} from '../helpers/cli.js';
 
 let dir: string;
 let server: FakeMlflowServer;
@@ -264,4 +267,25 @@ describe('natix tracking sync', () => {
     expect(result.failed).toEqual([{runId: 'spooled-2', error: expect.stringMatching(/line 2 is damaged/)}]);
     expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
   });
+});
+
+describe('tracking stores and spools that are FIFOs', () => {
+  it('a FIFO as the sqlite database (or its journal) is refused at once, naming it; a FIFO spool file is reported, the others replay', async () => {
+    const fifoDb = path.join(dir, 'fifo.db');
+    mkfifo(fifoDb);
+    // In a child process with a time limit: SQLite blocks the whole thread on a FIFO, which no test timeout interrupts.
+    const code = `import {openTracker} from ${JSON.stringify(path.join(REPO_ROOT, 'src/lib/tracking/index.ts'))};
+try { openTracker({uri: 'sqlite:///' + ${JSON.stringify(fifoDb)}, cwd: '/', env: {}, warn() {}}); console.log('opened'); } catch (e) { console.log(e.code + ' ' + e.message); }`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000});
+    expect(child.signal, 'hung on the FIFO').toBeNull();
+    expect(child.stdout).toMatch(/^TRACKING_STORE The MLflow database file .*fifo\.db is a FIFO/m);
+
+    await mkdir(spoolDir(dir), {recursive: true});
+    mkfifo(path.join(spoolDir(dir), 'spooled-0.jsonl'));
+    await writeFile(path.join(spoolDir(dir), 'spooled-1.jsonl'), `${JSON.stringify({call: 'create', body: {experimentName: 'e', runName: 'ok', tags: {}, startTime: 1}, server: server.url, time: 1})}\n`);
+    const result = await syncSpool({cwd: dir, env: {}, warn: () => {}});
+    expect(result.runs).toBe(2);
+    expect(result.failed).toEqual([{runId: 'spooled-0', error: expect.stringMatching(/cannot read spooled-0\.jsonl: it is a FIFO/)}]);
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+  }, 60_000);
 });

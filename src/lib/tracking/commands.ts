@@ -3,13 +3,13 @@
  * training run, the line that tells the user where the run went, and the bench summary. Commands call these; the
  * trainer and bench libraries stay unaware of tracking.
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {BenchResult} from '../bench/index.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {natixVersion} from '../runtime/environment.js';
 import {experimentName, gitCommit, openTracker} from './index.js';
 import {flattenParams, type StartRunOptions, type TrackedRun} from './types.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface TrackingFlags {
   trackingUri?: string;
@@ -38,7 +38,7 @@ export async function rememberRun(runDir: string, run: TrackedRun): Promise<void
 
 async function recallRun(runDir: string): Promise<RememberedRun | undefined> {
   try {
-    const value = JSON.parse(await readFile(path.join(runDir, TRACKING_RUN_FILE), 'utf8')) as Partial<RememberedRun>;
+    const value = JSON.parse(await readUserFile(path.join(runDir, TRACKING_RUN_FILE), 'utf8')) as Partial<RememberedRun>;
     return typeof value.runId === 'string' && typeof value.store === 'string' ? {runId: value.runId, store: value.store, experimentId: String(value.experimentId ?? '')} : undefined;
   } catch {
     return undefined;

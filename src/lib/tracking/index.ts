@@ -5,7 +5,6 @@
  * Credentials: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD from the environment, or the URL's
  * userinfo (kept in memory, never printed or stored).
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {FileStoreTracker} from './file-store.js';
 import {redactSecrets} from './redact.js';
@@ -14,6 +13,7 @@ import {markReplayed, readSpool, readSyncProgress, writeSyncProgress} from './sp
 import {SqliteStoreTracker} from './sqlite-store.js';
 import type {Tracker} from './types.js';
 import {resolveTrackingUri} from './uri.js';
+import {readUserFile} from '../util/user-files.js';
 
 export * from './types.js';
 export {FileStoreTracker} from './file-store.js';
@@ -81,13 +81,13 @@ export async function gitCommit(cwd: string): Promise<string | undefined> {
   let dir = path.resolve(cwd);
   for (;;) {
     try {
-      const head = (await readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+      const head = (await readUserFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
       if (!head.startsWith('ref: ')) return head;
       const ref = head.slice(5);
       try {
-        return (await readFile(path.join(dir, '.git', ref), 'utf8')).trim();
+        return (await readUserFile(path.join(dir, '.git', ref), 'utf8')).trim();
       } catch {
-        const packed = await readFile(path.join(dir, '.git', 'packed-refs'), 'utf8').catch(() => '');
+        const packed = await readUserFile(path.join(dir, '.git', 'packed-refs'), 'utf8').catch(() => '');
         return packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.split(' ')[0];
       }
     } catch {

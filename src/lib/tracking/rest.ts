@@ -10,11 +10,12 @@
  * environment (or the URL's userinfo, kept in memory only); every message is passed through `redactSecrets`.
  */
 import {randomUUID} from 'node:crypto';
-import {readdir, readFile, stat} from 'node:fs/promises';
+import {readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {redactSecrets} from './redact.js';
 import {Spool, type SpoolEntry} from './spool.js';
 import {definedParams, MAX_TAG_VALUE_LENGTH, sanitizeKey, type RunInfo, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker} from './types.js';
+import {readUserFile} from '../util/user-files.js';
 
 export const LOG_BATCH_LIMITS = {metrics: 1000, params: 100, tags: 100} as const;
 
@@ -195,7 +196,7 @@ export class MlflowRestClient {
     const prefix = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
     const upload = async (file: string, rel: string): Promise<void> => {
       const target = [prefix, artifactPath, rel].filter(Boolean).join('/');
-      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readFile(file)), limits);
+      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readUserFile(file)), limits);
     };
     const walk = async (p: string, rel: string): Promise<void> => {
       if ((await stat(p)).isDirectory()) {

@@ -86,6 +86,27 @@ describe('natix train model.train: last:N', () => {
     expect(best(tuned)).toBeGreaterThan(0.9);
   }, 360_000);
 
+  it('an op the executor lacks in the trained part is exit 2 naming the op, the node and the model, before any data is read', async () => {
+    const spec = stripesBackbone(3);
+    const at = spec.nodes.findIndex((n) => n.name === '/blocks/blocks.0/Relu');
+    spec.nodes.splice(at + 1, 0, {name: '/blocks/blocks.0/Sin', opType: 'Sin', inputs: ['b0r'], outputs: ['b0s']});
+    spec.nodes.find((n) => n.name === '/blocks/blocks.0/pool/GlobalAveragePool')!.inputs = ['b0s'];
+    const dir = path.join(base, 'sin-backbone');
+    await mkdir(dir, {recursive: true});
+    await writeFile(path.join(dir, 'model.onnx'), encodeOnnxModel(spec));
+    await writeFile(path.join(dir, 'preprocessor_config.json'), await readFile(path.join(base, 'stripes-backbone', 'preprocessor_config.json')));
+    const file = path.join(base, 'sin.yaml');
+    await writeFile(file, `run-name: sin\nout: ${path.join(base, 'runs')}\ndataset:\n  path: ${path.join(base, 'stripes')}\nmodel:\n  from: ${dir}\n  train: last:1\n`);
+    const r = await runNatix(['train', '--no-tracking', '--config', file, '--json'], {timeoutMs: 120_000});
+    expect(r.code).toBe(2);
+    expect(r.json.code).toBe('ONNX_EXEC_UNSUPPORTED_OP');
+    expect(r.json.message).toMatch(/model\.onnx: op Sin is not supported by natix's ONNX executor \(first at node \/blocks\/blocks\.0\/Sin\)/);
+    // The head alone needs no executor: the same model trains.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('train: last:1', 'train: head').replace('run-name: sin', 'run-name: sin-head\nepochs: 1'));
+    const head = await runNatix(['train', '--no-tracking', '--config', file, '--json'], {timeoutMs: 120_000});
+    expect(head.code, head.stderr).toBe(0);
+  }, 240_000);
+
   describe('on a torch-exported ViT (tiny-vit fixture)', () => {
     const config = async (name: string, more = ''): Promise<string> => {
       const file = path.join(base, `${name}.yaml`);

@@ -13,7 +13,7 @@ import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {Sample} from '../data/sample.js';
 import {decodeImage, type DecodedImage} from '../image/decode.js';
-import {decodeOptionsFor, preprocessForModel, preprocessingKey, type Preprocessing} from '../image/preprocess.js';
+import {decodeOptionsFor, preprocessForModel, preprocessingKey, type InputTensor, type Preprocessing} from '../image/preprocess.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {SeededRandom} from '../util/random.js';
 import type {Backbone} from './backbone.js';
@@ -116,6 +116,11 @@ async function viewImage(item: CacheItem, spec: ViewSpec, p: Preprocessing): Pro
     return decodeImage(await encodeChallengeJpeg(rgb));
   }
   return flipAndJitter(await decodeImage(input, decodeOptionsFor([p])), rng);
+}
+
+/** A view through the one model-input path (decode, then `preprocessForModel`): what fine-tuning feeds the graph. */
+export async function viewInput(item: CacheItem, spec: ViewSpec, p: Preprocessing): Promise<InputTensor> {
+  return preprocessForModel(await viewImage(item, spec, p), p);
 }
 
 interface ShardHeader {

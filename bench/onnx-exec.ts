@@ -99,13 +99,15 @@ if (backend === 'wasm') {
     const x = tf.randomNormal([batch, h * stride, h * stride, stride === 1 ? c : c / 2]) as tf.Tensor4D;
     const f = tf.randomNormal([3, 3, x.shape[3], c]) as tf.Tensor4D;
     const dy = tf.randomNormal([batch, h, h, c]) as tf.Tensor4D;
-    const inputGrad = (): void => void tf.tidy(() => tf.conv2dTranspose(dy, f, x.shape, stride, 'same').dataSync());
-    const filterGrad = (): void => void tf.tidy(() => tf.grad((w: tf.Tensor) => tf.conv2d(x, w as tf.Tensor4D, stride, 'same').mul(dy).sum())(f).dataSync());
-    const filterPerTap = (): void => void tf.tidy(() => perTapFilterGrad(x, dy, 3, stride).dataSync());
-    const forward = (): void => void tf.tidy(() => tf.conv2d(x, f, stride, 'same').mul(dy).sum().dataSync());
+    const inputGrad = (): void => tf.tidy(() => void tf.conv2dTranspose(dy, f, x.shape, stride, 'same').dataSync());
+    const filterGrad = (): void => tf.tidy(() => void tf.grad((w: tf.Tensor) => tf.conv2d(x, w as tf.Tensor4D, stride, 'same').mul(dy).sum())(f).dataSync());
+    const filterPerTap = (): void => tf.tidy(() => void perTapFilterGrad(x, dy, 3, stride).dataSync());
+    const forward = (): void => tf.tidy(() => void tf.conv2d(x, f, stride, 'same').mul(dy).sum().dataSync());
     const t = {inOld: [] as Timing[], inNew: [] as Timing[], fOld: [] as Timing[], fNew: [] as Timing[], fwd: [] as Timing[]};
     for (let r = 0; r <= REPS; r++) {
-      const keep = (list: Timing[], v: Timing): void => void (r > 0 && list.push(v));
+      const keep = (list: Timing[], v: Timing): void => {
+      if (r > 0) list.push(v);
+    };
       keep(t.inOld, await timeIt(() => withTfjsKernel('Conv2DBackpropInput', inputGrad)));
       keep(t.inNew, await timeIt(inputGrad));
       keep(t.fOld, await timeIt(filterPerTap));
@@ -125,7 +127,7 @@ if (backend === 'wasm') {
   const a = tf.randomNormal([tokens, 192]);
   const b = tf.randomNormal([192, 768]);
   const dy = tf.randomNormal([tokens, 768]);
-  const mm = (): void => void tf.tidy(() => [tf.matMul(a, b), tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)].forEach((y) => y.dataSync()));
+  const mm = (): void => tf.tidy(() => [tf.matMul(a, b), tf.matMul(dy, b, false, true), tf.matMul(a, dy, true, false)].forEach((y) => void y.dataSync()));
   const before: Timing[] = [];
   const after: Timing[] = [];
   for (let r = 0; r <= REPS; r++) {

@@ -355,19 +355,18 @@ function conv2dBackpropFilterKernel(base: Base) {
   };
 }
 
-/** [lo, hi) of x's axis `axis` (length len), zero-padded where the range leaves [0, len). */
-function window(s: Scope, x: TensorInfo, axis: number, lo: number, hi: number): TensorInfo {
-  const len = x.shape[axis]!;
-  const from = Math.max(0, lo);
-  const to = Math.min(len, hi);
-  const begin = x.shape.map(() => 0);
-  const size = [...x.shape];
-  begin[axis] = from;
-  size[axis] = Math.max(0, to - from);
-  if (size[axis] === 0) return s.zeros(x.shape.map((d, i) => (i === axis ? hi - lo : d)));
-  const paddings = x.shape.map((): [number, number] => [0, 0]);
-  paddings[axis] = [from - lo, hi - to];
-  return s.pad(s.slice(x, begin, size), paddings);
+/**
+ * Rows [top, bottom) and columns [left, right) of an NHWC tensor, zero where the ranges leave the tensor: one crop
+ * and one pad at most.
+ */
+function window(s: Scope, x: TensorInfo, [top, bottom]: [number, number], [left, right]: [number, number]): TensorInfo {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const y0 = Math.min(h, Math.max(0, top));
+  const y1 = Math.max(y0, Math.min(h, bottom));
+  const x0 = Math.min(w, Math.max(0, left));
+  const x1 = Math.max(x0, Math.min(w, right));
+  if (y1 === y0 || x1 === x0) return s.zeros([n, bottom - top, right - left, c]);
+  return s.pad(s.slice(x, [0, y0, x0, 0], [n, y1 - y0, x1 - x0, c]), [[0, 0], [y0 - top, bottom - y1], [x0 - left, right - x1], [0, 0]]);
 }
 
 /**
@@ -422,11 +421,18 @@ function conv2dBackpropInputKernel(base: Base, original: KernelFunc | undefined)
         for (let mw = 0; mw < p.krw; mw++) {
           const src = ((p.rh + (p.krh - 1 - mh) * ah.s) * kw + p.rw + (p.krw - 1 - mw) * aw.s) * ci * co;
           const dst = (mh * p.krw + mw) * co * ci;
-          for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) t[dst + o * ci + c] = f[src + c * co + o]!;
+          // [c, o] -> [o, c] in 32x32 blocks (a plain loop writes with stride ci and misses the cache).
+          for (let c0 = 0; c0 < ci; c0 += 32) {
+            for (let o0 = 0; o0 < co; o0 += 32) {
+              const c1 = Math.min(ci, c0 + 32);
+              const o1 = Math.min(co, o0 + 32);
+              for (let c = c0; c < c1; c++) for (let o = o0; o < o1; o++) t[dst + o * ci + c] = f[src + c * co + o]!;
+            }
+          }
         }
       }
     }
-    const results = plan.map((p) => (p.taps ? s.conv2d(window(s, window(s, dy, 1, ah.q0 - p.krh + 1, ah.q1), 2, aw.q0 - p.krw + 1, aw.q1), p.taps) : undefined));
+    const results = plan.map((p) => (p.taps ? s.conv2d(window(s, dy, [ah.q0 - p.krh + 1, ah.q1], [aw.q0 - p.krw + 1, aw.q1]), p.taps) : undefined));
     if (plan.length === 1) return s.done(results[0]!); // stride 1: rows q0.. q1 are exactly the input rows
     // Interleave: phase (rh, rw)'s element (q_h, q_w) is dx[(q_h - q0_h)*sh + rh - offH, (q_w - q0_w)*sw + rw - offW].
     const out = s.output([n, inH, inW, ci]);

@@ -6,7 +6,7 @@ import {NatixCommand} from '../lib/cli/base-command.js';
 import {formatTable} from '../lib/cli/ui.js';
 import {baselineMismatches, baselineResult, parseMaxRegression} from '../lib/bench/baseline.js';
 import {DEFAULT_GATES, parseGate, type GateName, type GateSpec} from '../lib/bench/gates.js';
-import {durationFlag, flagParser, LIMITS, parseNumberIn, parseWarmup, thresholdFlag} from '../lib/cli/numeric-flags.js';
+import {durationFlag, flagParser, LIMITS, parseNumberIn, parseWarmup, thresholdFlag, trackingTimeoutFlag} from '../lib/cli/numeric-flags.js';
 import {runBench, type BenchResult} from '../lib/bench/index.js';
 import {runTune, type TuneResult} from '../lib/bench/tune.js';
 import {writeTunePlot} from '../lib/bench/tune-plot.js';
@@ -92,6 +92,7 @@ sample's test split.`;
     'write-cascade': Flags.string({description: 'Tune: write the cascade file with the recommended bands here (YAML).', helpGroup: 'TUNE'}),
     track: Flags.boolean({description: 'Log this benchmark as an MLflow run (metrics, gates, verdict, reports).', default: false, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    'tracking-timeout': trackingTimeoutFlag(),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-bench).', helpGroup: 'TRACKING'}),
   };
 
@@ -214,7 +215,7 @@ sample's test split.`;
     if (demo && r.verdict !== 'PASS') this.info(`(${r.verdict} is expected here: the bundled demo model is small and the default gates are subnet-grade. Bench your own model with --model DIR --dataset DIR.)`);
     if (flags.track) {
       // The run's times cover the benchmark itself, not just the logging.
-      const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date(benchStarted).toISOString().slice(0, 19)}`, {'natix.command': 'bench'}, {startTime: benchStarted});
+      const run = await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m), timeoutMs: flags['tracking-timeout']}, 'natix-bench', `bench-${path.basename(dataset.root)}-${new Date(benchStarted).toISOString().slice(0, 19)}`, {'natix.command': 'bench'}, {startTime: benchStarted});
       await logBenchRun(run, r, [flags.junit, flags.markdown, flags.plot].filter((f): f is string => Boolean(f)));
       await run.end('FINISHED', benchEnded);
       this.info(describeRun(run));

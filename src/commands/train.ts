@@ -2,7 +2,7 @@ import {resolveTrainScope} from '../lib/train/train-scope.js';
 import path from 'node:path';
 import {Flags} from '@oclif/core';
 import {NatixCommand} from '../lib/cli/base-command.js';
-import {LIMITS} from '../lib/cli/numeric-flags.js';
+import {LIMITS, trackingTimeoutFlag} from '../lib/cli/numeric-flags.js';
 import {RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN, trainConfigSchema, type TrainConfig} from '../lib/config/schemas/train.js';
 import {openDataset, type FormatChoice} from '../lib/data/open.js';
 import {ExitCode, NatixError} from '../lib/errors.js';
@@ -56,6 +56,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     'allow-one-class': Flags.boolean({description: 'Train even when the training split has one class only (refused otherwise).', default: false}),
     tracking: Flags.boolean({description: 'Log the run to MLflow (default: sqlite:///mlflow.db in the working folder).', default: true, allowNo: true, helpGroup: 'TRACKING'}),
     'tracking-uri': Flags.string({description: 'MLflow store: sqlite:///mlflow.db (default), a folder / file: URI (mlruns file store) or an http(s) server; default MLFLOW_TRACKING_URI.', helpGroup: 'TRACKING'}),
+    'tracking-timeout': trackingTimeoutFlag(),
     experiment: Flags.string({description: 'MLflow experiment (default MLFLOW_EXPERIMENT_NAME, else natix-train).', helpGroup: 'TRACKING'}),
     register: Flags.string({description: 'Export the best checkpoint and register it as a new version of this MLflow model.', helpGroup: 'TRACKING'}),
     alias: Flags.string({description: 'Alias for the registered version (e.g. champion).', helpGroup: 'TRACKING', dependsOn: ['register']}),
@@ -115,7 +116,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
       this.info(`Backend: ${backend} (${reason})`);
       const dataset = await openDataset(cfg.dataset.path, cfg.dataset.format as FormatChoice);
       const tracked = flags.tracking
-        ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m)}, 'natix-train', cfg.runName, {
+        ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => this.warn(m), timeoutMs: flags['tracking-timeout']}, 'natix-train', cfg.runName, {
             'natix.command': 'train',
             'natix.backend': backend,
             ...(flags.resume ? {'natix.resumed': 'true'} : {}),

@@ -1,4 +1,6 @@
 import {mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
 import {fileURLToPath} from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
@@ -151,6 +153,54 @@ describe('experiment tracking end to end', () => {
     expect(r.json.message).toMatch(/\[REDACTED\]/);
     expect(r.stdout + r.stderr).not.toContain(secret);
   });
+
+  it('a server that accepts connections and never answers: training goes on, exit 0, one warning within the 1 s default, the run in the spool', async () => {
+    const silent = http.createServer(() => {}); // accepts, reads nothing, answers nothing
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const cwd = await mkdtemp(path.join(base, 'silent-'));
+    try {
+      const r = await runNatix(['train', '--config', await trainConfig('silent'), '--tracking-uri', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`], {cwd});
+      expect(r.code, r.stderr).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => /MLflow/.test(l) && /warn/i.test(l));
+      expect(warnings, r.stderr).toHaveLength(1);
+      expect(warnings[0]).toMatch(/did not answer within 1 s.*spool.*replay it with: natix tracking sync/);
+      const spool = path.join(cwd, '.natix', 'mlflow-spool');
+      const files = await readdir(spool);
+      expect(files).toHaveLength(1);
+      const calls = (await readFile(path.join(spool, files[0]!), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {call: string; body: {metrics?: Array<{step: number}>; status?: string; runName?: string}});
+      expect(calls[0]).toMatchObject({call: 'create', body: {runName: 'silent'}});
+      expect(calls.flatMap((c) => c.body.metrics?.map((m) => m.step) ?? []).sort()).toEqual(expect.arrayContaining([1, 2]));
+      expect(calls.filter((c) => c.call === 'artifact').length).toBeGreaterThan(0);
+      expect(calls.at(-1)).toMatchObject({call: 'update', body: {status: 'FINISHED'}});
+    } finally {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  }, 120_000);
+
+  it('bench --tracking-timeout: a server that stops answering after creating the run; the final flush gives up within the given time', async () => {
+    const model = await writeHfModelDir(path.join(base, 'model-flush'), redVsBlueLogitsModel(3));
+    const stalling = new FakeMlflowServer();
+    await stalling.start();
+    stalling.faults = ['none', 'none', 'none', ...Array<'hang'>(100).fill('hang')]; // get-by-name, experiments/create, runs/create
+    const cwd = await mkdtemp(path.join(base, 'stall-'));
+    try {
+      const r = await runNatix(['bench', '--model', model, '--dataset', data, '--no-default-gates', '--min-mcc', '0.1', '--track', '--tracking-uri', stalling.url, '--tracking-timeout', '0.3', '--warmup', '1', '--min-duration', '1s'], {cwd});
+      expect(r.code, r.stderr).toBe(0);
+      const warnings = r.stderr.split('\n').filter((l) => /MLflow/.test(l) && /warn/i.test(l));
+      expect(warnings, r.stderr).toHaveLength(1);
+      expect(warnings[0]).toMatch(/did not take the run's last calls within 0\.3 s.*natix tracking sync/);
+      const spool = path.join(cwd, '.natix', 'mlflow-spool');
+      const text = (await Promise.all((await readdir(spool)).map((f) => readFile(path.join(spool, f), 'utf8')))).join('');
+      expect(text).toContain('"call":"update"');
+      expect(text).toContain('"serverRunId":"run1"');
+      const usage = await runNatix(['bench', '--track', '--tracking-timeout', '99999999999999999999'], {cwd});
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toMatch(/tracking-timeout/);
+    } finally {
+      await stalling.stop();
+    }
+  }, 120_000);
 
   it('with the server down, training goes on and spools; natix tracking sync replays the spool', async () => {
     const port = server.port;

@@ -1,7 +1,8 @@
-/** natix train with model.train / model.train-from on a backbone: --inspect lists the blocks, and what is not wired exits 2. */
-import {mkdtemp, writeFile} from 'node:fs/promises';
+/** natix train with model.train / model.train-from on a backbone: --inspect lists the blocks; bad scopes exit 2. */
+import {mkdir, mkdtemp, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {runNatix} from '../helpers/cli.js';
 
@@ -16,6 +17,10 @@ async function config(name: string, model: string, extra = ''): Promise<string> 
 
 beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'natix-train-scope-'));
+  for (const cls of ['roadwork', 'none']) {
+    await mkdir(path.join(base, 'data', cls), {recursive: true});
+    for (let i = 0; i < 4; i++) await sharp({create: {width: 40, height: 36, channels: 3, background: {r: cls === 'none' ? 40 : 200, g: 90 + 10 * i, b: 90}}}).png().toFile(path.join(base, 'data', cls, `${i}.png`));
+  }
 });
 
 describe('natix train model.train', () => {
@@ -32,13 +37,14 @@ describe('natix train model.train', () => {
     expect(text.stdout).toContain(`Trains from:   "${blocks[0].from}"`);
   }, 120_000);
 
-  it('exit 2: more blocks than the graph has, a scope not wired yet, bad values, no backbone', async () => {
+  it('exit 2: more blocks than the graph has, a boundary that does not exist, bad values, no backbone', async () => {
     const tooMany = await runNatix(['train', '--config', await config('last3', `  from: ${VIT}\n  train: last:3\n`), '--inspect', '--json'], {timeoutMs: 60_000});
     expect(tooMany.code).toBe(2);
     expect(JSON.stringify(tooMany.json)).toMatch(/ONNX_NO_BLOCKS/);
-    const train = await runNatix(['train', '--config', await config('train', `  from: ${VIT}\n  train: last:1\n`), '--json'], {timeoutMs: 60_000});
-    expect(train.code).toBe(2);
-    expect(JSON.stringify(train.json)).toMatch(/TRAIN_SCOPE_UNSUPPORTED/);
+    // A frozen boundary that does not exist: exit 2 before any image is read (the dataset folder does not even exist).
+    const missing = await runNatix(['train', '--no-tracking', '--config', await config('missing', `  from: ${VIT}\n  train-from: no_such_value\n`), '--json'], {timeoutMs: 60_000});
+    expect(missing.code).toBe(2);
+    expect(JSON.stringify(missing.json)).toMatch(/ONNX_VALUE_NOT_FOUND/);
     const zero = await runNatix(['train', '--config', await config('zero', `  from: ${VIT}\n  train: last:0\n`), '--inspect', '--json'], {timeoutMs: 60_000});
     expect(zero.code).toBe(2);
     const both = await runNatix(['train', '--config', await config('both', `  from: ${VIT}\n  train: all\n  train-from: x\n`), '--inspect', '--json'], {timeoutMs: 60_000});

@@ -2,10 +2,11 @@
  * Fuzzing the classes of hostile input issue 10 found (each hung, crashed or answered wrongly before):
  * FIFOs, chmod 000 files and folders, symlink loops, symlinks out of the root, directories where files are
  * expected, empty and random-byte files, garbled CSV / COCO / parquet / YOLO labels, and huge numbers in every
- * numeric flag. The rule checked every time: a finding on the right path or a usage error (exit 2), within the
+ * numeric flag; FIFOs, symlinks to FIFOs and folders where a model, its external data, its configs or a checkpoint
+ * file should be. The rule checked every time: a finding on the right path or a usage error (exit 2), within the
  * test's time limit - never a hang, a crash, an INTERNAL_ERROR, a write into the dataset, or a silent pass.
  */
-import {chmod, mkdir, mkdtemp, symlink, writeFile} from 'node:fs/promises';
+import {chmod, mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {asyncBufferFromFile, parquetMetadataAsync} from 'hyparquet';
@@ -17,6 +18,7 @@ import type {DataIssue} from '../../src/lib/data/sample.js';
 import {NatixError} from '../../src/lib/errors.js';
 import {garbleRowGroup, lcg, mkfifo} from '../helpers/corrupt.js';
 import {REPO_ROOT, runNatix, unprivileged} from '../helpers/cli.js';
+import {externalDataModel, redVsBlueLogitsModel, writeHfModelDir} from '../helpers/models.js';
 import {snapshot} from '../helpers/snapshot.js';
 
 let base: string;
@@ -261,4 +263,85 @@ describe('fuzz: huge numbers in every numeric flag', () => {
     }
     expect(unbounded).toEqual([]);
   }, 60_000);
+});
+
+describe('fuzz: hostile model files (through the binary): never handed to onnxruntime, never waited on', () => {
+  /** Each case: the command, and what the error must say (the file named, what it is). */
+  it('FIFOs, symlinks to FIFOs and folders where a model, its weights or its configs should be: exit 2 naming the file', async () => {
+    const root = path.join(base, 'models');
+    await mkdir(root, {recursive: true});
+    const image = path.join(root, 'photo.jpg');
+    await writeFile(image, jpeg);
+    const data = path.join(root, 'data');
+    for (const cls of ['roadwork', 'none']) {
+      await mkdir(path.join(data, 'test', cls), {recursive: true});
+      await writeFile(path.join(data, 'test', cls, 'a.jpg'), jpeg);
+    }
+    const cascade = async (name: string, modelPath: string): Promise<string> => {
+      const file = path.join(root, `${name}.yaml`);
+      await writeFile(file, `models:\n  m:\n    path: ${modelPath}\nstages:\n  - name: one\n    models: [m]\n`);
+      return file;
+    };
+    // 1. A cascade whose model file is a FIFO.
+    mkfifo(path.join(root, 'fifo.onnx'));
+    const fifoCascade = await cascade('fifo-cascade', 'fifo.onnx');
+    // 2. A cascade whose model is a symlink to a FIFO.
+    mkfifo(path.join(root, 'real-fifo'));
+    await symlink('real-fifo', path.join(root, 'link.onnx'));
+    const linkCascade = await cascade('link-cascade', 'link.onnx');
+    // 3. An HF folder whose model.onnx is a FIFO; 4. one where it is a folder; 5. a FIFO preprocessor_config.json.
+    const hf = async (name: string, onnx: 'fifo' | 'dir' | 'file', preprocessor: 'fifo' | 'file'): Promise<string> => {
+      const dir = path.join(root, name);
+      await writeHfModelDir(dir, redVsBlueLogitsModel(3));
+      if (onnx !== 'file') {
+        await rm(path.join(dir, 'model.onnx'));
+        if (onnx === 'fifo') mkfifo(path.join(dir, 'model.onnx'));
+        else await mkdir(path.join(dir, 'model.onnx'));
+      }
+      if (preprocessor === 'fifo') {
+        await rm(path.join(dir, 'preprocessor_config.json'));
+        mkfifo(path.join(dir, 'preprocessor_config.json'));
+      }
+      return dir;
+    };
+    const hfFifo = await hf('hf-fifo', 'fifo', 'file');
+    const hfDir = await hf('hf-dir', 'dir', 'file');
+    const hfPre = await cascade('hf-pre', `${path.basename(await hf('hf-pre-fifo', 'file', 'fifo'))}`);
+    // 6. An ONNX model whose external data file (model.onnx_data) is a FIFO.
+    const external = path.join(root, 'external');
+    await mkdir(external, {recursive: true});
+    await writeFile(path.join(external, 'model.onnx'), externalDataModel('model.onnx_data').model);
+    mkfifo(path.join(external, 'model.onnx_data'));
+    // 7. A checkpoint whose manifest lists a FIFO (natix export, and train --resume, read it).
+    const checkpoint = path.join(root, 'run', 'epoch-0001');
+    await mkdir(checkpoint, {recursive: true});
+    await writeFile(path.join(checkpoint, 'manifest.json'), JSON.stringify({format: 'natix-checkpoint/1', files: {'weights.bin': '0'.repeat(64)}}));
+    mkfifo(path.join(checkpoint, 'weights.bin'));
+    // 8. natix train with model.from: an HF folder whose model.onnx is a FIFO.
+    const trainConfig = path.join(root, 'train.yaml');
+    await writeFile(trainConfig, `dataset:\n  path: data\nmodel:\n  from: hf-fifo\n`);
+
+    const cases: Array<{args: string[]; message: RegExp}> = [
+      {args: ['test-inference', '--model', fifoCascade, '--image', image], message: /fifo\.onnx is a FIFO/},
+      {args: ['bench', '--model', fifoCascade, '--dataset', data, '--warmup', '1', '--min-duration', '1s'], message: /fifo\.onnx is a FIFO/},
+      {args: ['test-inference', '--model', linkCascade, '--image', image], message: /link\.onnx \(a symlink to .*real-fifo\) is a FIFO/},
+      {args: ['test-inference', '--model', hfFifo, '--image', image], message: /hf-fifo\/model\.onnx is a FIFO/},
+      {args: ['test-inference', '--model', hfDir, '--image', image], message: /hf-dir\/model\.onnx is a directory/},
+      {args: ['test-inference', '--model', hfPre, '--image', image], message: /preprocessor_config\.json is a FIFO/},
+      {args: ['test-inference', '--model', path.join(external, 'model.onnx'), '--image', image], message: /model\.onnx_data is a FIFO/},
+      {args: ['export', checkpoint, '--out', path.join(root, 'export-out')], message: /weights\.bin is a FIFO/},
+      {args: ['train', '--config', trainConfig, '--inspect'], message: /hf-fifo\/model\.onnx is a FIFO/},
+    ];
+    // All at once: a hang shows as a kill at the time limit (signal set, no exit code), not as a blocked suite.
+    const results = await Promise.all(cases.map(({args}) => runNatix([...args, '--json'], {cwd: root, timeoutMs: 90_000})));
+    const wrong: string[] = [];
+    for (const [i, r] of results.entries()) {
+      const {args, message} = cases[i]!;
+      const what = `natix ${args.map((a) => (path.isAbsolute(a) ? path.relative(root, a) : a)).join(' ')}`;
+      if (r.signal) wrong.push(`${what}: killed after 90 s (hung)`);
+      else if (r.code !== 2) wrong.push(`${what}: exit ${r.code}: ${r.stdout.slice(0, 300)} ${r.stderr.slice(0, 300)}`);
+      else if (!message.test(r.json?.message ?? '')) wrong.push(`${what}: message ${JSON.stringify(r.json?.message ?? r.stderr.slice(0, 300))} does not match ${message}`);
+    }
+    expect(wrong).toEqual([]);
+  }, 240_000);
 });

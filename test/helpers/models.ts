@@ -17,6 +17,7 @@
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {encodeOnnxModel, floatTensor, int64Tensor, type OnnxNode, type OnnxTensor} from '../../src/lib/onnx/model.js';
+import {ProtoWriter} from '../../src/lib/onnx/protobuf.js';
 
 export interface ImageModelShape {
   size?: number;
@@ -237,4 +238,41 @@ export function throwsModel(size = 8): Uint8Array {
       {opType: 'Reshape', inputs: ['m', 'shape'], outputs: ['prob']},
     ],
   });
+}
+
+/**
+ * An ONNX model whose weight lives in an external data file (as torch.onnx / optimum write models over 2 GB):
+ * y = x + w, x and y float [1, 1], w = [`weight`] stored as 4 bytes in `location` (relative to the model's folder).
+ * Returns the model bytes and the external file's bytes.
+ */
+export function externalDataModel(location: string, weight = 0.25): {model: Uint8Array; data: Uint8Array} {
+  const valueInfo = (w: ProtoWriter, name: string): void => {
+    w.string(1, name).message(2, (type) => type.message(1, (tensor) => tensor.int(1, 1).message(2, (shape) => shape.message(1, (d) => d.int(1, 1)).message(1, (d) => d.int(1, 1)))));
+  };
+  const entry = (w: ProtoWriter, key: string, value: string): void => void w.string(1, key).string(2, value);
+  const model = new ProtoWriter()
+    .int(1, 8) // ir_version
+    .string(2, 'natix-test')
+    .message(7, (g) =>
+      g
+        .message(1, (n) => n.string(1, 'x').string(1, 'w').string(2, 'y').string(3, 'add').string(4, 'Add'))
+        .string(2, 'external')
+        .message(5, (t) =>
+          t
+            .int(1, 1)
+            .int(1, 1)
+            .int(2, 1) // FLOAT
+            .string(8, 'w')
+            .message(13, (e) => entry(e, 'location', location))
+            .message(13, (e) => entry(e, 'offset', '0'))
+            .message(13, (e) => entry(e, 'length', '4'))
+            .int(14, 1), // EXTERNAL
+        )
+        .message(11, (i) => valueInfo(i, 'x'))
+        .message(12, (o) => valueInfo(o, 'y')),
+    )
+    .message(8, (o) => o.string(1, '').int(2, 13)) // opset 13
+    .finish();
+  const data = new Uint8Array(new Float32Array([weight]).buffer);
+  return {model, data};
 }

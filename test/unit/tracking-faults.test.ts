@@ -2,13 +2,18 @@
  * A misbehaving tracking server and a damaged spool: run start and end never block for long, secrets never show up
  * in what natix prints or writes, and `tracking sync` replays whatever is intact.
  */
+import {spawnSync} from 'node:child_process';
 import {appendFile, mkdir, mkdtemp, readdir, readFile, writeFile} from 'node:fs/promises';
+import http from 'node:http';
+import type {AddressInfo} from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {describeRun} from '../../src/lib/tracking/commands.js';
-import {openTracker, redactSecrets, RestTracker, spoolDir, stripUserinfo, syncSpool} from '../../src/lib/tracking/index.js';
+import {DEFAULT_TRACKING_DEADLINE_MS, openTracker, redactSecrets, RestTracker, spoolDir, stripUserinfo, syncSpool} from '../../src/lib/tracking/index.js';
 import {FakeMlflowServer} from '../helpers/mlflow-server.js';
+import {mkfifo} from '../helpers/corrupt.js';
+import {REPO_ROOT} from '../helpers/cli.js';
 
 let dir: string;
 let server: FakeMlflowServer;
@@ -58,6 +63,87 @@ describe('a tracking server that never answers', () => {
     expect(spooled.map((e) => e.call)).toEqual(['log-batch', 'update']);
     expect(spooled.every((e) => e.serverRunId === run.info.runId)).toBe(true);
   }, 10_000);
+});
+
+/** A server that accepts every connection and never answers (no status line, nothing). */
+async function silentServer(): Promise<{url: string; close: () => Promise<void>}> {
+  const silent = http.createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+    close: async () => {
+      silent.closeAllConnections();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    },
+  };
+}
+
+function spooledCalls(text: string): Array<{call: string; body: Record<string, unknown>}> {
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as {call: string; body: Record<string, unknown>});
+}
+
+describe('default deadlines: a server that never answers holds up the start and the end of a run about 1 s each', () => {
+  it('run creation and the final flush give up within 1 s each by default (they took 3 s + 5 s), one warning each, data in the spool', async () => {
+    expect(DEFAULT_TRACKING_DEADLINE_MS).toBe(1000);
+    // 1. Run creation against a server that accepts the connection and never answers.
+    const silent = await silentServer();
+    const startWarnings: string[] = [];
+    let startMs: number;
+    try {
+      const tracker = openTracker({uri: silent.url, cwd: dir, env: {}, warn: (m) => startWarnings.push(m)});
+      const t0 = Date.now();
+      const run = await tracker.startRun({experimentName: 'e', runName: 'never'});
+      startMs = Date.now() - t0;
+      expect(run.info.spooled).toBe(true);
+      await run.logParams({lr: 0.1});
+      for (let epoch = 1; epoch <= 3; epoch++) await run.logMetrics({loss: 1 / epoch}, epoch);
+      await run.end('FINISHED');
+    } finally {
+      await silent.close();
+    }
+    expect(startWarnings).toHaveLength(1);
+    expect(startWarnings[0]).toMatch(/did not answer within 1 s.*spool.*replay it with: natix tracking sync/s);
+    const calls = spooledCalls(await spoolText());
+    expect(calls.map((c) => c.call)).toEqual(['create', 'log-batch', 'log-batch', 'log-batch', 'log-batch', 'update']);
+    expect(calls[0]!.body).toMatchObject({runName: 'never'});
+    expect(calls.at(-1)!.body).toMatchObject({status: 'FINISHED'});
+
+    // 2. The final flush against a server that took the run, then stopped answering.
+    server.faults = ['none', 'none', 'none', ...Array<'hang'>(20).fill('hang')];
+    const endWarnings: string[] = [];
+    const tracker = openTracker({uri: server.url, cwd: dir, env: {}, warn: (m) => endWarnings.push(m)});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'stalls'});
+    expect(run.info.spooled).toBeFalsy();
+    for (let epoch = 1; epoch <= 3; epoch++) await run.logMetrics({loss: 1 / epoch}, epoch);
+    const t1 = Date.now();
+    await run.registerModel('m', 'model');
+    await run.end('FINISHED');
+    const endMs = Date.now() - t1;
+    // Exactly one warning: the cut call in flight does not add a second one.
+    expect(endWarnings).toHaveLength(1);
+    expect(endWarnings[0]).toMatch(/did not take the run's last calls within 1 s.*natix tracking sync/);
+    const stalled = spooledCalls(await spoolText()).filter((c) => (c as {serverRunId?: string}).serverRunId === run.info.runId);
+    expect(stalled.map((c) => c.call)).toEqual(['log-batch', 'log-batch', 'log-batch', 'register', 'update']);
+
+    // Generous bound (a loaded machine): 1 s + 1 s by design; the old defaults took 3 s + 5 s.
+    expect(startMs + endMs).toBeLessThan(5000);
+  }, 20_000);
+
+  it('per-epoch logging never waits on the server: every call returns while the server holds the first one', async () => {
+    server.faults = ['none', 'none', 'none', ...Array<'hang'>(200).fill('hang')];
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 60_000, retries: 3, endDeadlineMs: 200, spoolDir: spoolDir(dir), warn: () => {}});
+    const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
+    let answeredBeforeReturn = 0;
+    for (let epoch = 1; epoch <= 50; epoch++) {
+      await run.logMetrics({loss: 1 / epoch}, epoch);
+      await run.setTags({epoch: String(epoch)});
+      answeredBeforeReturn = server.requests.length;
+    }
+    // With a 60 s request timeout, a loop that waited on the hanging server would still be at epoch 1.
+    expect(answeredBeforeReturn).toBeLessThanOrEqual(4);
+    await run.end('FINISHED');
+    expect(spooledCalls(await spoolText())).toHaveLength(101);
+  }, 20_000);
 });
 
 describe('secrets', () => {
@@ -181,4 +267,25 @@ describe('natix tracking sync', () => {
     expect(result.failed).toEqual([{runId: 'spooled-2', error: expect.stringMatching(/line 2 is damaged/)}]);
     expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
   });
+});
+
+describe('tracking stores and spools that are FIFOs', () => {
+  it('a FIFO as the sqlite database (or its journal) is refused at once, naming it; a FIFO spool file is reported, the others replay', async () => {
+    const fifoDb = path.join(dir, 'fifo.db');
+    mkfifo(fifoDb);
+    // In a child process with a time limit: SQLite blocks the whole thread on a FIFO, which no test timeout interrupts.
+    const code = `import {openTracker} from ${JSON.stringify(path.join(REPO_ROOT, 'src/lib/tracking/index.ts'))};
+try { openTracker({uri: 'sqlite:///' + ${JSON.stringify(fifoDb)}, cwd: '/', env: {}, warn() {}}); console.log('opened'); } catch (e) { console.log(e.code + ' ' + e.message); }`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000});
+    expect(child.signal, 'hung on the FIFO').toBeNull();
+    expect(child.stdout).toMatch(/^TRACKING_STORE The MLflow database file .*fifo\.db is a FIFO/m);
+
+    await mkdir(spoolDir(dir), {recursive: true});
+    mkfifo(path.join(spoolDir(dir), 'spooled-0.jsonl'));
+    await writeFile(path.join(spoolDir(dir), 'spooled-1.jsonl'), `${JSON.stringify({call: 'create', body: {experimentName: 'e', runName: 'ok', tags: {}, startTime: 1}, server: server.url, time: 1})}\n`);
+    const result = await syncSpool({cwd: dir, env: {}, warn: () => {}});
+    expect(result.runs).toBe(2);
+    expect(result.failed).toEqual([{runId: 'spooled-0', error: expect.stringMatching(/cannot read spooled-0\.jsonl: it is a FIFO/)}]);
+    expect(server.calls('/api/2.0/mlflow/runs/create')).toHaveLength(1);
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import {describe, expect, it} from 'vitest';
+import {FingerprintTable} from '../../src/lib/quality/fingerprints.js';
 import {crossImageChecks, DEFAULT_THRESHOLDS, type Finding, type ImageRecord} from '../../src/lib/quality/validate.js';
 
 const options = {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8};
@@ -9,9 +10,9 @@ function records(shares: Record<string, number>, total = 100): ImageRecord[] {
   return out;
 }
 
-async function checks(images: ImageRecord[], extra: Partial<typeof options & {expectedSplits: Record<string, number>}> = {}): Promise<Finding[]> {
+async function checks(images: ImageRecord[], extra: Partial<typeof options & {expectedSplits: Record<string, number>}> = {}, fingerprints = new FingerprintTable()): Promise<Finding[]> {
   const findings: Finding[] = [];
-  await crossImageChecks(images, {...options, ...extra}, (f) => findings.push({...f, severity: 'warning'}));
+  await crossImageChecks(images, fingerprints, {...options, ...extra}, (f) => findings.push({...f, severity: 'warning'}));
   return findings;
 }
 
@@ -26,14 +27,15 @@ describe('cross-image checks', () => {
   });
 
   it('copies: the same label across splits is a leak, a different label is a label conflict (in any split)', async () => {
-    const fp = (phash: bigint, pixelHash: string) => ({width: 64, height: 64, meanBrightness: 0.5, phash, signature: Int8Array.from({length: 1024}, (_, k) => ((k * 37) % 101) - 50), pixelHash});
+    const table = new FingerprintTable();
+    const fp = (phash: bigint, pixelKey: string): number => table.add({width: 64, height: 64, meanBrightness: 0.5, phash, signature: Int8Array.from({length: 1024}, (_, k) => ((k * 37) % 101) - 50), pixelKey: pixelKey.repeat(16)});
     const images: ImageRecord[] = [
-      {ordinal: 0, path: 'train/a.jpg', split: 'train', label: 0, fingerprint: fp(0x0123456789abcdefn, 'x')},
-      {ordinal: 1, path: 'test/a.jpg', split: 'test', label: 0, fingerprint: fp(0x0123456789abcdefn, 'x')},
-      {ordinal: 2, path: 'train/b.jpg', split: 'train', label: 0, fingerprint: fp(0xfedcba9876543210n, 'y')},
-      {ordinal: 3, path: 'train/b-relabelled.jpg', split: 'train', label: 1, fingerprint: fp(0xfedcba9876543211n, 'z')},
+      {ordinal: 0, path: 'train/a.jpg', split: 'train', label: 0, fingerprint: fp(0x0123456789abcdefn, 'a')},
+      {ordinal: 1, path: 'test/a.jpg', split: 'test', label: 0, fingerprint: fp(0x0123456789abcdefn, 'a')},
+      {ordinal: 2, path: 'train/b.jpg', split: 'train', label: 0, fingerprint: fp(0xfedcba9876543210n, 'b')},
+      {ordinal: 3, path: 'train/b-relabelled.jpg', split: 'train', label: 1, fingerprint: fp(0xfedcba9876543211n, 'c')},
     ];
-    const found = (await checks(images)).filter((f) => f.check !== 'split-ratio' && f.check !== 'class-imbalance').map((f) => `${f.check} ${f.path}`);
+    const found = (await checks(images, {}, table)).filter((f) => f.check !== 'split-ratio' && f.check !== 'class-imbalance').map((f) => `${f.check} ${f.path}`);
     expect(found.sort()).toEqual(['exact-duplicate test/a.jpg', 'label-conflict train/b-relabelled.jpg', 'near-duplicate train/b-relabelled.jpg', 'split-leak test/a.jpg']);
   });
 });

@@ -10,12 +10,12 @@
  *   latency budget (`--latency-budget`).
  * The simulated latency of an image is its decode time plus the recorded time of each stage it would reach.
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import type {Cascade, CascadeResult} from '../cascade/index.js';
 import type {Sample} from '../data/sample.js';
 import {ConfusionMatrix, classificationMetrics} from '../metrics/classification.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface TuneRecord {
   id: string;
@@ -254,7 +254,7 @@ export async function recordStages(cascade: Cascade, samples: Sample[], options:
  * rewritten for the new file's folder. Returns the YAML text.
  */
 export async function tunedCascadeYaml(cascadeFile: string, outFile: string, thresholds: Array<number | null>, comment: string): Promise<string> {
-  const text = await readFile(cascadeFile, 'utf8');
+  const text = await readUserFile(cascadeFile, 'utf8');
   const doc = (/\.json$/i.test(cascadeFile) ? JSON.parse(text) : YAML.parse(text)) as {models: Record<string, {path: string}>; stages: Array<{escalate?: unknown}>};
   const from = path.dirname(path.resolve(cascadeFile));
   const to = path.dirname(path.resolve(outFile));

@@ -5,7 +5,6 @@
  * engine only calls `infer(tensor, {timeoutMs, signal, transfer})`.
  */
 import {existsSync, statSync} from 'node:fs';
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
@@ -15,6 +14,8 @@ import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import {openInThreadSession} from '../runtime/in-thread.js';
 import type {ModelRunner} from '../runtime/protocol.js';
 import {WorkerPool} from '../runtime/worker-pool.js';
+import {assertOnnxModelFiles} from '../onnx/external-data.js';
+import {readUserFile} from '../util/user-files.js';
 import type {LoadedModel, LoadModelOptions} from './loaded-model.js';
 
 export type {ModelOutput} from '../runtime/protocol.js';
@@ -35,8 +36,9 @@ export function positiveIndexFromLabels(id2label: Record<string, string>, positi
   });
 }
 
+/** A JSON file of a model folder; regular files only (a FIFO config.json is refused, naming it, not waited on). */
 function readJson<T>(file: string): Promise<T> {
-  return readFile(file, 'utf8').then((t) => JSON.parse(t) as T);
+  return readUserFile(file, 'utf8').then((t) => JSON.parse(t) as T);
 }
 
 /** Resolves what a model path is: an ONNX file or a Hugging Face-style directory. */
@@ -85,6 +87,9 @@ export async function loadModel(name: string, config: ModelConfig, baseDir: stri
     }
   }
   const replicas = config.replicas ?? options.replicas ?? 1;
+  // onnxruntime opens the model and its external data files by path: every one must be a regular file, or the
+  // session would wait forever on a FIFO. Checked here, on the main thread, so the error names the file (exit 2).
+  await assertOnnxModelFiles(onnxFile);
   let runner: ModelRunner;
   try {
     const outputName = config.output?.outputName;

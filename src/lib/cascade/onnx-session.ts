@@ -7,6 +7,7 @@ import {createRequire} from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
+import {assertOnnxModelFiles} from '../onnx/external-data.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 
@@ -46,6 +47,8 @@ function options(providers: string[], threads: number): ort.InferenceSession.Ses
 
 /** Opens a session from a file or bytes on the requested device. */
 export async function openSession(model: string | Uint8Array, settings: SessionSettings): Promise<OpenedSession> {
+  // A path: onnxruntime opens it (and its external data files) itself and would block on a FIFO.
+  if (typeof model === 'string') await assertOnnxModelFiles(model);
   const create = (providers: string[]): Promise<ort.InferenceSession> =>
     typeof model === 'string' ? ort.InferenceSession.create(model, options(providers, settings.threads)) : ort.InferenceSession.create(model, options(providers, settings.threads));
   if (settings.device === 'cpu') return {session: await create(['cpu']), device: 'cpu'};

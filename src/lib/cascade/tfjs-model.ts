@@ -6,7 +6,6 @@
  * TF.js models run on the main thread (tfjs-node's and wasm's kernels are bound to it): a timeout is noticed when
  * the call returns and cannot interrupt it (src/lib/runtime/in-thread.ts).
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {ModelConfig} from '../config/schemas/cascade.js';
 import {errorMessage, ExitCode, NatixError} from '../errors.js';
@@ -16,6 +15,7 @@ import {loadTfjs} from '../runtime/tfjs.js';
 import {DEFAULT_OUTPUT, type OutputSpec} from './decode-output.js';
 import type {LoadedModel, LoadModelOptions} from './loaded-model.js';
 import type {ModelOutput} from '../runtime/protocol.js';
+import {readUserFile} from '../util/user-files.js';
 
 interface ModelJson {
   format?: string;
@@ -32,15 +32,24 @@ interface TfModel {
   dispose(): void;
 }
 
-/** Reads model.json and its weight shards (concatenated in manifest order, as TF.js expects) into ModelArtifacts. */
+/**
+ * Reads model.json and its weight shards (concatenated in manifest order, as TF.js expects) into ModelArtifacts.
+ * Regular files only (readUserFile: a FIFO shard is refused, not waited on); a shard path leaving the model's
+ * folder is refused.
+ */
 async function readArtifacts(modelJsonFile: string): Promise<Record<string, unknown>> {
-  const json = JSON.parse(await readFile(modelJsonFile, 'utf8')) as ModelJson;
+  const json = JSON.parse(await readUserFile(modelJsonFile, 'utf8')) as ModelJson;
   if (!json.modelTopology) throw new Error('model.json has no modelTopology');
   const dir = path.dirname(modelJsonFile);
   const buffers: Buffer[] = [];
   const weightSpecs: unknown[] = [];
   for (const group of json.weightsManifest ?? []) {
-    for (const p of group.paths) buffers.push(await readFile(path.resolve(dir, p)));
+    for (const p of group.paths) {
+      const shard = path.resolve(dir, String(p));
+      const relative = path.relative(path.resolve(dir), shard);
+      if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw new NatixError(`${modelJsonFile} lists the weight file "${p}", which is not inside the model's folder`, {code: 'MODEL_INVALID', exitCode: ExitCode.Usage});
+      buffers.push(await readUserFile(shard));
+    }
     weightSpecs.push(...group.weights);
   }
   const all = Buffer.concat(buffers);
@@ -60,6 +69,7 @@ export async function loadTfjsModel(name: string, config: ModelConfig, modelJson
     const handler = {load: async () => artifacts};
     model = (graph ? await tf.loadGraphModel(handler as never) : await tf.loadLayersModel(handler as never)) as unknown as TfModel;
   } catch (error) {
+    if (error instanceof NatixError) throw error; // names the file already (FIFO, directory, outside the folder...)
     throw new NatixError(`Cannot load TensorFlow.js model "${name}" (${modelJsonFile}): ${errorMessage(error).split('\n')[0]}`, {
       code: 'MODEL_INVALID',
       exitCode: ExitCode.Usage,

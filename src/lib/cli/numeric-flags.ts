@@ -19,6 +19,8 @@ export const LIMITS = {
   seed: 0xffff_ffff,
   /** Latency targets and per-model timeouts, ms: one hour. */
   timeoutMs: 3_600_000,
+  /** `--tracking-timeout`, seconds: how long a tracking server may hold up the start or the end of a run. */
+  trackingTimeoutS: {min: 0.05, max: 600},
 } as const;
 
 /** `500ms`, `10s`, `2m` or a bare number of ms, at most LIMITS.durationMs. */
@@ -68,3 +70,16 @@ export const thresholdFlag = (description: string) => Flags.custom<number>({desc
 /** A duration flag (`500ms`, `10s`, `2m`), parsed to ms. */
 export const durationFlag = (description: string, defaultMs: number, defaultHelp: string) =>
   Flags.custom<number>({description, default: defaultMs, defaultHelp: async () => defaultHelp, parse: flagParser(parseDuration)})();
+
+/**
+ * `--tracking-timeout <seconds>` (or NATIX_TRACKING_TIMEOUT), parsed to ms: how long run creation, and separately the
+ * final flush, may wait on an MLflow server in all before natix goes on with the local spool (default 1 s).
+ */
+export const trackingTimeoutFlag = () =>
+  Flags.custom<number>({
+    description: `Seconds run creation, and the final flush, may each wait on an http(s) MLflow server in all (every try together) before natix goes on with the local spool (replay: natix tracking sync); ${LIMITS.trackingTimeoutS.min} to ${LIMITS.trackingTimeoutS.max}.`,
+    env: 'NATIX_TRACKING_TIMEOUT',
+    defaultHelp: async () => '1',
+    helpGroup: 'TRACKING',
+    parse: flagParser((input) => Math.round(parseNumberIn(input, LIMITS.trackingTimeoutS.min, LIMITS.trackingTimeoutS.max) * 1000)),
+  })();

@@ -40,7 +40,7 @@ export function resolveInsideRoot(root: string, requested: string): string {
   if (!isInside(root, lexical)) throw new PathEscapeError(requested, 'leaves the dataset root');
   let real: string;
   try {
-    real = realpathSync(lexical);
+    real = realpathSync.native(lexical); // one realpath(3) call: the JS fallback lstat()s every component from JS
   } catch {
     return lexical;
   }

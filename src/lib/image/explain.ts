@@ -5,6 +5,7 @@
  */
 import sharp from 'sharp';
 import {explainPreprocessing, type Preprocessing} from './preprocess.js';
+import {assertOpenableRegularFile} from '../util/user-files.js';
 
 export interface PreprocessingExplanation {
   model: string;
@@ -18,6 +19,7 @@ export interface PreprocessingExplanation {
 /** The displayed (EXIF-oriented) size of an image file, as the decode will produce it. */
 export async function orientedSize(file: string): Promise<{width: number; height: number} | undefined> {
   try {
+    await assertOpenableRegularFile(file); // libvips would block on a FIFO
     const meta = await sharp(file).metadata();
     if (!meta.width || !meta.height) return undefined;
     return (meta.orientation ?? 1) >= 5 ? {width: meta.height, height: meta.width} : {width: meta.width, height: meta.height};

@@ -5,10 +5,10 @@
  * does not model (local functions, sparse initializers, string_data, ...) are kept as raw bytes and written back.
  * Weights in external files are refused with a clear error: natix reads one self-contained .onnx file.
  */
-import {readFile} from 'node:fs/promises';
 import {ExitCode, NatixError} from '../errors.js';
 import {sha256} from '../util/fs.js';
 import {OnnxDataType, type AttributeValue, type Dim, type OnnxDataTypeName, type OnnxModelSpec, type OnnxNode, type OnnxTensor, type OnnxTensorData, type ValueInfo} from './model.js';
+import {readUserFile} from '../util/user-files.js';
 
 const TYPE_NAMES = new Map<number, OnnxDataTypeName>(Object.entries(OnnxDataType).map(([name, code]) => [code, name as OnnxDataTypeName]));
 const utf8 = new TextDecoder('utf-8');
@@ -534,7 +534,7 @@ export interface ReadOnnxModel {
 
 /** Reads and decodes an .onnx file. */
 export async function readOnnxModel(file: string): Promise<ReadOnnxModel> {
-  const bytes = new Uint8Array(await readFile(file));
+  const bytes = new Uint8Array(await readUserFile(file));
   return {spec: decodeOnnxModel(bytes, file), bytes, sha256: sha256(bytes)};
 }
 

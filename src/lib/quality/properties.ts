@@ -29,66 +29,129 @@ export interface ImageProperties {
   phash: bigint;
   /** Normalised 32x32 grey thumbnail (int8, 1 KB) confirming near-duplicate candidates. */
   signature: Int8Array;
-  /** SHA-1 of the reduced pixels + original shape: candidates for exact duplicates. */
-  pixelHash: string;
+  /**
+   * Exact-duplicate candidate key: the first 64 bits (16 hex digits) of the SHA-1 of the original shape and the
+   * reduced RGB pixels. An accidental collision among n images has probability about n^2 / 2^65 (3e-8 at a million
+   * images); candidates are confirmed on full-resolution pixels wherever the source can be read again.
+   */
+  pixelKey: string;
 }
 
-export function computeProperties(image: DecodedImage): ImageProperties {
+/**
+ * Scratch buffers for computeProperties, reused from one image to the next (allocating ~40 KB of typed arrays per
+ * image showed up as GC time). Create one per concurrent caller: computeProperties is synchronous, so one
+ * instance per validate run is enough.
+ */
+export class PropertiesScratch {
+  grey = new Uint8Array(0);
+  readonly brightHist = new Uint32Array(1024);
+  readonly greyHist = new Uint32Array(256);
+  readonly rowSums = new Float64Array(33);
+  colCell = new Int32Array(0);
+  colWeight = new Float64Array(0);
+  private cellsFor = -1;
+
+  /** The grey buffer for `n` pixels (grown when needed; its content is overwritten by the caller). */
+  greyFor(n: number): Uint8Array {
+    if (this.grey.length < n) this.grey = new Uint8Array(Math.max(n, this.grey.length * 2));
+    return this.grey;
+  }
+
+  /** Each column's 32x32 cell and share (cellSpan), computed once per width. */
+  cellsOfColumns(width: number): void {
+    if (this.cellsFor === width) return;
+    this.colCell = new Int32Array(width);
+    this.colWeight = new Float64Array(width);
+    for (let x = 0; x < width; x++) [this.colCell[x], this.colWeight[x]] = cellSpan(x, width);
+    this.cellsFor = width;
+  }
+}
+
+// CleanVision's brightness terms per channel value, computed as the formula does ((0.241 * r) * r, ...), so the sum
+// below is bit-identical to evaluating 0.241 * r * r + 0.691 * g * g + 0.068 * b * b.
+const BRIGHT_R = Float64Array.from({length: 256}, (_, v) => 0.241 * v * v);
+const BRIGHT_G = Float64Array.from({length: 256}, (_, v) => 0.691 * v * v);
+const BRIGHT_B = Float64Array.from({length: 256}, (_, v) => 0.068 * v * v);
+
+/**
+ * Every property in one pass over the decoded rows: per row, the grey values and the 32x32 cell sums (pHash and
+ * signature), the distribution statistics on the sampled rows and the Laplacian of the row above (its three rows are
+ * then in the grey buffer), all while the row is in cache. The exact-duplicate key is native SHA-1 (cheaper than a
+ * hash in JavaScript, measured).
+ */
+export function computeProperties(image: DecodedImage, scratch: PropertiesScratch = new PropertiesScratch()): ImageProperties {
   const {data, width, height, source} = image;
   const n = width * height;
-  const brightHist = new Uint32Array(1024);
-  const greyHist = new Uint32Array(256);
-  const grey = new Uint8Array(n);
+  const {brightHist, greyHist, rowSums} = scratch;
+  brightHist.fill(0);
+  greyHist.fill(0);
+  const grey = scratch.greyFor(n);
   // 32x32 grey cell means (pHash and the near-duplicate signature) with exact area weights: a pixel straddling two
   // cells counts in both by the share of it each covers, so two decodes of one picture at different sizes (whose
   // cell boundaries fall at different pixel positions) give the same cells.
   const g32 = new Float64Array(32 * 32);
-  const colCell = new Int32Array(width);
-  const colWeight = new Float64Array(width);
-  for (let x = 0; x < width; x++) [colCell[x], colWeight[x]] = cellSpan(x, width);
-  const rowSums = new Float64Array(33);
-  // BT.601 luma in 8.8 fixed point (77, 150, 29 / 256): the same as round(0.299 R + 0.587 G + 0.114 B) within 1.
-  for (let y = 0, p = 0, i = 0; y < height; y++) {
-    rowSums.fill(0);
-    for (let x = 0; x < width; x++, p++, i += 3) {
-      const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
-      grey[p] = l;
-      const c = colCell[x]!;
-      const w = colWeight[x]!;
-      rowSums[c]! += l * w;
-      rowSums[c + 1]! += l - l * w;
-    }
-    const [r, wr] = cellSpan(y, height);
-    for (let c = 0; c < 32; c++) {
-      g32[r * 32 + c]! += rowSums[c]! * wr;
-      if (r < 31) g32[(r + 1) * 32 + c]! += rowSums[c]! * (1 - wr);
-    }
-  }
-  const cellArea = n / 1024;
-  if (width >= 32 && height >= 32) for (let k = 0; k < 1024; k++) g32[k]! /= cellArea;
-  // Thumbnails under 32 px a side: each cell takes the pixel under its centre.
-  else for (let k = 0; k < 1024; k++) g32[k] = grey[Math.floor((((k >> 5) + 0.5) * height) / 32) * width + Math.floor((((k & 31) + 0.5) * width) / 32)]!;
+  scratch.cellsOfColumns(width);
+  const {colCell, colWeight} = scratch;
   // The distribution statistics from every other pixel of every other row on images large enough (a quarter of
   // the work; percentiles and entropy barely move).
   const step = width >= 64 && height >= 64 ? 2 : 1;
   let equal = 0;
   let sum = 0;
   let sampled = 0;
-  for (let y = 0; y < height; y += step) {
-    for (let x = 0; x < width; x += step) {
-      const p = y * width + x;
-      const i = p * 3;
+  // Laplacian sums (integers: exact in any order).
+  let lapSum = 0;
+  let lapSq = 0;
+  for (let y = 0, p = 0, i = 0; y < height; y++) {
+    rowSums.fill(0);
+    const rowStart = p;
+    // BT.601 luma in 8.8 fixed point (77, 150, 29 / 256): the same as round(0.299 R + 0.587 G + 0.114 B) within 1.
+    for (let x = 0; x < width; x++, p++, i += 3) {
       const r = data[i]!;
       const g = data[i + 1]!;
       const b = data[i + 2]!;
-      const bright = Math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 255;
-      brightHist[Math.min(1023, Math.floor(bright * 1023))]!++;
-      sum += bright;
-      greyHist[grey[p]!]!++;
-      if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
-      sampled++;
+      const l = (77 * r + 150 * g + 29 * b + 128) >> 8;
+      grey[p] = l;
+      const c = colCell[x]!;
+      const w = colWeight[x]!;
+      rowSums[c]! += l * w;
+      rowSums[c + 1]! += l - l * w;
+    }
+    const [cr, wr] = cellSpan(y, height);
+    for (let c = 0; c < 32; c++) {
+      g32[cr * 32 + c]! += rowSums[c]! * wr;
+      if (cr < 31) g32[(cr + 1) * 32 + c]! += rowSums[c]! * (1 - wr);
+    }
+    if (y % step === 0) {
+      for (let x = 0; x < width; x += step) {
+        const q = rowStart + x;
+        const j = q * 3;
+        const r = data[j]!;
+        const g = data[j + 1]!;
+        const b = data[j + 2]!;
+        const bright = Math.sqrt(BRIGHT_R[r]! + BRIGHT_G[g]! + BRIGHT_B[b]!) / 255;
+        brightHist[Math.min(1023, (bright * 1023) | 0)]!++; // |0 is floor: 0 <= bright * 1023 < 2^31
+        sum += bright;
+        greyHist[grey[q]!]!++;
+        if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
+        sampled++;
+      }
+    }
+    // Blur: the variance of the 4-neighbour Laplacian of the grey thumbnail, border excluded (CleanVision's
+    // edge-filter score is dominated by the unfiltered one-pixel border; natix does not copy that). Calibrated on
+    // natix's synthetic scenes: sharp images >= ~60, a Gaussian blur of sigma = 1% of the width <= ~8 (default
+    // threshold 25). Row y - 1 here: its neighbours above and below are in the grey buffer now.
+    if (y >= 2) {
+      for (let q = rowStart - width + 1, end = rowStart - 1; q < end; q++) {
+        const v = 4 * grey[q]! - grey[q - 1]! - grey[q + 1]! - grey[q - width]! - grey[q + width]!;
+        lapSum += v;
+        lapSq += v * v;
+      }
     }
   }
+  const cellArea = n / 1024;
+  if (width >= 32 && height >= 32) for (let k = 0; k < 1024; k++) g32[k]! /= cellArea;
+  // Thumbnails under 32 px a side: each cell takes the pixel under its centre.
+  else for (let k = 0; k < 1024; k++) g32[k] = grey[Math.floor((((k >> 5) + 0.5) * height) / 32) * width + Math.floor((((k & 31) + 0.5) * width) / 32)]!;
   const percentile = (q: number): number => {
     const target = q * sampled;
     let acc = 0;
@@ -100,6 +163,8 @@ export function computeProperties(image: DecodedImage): ImageProperties {
   };
   let entropy = 0;
   for (const c of greyHist) if (c > 0) entropy -= (c / sampled) * Math.log2(c / sampled);
+  const lapCount = Math.max(0, width - 2) * Math.max(0, height - 2);
+  const lapMean = lapCount ? lapSum / lapCount : 0;
   const w = source.width;
   const h = source.height;
   return {
@@ -111,13 +176,13 @@ export function computeProperties(image: DecodedImage): ImageProperties {
     brightnessP5: percentile(0.05),
     meanBrightness: sum / sampled,
     entropy,
-    blurVariance: laplacianVariance(grey, width, height),
+    blurVariance: lapCount ? lapSq / lapCount - lapMean * lapMean : 0,
     grayscale: source.channels <= 2 || equal >= 0.995 * sampled,
     aspectRatio: Math.min(w / h, h / w),
     sizeScore: Math.sqrt(w * h),
     phash: hashFromGrey32(g32),
     signature: normaliseSignature(g32),
-    pixelHash: createHash('sha1').update(`${w}x${h}x${source.channels}:`).update(data).digest('hex'),
+    pixelKey: createHash('sha1').update(`${w}x${h}x${source.channels}:`).update(data).digest('hex').slice(0, 16),
   };
 }
 
@@ -131,29 +196,6 @@ function cellSpan(pos: number, size: number): [number, number] {
   const cell = Math.floor(start);
   if (end <= cell + 1 || cell >= 31) return [Math.min(cell, 31), 1];
   return [cell, (cell + 1 - start) / (end - start)];
-}
-
-/**
- * Blur: variance of the Laplacian on the grey thumbnail, border excluded (CleanVision's edge-filter score is
- * dominated by the unfiltered one-pixel border; natix does not copy that). Calibrated on natix's synthetic scenes:
- * sharp images >= ~60, a Gaussian blur of sigma = 1% of the width <= ~8 (default threshold 25).
- */
-export function laplacianVariance(grey: Uint8Array, width: number, height: number): number {
-  let sum = 0;
-  let sq = 0;
-  let count = 0;
-  for (let y = 1; y < height - 1; y++) {
-    for (let x = 1; x < width - 1; x++) {
-      const i = y * width + x;
-      const v = 4 * grey[i]! - grey[i - 1]! - grey[i + 1]! - grey[i - width]! - grey[i + width]!;
-      sum += v;
-      sq += v * v;
-      count++;
-    }
-  }
-  if (count === 0) return 0;
-  const mean = sum / count;
-  return sq / count - mean * mean;
 }
 
 /**
@@ -177,6 +219,40 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
 const SQ241 = Int32Array.from({length: 256}, (_, v) => 241 * v * v);
 const SQ691 = Int32Array.from({length: 256}, (_, v) => 691 * v * v);
 const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
+
+/**
+ * The cheap full-resolution answer for most images needsExactBrightness sends here: settles "not dark" (the 99th
+ * percentile is above `dark`) and "not light" (the 5th percentile is below 1 - `light`) by COUNTING pixels, without
+ * the percentiles. numpy's percentile at q interpolates between the order statistics of ranks floor(q (n-1)) and the
+ * next, so p99 > dark when at least n - floor(0.99 (n-1)) pixels are brighter than dark (both order statistics are),
+ * and p5 < 1 - light when at least floor(0.05 (n-1)) + 2 pixels are darker than 1 - light. Keys are compared with a
+ * margin (1e-9 in brightness) that float rounding in CleanVision's formula cannot cross. One pass at most, stopping
+ * as soon as every uncertain side is settled (bright pixels are often found early).
+ *
+ * Returns bounds that decide the verdicts (p99 >= the first, p5 <= the second), or undefined when a side could not
+ * be settled this way: the image is dark (or light) or within a hair of it, and the exact percentiles are needed.
+ */
+export function settleBrightnessByCount(data: Uint8Array, dark: number, light: number, uncertain: {dark: boolean; light: boolean}): {p99Above: number; p5Below: number} | undefined {
+  const n = data.length / 3;
+  if (n === 0) return undefined;
+  const keyAbove = Math.ceil(1000 * (255 * (dark + 1e-9)) ** 2) + 1; // every key >= this: brightness > dark
+  const keyBelow = Math.floor(1000 * (255 * (1 - light - 1e-9)) ** 2) - 1; // every key <= this: brightness < 1 - light
+  const brightNeeded = uncertain.dark ? n - Math.floor(0.99 * (n - 1)) : 0;
+  const darkNeeded = uncertain.light ? Math.min(n, Math.floor(0.05 * (n - 1)) + 2) : 0;
+  let bright = 0;
+  let darker = 0;
+  const chunk = 3 * 4096;
+  for (let start = 0; start < data.length && (bright < brightNeeded || darker < darkNeeded); start += chunk) {
+    const end = Math.min(data.length, start + chunk);
+    for (let i = start; i < end; i += 3) {
+      const key = SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!;
+      bright += key >= keyAbove ? 1 : 0;
+      darker += key <= keyBelow ? 1 : 0;
+    }
+  }
+  if (bright < brightNeeded || darker < darkNeeded) return undefined;
+  return {p99Above: Math.sqrt(keyAbove / 1000) / 255, p5Below: Math.sqrt(keyBelow / 1000) / 255};
+}
 
 /**
  * CleanVision's brightness percentiles, exactly: numpy's `np.percentile(b, q)` (linear interpolation between order

@@ -11,11 +11,12 @@ import {once} from 'node:events';
 import path from 'node:path';
 import {createInterface} from 'node:readline';
 import {ExitCode, NatixError} from '../errors.js';
+import {FingerprintTable} from './fingerprints.js';
 import type {PairSearchStats} from './hash-index.js';
 import type {Shard} from './shard-key.js';
 import {crossImageChecks, datasetStatistics, findingSink, sortFindings, type Finding, type ImageRecord, type ValidateOptions, type ValidationResult} from './validate.js';
 
-export const SHARD_FORMAT_VERSION = 1;
+export const SHARD_FORMAT_VERSION = 2;
 
 /** What every shard of one run must agree on (and what merge needs to run the cross-image checks). */
 export interface ShardHeader {
@@ -56,8 +57,8 @@ export async function writeShardFile(file: string, header: Omit<ShardHeader, 'na
     if (r.split !== undefined) line.s = r.split;
     if (r.video !== undefined) line.v = r.video;
     if (typeof r.source === 'string') line.src = r.source;
-    const fp = r.fingerprint;
-    if (fp) line.fp = {w: fp.width, h: fp.height, b: fp.meanBrightness, ph: fp.phash.toString(16), sig: Buffer.from(fp.signature.buffer, fp.signature.byteOffset, fp.signature.byteLength).toString('base64'), px: fp.pixelHash};
+    const fp = r.fingerprint === undefined ? undefined : result.fingerprints.get(r.fingerprint);
+    if (fp) line.fp = {w: fp.width, h: fp.height, b: fp.meanBrightness, ph: fp.phash.toString(16), sig: Buffer.from(fp.signature.buffer, fp.signature.byteOffset, fp.signature.byteLength).toString('base64'), px: fp.pixelKey};
     await writeLine(stream, {i: line});
   }
   stream.end();
@@ -70,7 +71,8 @@ export interface ShardContents {
   images: ImageRecord[];
 }
 
-export async function readShardFile(file: string): Promise<ShardContents> {
+/** Reads a shard file; its fingerprints are appended to `fingerprints` (the images refer to their rows there). */
+export async function readShardFile(file: string, fingerprints: FingerprintTable): Promise<ShardContents> {
   const lines = createInterface({input: createReadStream(file), crlfDelay: Infinity});
   let header: ShardHeader | undefined;
   const findings: Finding[] = [];
@@ -82,7 +84,7 @@ export async function readShardFile(file: string): Promise<ShardContents> {
       if (line.trim() === '') continue;
       const value = JSON.parse(line) as {f?: Finding; i?: RecordLine} & Partial<ShardHeader>;
       if (!header) {
-        if (value.natixValidateShard !== SHARD_FORMAT_VERSION) throw new Error('not a natix validate-data shard file (version 1)');
+        if (value.natixValidateShard !== SHARD_FORMAT_VERSION) throw new Error(`not a natix validate-data shard file of this natix version (format ${SHARD_FORMAT_VERSION}): write the shards and merge them with one version`);
         header = value as ShardHeader;
       } else if (value.f) findings.push(value.f);
       else if (value.i) {
@@ -91,7 +93,7 @@ export async function readShardFile(file: string): Promise<ShardContents> {
         if (r.s !== undefined) record.split = r.s;
         if (r.v !== undefined) record.video = r.v;
         if (r.src !== undefined) record.source = r.src;
-        if (r.fp) record.fingerprint = {width: r.fp.w, height: r.fp.h, meanBrightness: r.fp.b, phash: BigInt(`0x${r.fp.ph}`), signature: new Int8Array(Buffer.from(r.fp.sig, 'base64')), pixelHash: r.fp.px};
+        if (r.fp) record.fingerprint = fingerprints.add({width: r.fp.w, height: r.fp.h, meanBrightness: r.fp.b, phash: BigInt(`0x${r.fp.ph}`), signature: new Int8Array(Buffer.from(r.fp.sig, 'base64')), pixelKey: r.fp.px});
         images.push(record);
       }
     }
@@ -112,7 +114,8 @@ export interface MergedRun {
 /** Runs the cross-image checks over the fingerprints of all n shards of one run. */
 export async function mergeShards(files: string[], onSearch?: (done: number, total: number) => void): Promise<MergedRun> {
   const started = performance.now();
-  const shards = await Promise.all(files.map(readShardFile));
+  const fingerprints = new FingerprintTable();
+  const shards = await Promise.all(files.map((file) => readShardFile(file, fingerprints)));
   const first = shards[0]!.header;
   const usage = (message: string): NatixError => new NatixError(message, {code: 'SHARD_MISMATCH', exitCode: ExitCode.Usage, actions: ['merge the n files of ONE run: same dataset, same options, shards 1..n each once']});
   const seen = new Map<number, string>();
@@ -130,9 +133,9 @@ export async function mergeShards(files: string[], onSearch?: (done: number, tot
   const findings: Finding[] = shards.flatMap((s) => s.findings);
   const images = shards.flatMap((s) => s.images).sort((a, b) => a.ordinal - b.ordinal);
   const options = {...first.options, onSearch};
-  const search: PairSearchStats = await crossImageChecks(images, options, findingSink(options, findings));
+  const search: PairSearchStats = await crossImageChecks(images, fingerprints, options, findingSink(options, findings));
   return {
     dataset: first.dataset,
-    result: {findings: sortFindings(findings), images, statistics: datasetStatistics(images, findings), search, seconds: (performance.now() - started) / 1000},
+    result: {findings: sortFindings(findings), images, fingerprints, statistics: datasetStatistics(images, fingerprints, findings), search, seconds: (performance.now() - started) / 1000},
   };
 }

@@ -12,9 +12,10 @@ import type {DataIssue, Dataset, Sample} from '../data/sample.js';
 import {decodeImage, DEFAULT_PIXEL_LIMIT} from '../image/decode.js';
 import {errorMessage} from '../errors.js';
 import {UserFileError} from '../util/user-files.js';
+import {FingerprintTable} from './fingerprints.js';
 import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
 import {pairsWithin, type PairSearchStats} from './hash-index.js';
-import {computeProperties, exactBrightnessPercentiles, needsExactBrightness, type ImageProperties} from './properties.js';
+import {computeProperties, exactBrightnessPercentiles, needsExactBrightness, PropertiesScratch, settleBrightnessByCount, THUMBNAIL_BRIGHTNESS_MARGIN, type ImageProperties} from './properties.js';
 import {inShard, type Shard} from './shard-key.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -92,18 +93,6 @@ export interface ValidateOptions {
   onSearch?: (done: number, total: number) => void;
 }
 
-/** What the cross-image checks need of an image: ~1 KB, kept for every image (and written to shard files). */
-export interface Fingerprint {
-  width: number;
-  height: number;
-  meanBrightness: number;
-  phash: bigint;
-  /** Normalised 32x32 grey thumbnail, int8 (1,024 bytes). */
-  signature: Int8Array;
-  /** SHA-1 of the reduced pixels + original shape: candidates for exact duplicates. */
-  pixelHash: string;
-}
-
 export interface ImageRecord {
   /** Position of the sample in the reader's stream: the order cross-image checks see images in, in every shard. */
   ordinal: number;
@@ -112,8 +101,8 @@ export interface ImageRecord {
   label: number | null;
   /** NATIX `video_info.vid_id` (or `vid_id`), for the video-leak check. */
   video?: string;
-  /** Absent when the image could not be decoded. */
-  fingerprint?: Fingerprint;
+  /** Its row in the run's FingerprintTable; absent when the image could not be decoded. */
+  fingerprint?: number;
   /**
    * Where to read the image again (report thumbnails, duplicate confirmation, quarantine): a file path, or - for
    * rows inside a file (parquet) - the bytes, kept only when `keepBytes` is set so memory stays flat by default.
@@ -136,6 +125,8 @@ export interface ValidationResult {
   findings: Finding[];
   /** In reader order. */
   images: ImageRecord[];
+  /** The fingerprints the images' `fingerprint` rows refer to. */
+  fingerprints: FingerprintTable;
   statistics: ValidationStatistics;
   /** The near-duplicate search's cost (absent for a shard, whose cross-image checks run in merge). */
   search?: PairSearchStats;
@@ -186,6 +177,8 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const add = findingSink(options, findings);
   const t = options.thresholds;
   const images: ImageRecord[] = [];
+  const fingerprints = new FingerprintTable();
+  const scratch = new PropertiesScratch(); // computeProperties is synchronous: one set of buffers serves every slot
 
   const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {
     const input = sample.absPath ?? sample.bytes!;
@@ -193,7 +186,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     let p: ImageProperties;
     try {
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
-      p = computeProperties(decoded);
+      p = computeProperties(decoded, scratch);
     } catch (error) {
       // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
       // relative to the dataset root, never an absolute path.
@@ -214,14 +207,23 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
-        // Exact values where a finding will quote them (or the threshold falls inside the pinned interval).
-        const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < t.dark : 1 - high < t.light);
-        [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99], exactWanted) as [number, number];
+        // Most of these images are not dark after all (small highlights the thumbnail averaged away): counting
+        // pixels proves it in one pass. The rest get the exact percentiles, quoted by their finding.
+        const uncertain = {dark: p.brightnessP99 < t.dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - p.brightnessP5 < t.light + THUMBNAIL_BRIGHTNESS_MARGIN};
+        const settled = settleBrightnessByCount(full.data, t.dark, t.light, uncertain);
+        if (settled) {
+          if (uncertain.dark) p.brightnessP99 = settled.p99Above;
+          if (uncertain.light) p.brightnessP5 = settled.p5Below;
+        } else {
+          // Exact values where a finding will quote them (or the threshold falls inside the pinned interval).
+          const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < t.dark : 1 - high < t.light);
+          [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99], exactWanted) as [number, number];
+        }
         exactBrightness = true;
       }
     }
     const resolution = exactBrightness ? 'full resolution' : 'thumbnail';
-    record.fingerprint = {width: p.width, height: p.height, meanBrightness: p.meanBrightness, phash: p.phash, signature: p.signature, pixelHash: p.pixelHash};
+    record.fingerprint = fingerprints.add({width: p.width, height: p.height, meanBrightness: p.meanBrightness, phash: p.phash, signature: p.signature, pixelKey: p.pixelKey});
     const ext = /\.([a-z0-9]+)$/i.exec(sample.absPath ?? String(sample.metadata['image.path'] ?? ''))?.[1]?.toLowerCase();
     if (ext && EXT_FORMAT[ext] && EXT_FORMAT[ext] !== p.format) add({check: 'extension-mismatch', path: sample.path, message: `named .${ext} but the content is ${p.format}`, value: p.format});
     if (Math.min(p.width, p.height) < t['too-small']) add({check: 'too-small', path: sample.path, message: `${p.width}x${p.height} is under ${t['too-small']} px a side`, value: [p.width, p.height], threshold: t['too-small']});
@@ -263,17 +265,17 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
 
   // Reader issues: in a shard, each is reported by the shard its path hashes to (so merged shards report it once).
   for (const issue of issues) if (!options.shard || inShard(issue.path, options.shard)) add({check: issue.check, path: issue.path, message: issue.message, value: issue.value});
-  if (options.shard) return {findings: sortFindings(findings), images, statistics: datasetStatistics(images, findings), seconds: (performance.now() - started) / 1000};
-  const search = await crossImageChecks(images, options, add);
-  return {findings: sortFindings(findings), images, statistics: datasetStatistics(images, findings), search, seconds: (performance.now() - started) / 1000};
+  if (options.shard) return {findings: sortFindings(findings), images, fingerprints, statistics: datasetStatistics(images, fingerprints, findings), seconds: (performance.now() - started) / 1000};
+  const search = await crossImageChecks(images, fingerprints, options, add);
+  return {findings: sortFindings(findings), images, fingerprints, statistics: datasetStatistics(images, fingerprints, findings), search, seconds: (performance.now() - started) / 1000};
 }
 
 /** Split, class, size and brightness statistics of the images (any order: the result does not depend on it). */
-export function datasetStatistics(images: ImageRecord[], findings: Finding[]): ValidationStatistics {
-  const decoded = images.filter((r) => r.fingerprint);
-  const widths = decoded.map((r) => r.fingerprint!.width).sort((a, b) => a - b);
-  const heights = decoded.map((r) => r.fingerprint!.height).sort((a, b) => a - b);
-  const brightness = decoded.map((r) => r.fingerprint!.meanBrightness).sort((a, b) => a - b);
+export function datasetStatistics(images: ImageRecord[], fingerprints: FingerprintTable, findings: Finding[]): ValidationStatistics {
+  const decoded = images.flatMap((r) => (r.fingerprint === undefined ? [] : [r.fingerprint]));
+  const widths = decoded.map((row) => fingerprints.width(row)).sort((a, b) => a - b);
+  const heights = decoded.map((row) => fingerprints.height(row)).sort((a, b) => a - b);
+  const brightness = decoded.map((row) => fingerprints.meanBrightness(row)).sort((a, b) => a - b);
   const splits: Record<string, number> = {};
   const classes: Record<string, number> = {};
   const bySplitAndClass: Record<string, Record<string, number>> = {};
@@ -301,12 +303,13 @@ export function datasetStatistics(images: ImageRecord[], findings: Finding[]): V
  * videos), class balance and split proportions. `images` must be in reader order (ordinal); every step is O(n) or
  * O(n log n) plus the near-duplicate search (multi-index hashing, hash-index.ts).
  */
-export async function crossImageChecks(images: ImageRecord[], options: Omit<ValidateOptions, 'concurrency' | 'maxSide'>, add: (f: Omit<Finding, 'severity'>) => void): Promise<PairSearchStats> {
+export async function crossImageChecks(images: ImageRecord[], fingerprints: FingerprintTable, options: Omit<ValidateOptions, 'concurrency' | 'maxSide'>, add: (f: Omit<Finding, 'severity'>) => void): Promise<PairSearchStats> {
   const t = options.thresholds;
-  const decoded = images.filter((r) => r.fingerprint);
+  const decoded = images.filter((r) => r.fingerprint !== undefined);
+  const fp = (r: ImageRecord): number => r.fingerprint!;
   // odd-size: sqrt(w*h) outside Q1 - k*IQR .. Q3 + k*IQR over the dataset.
   if (decoded.length >= 4) {
-    const size = (r: ImageRecord): number => Math.sqrt(r.fingerprint!.width * r.fingerprint!.height);
+    const size = (r: ImageRecord): number => Math.sqrt(fingerprints.width(fp(r)) * fingerprints.height(fp(r)));
     const sizes = decoded.map(size).sort((a, b) => a - b);
     const q1 = quantile(sizes, 0.25);
     const q3 = quantile(sizes, 0.75);
@@ -315,7 +318,7 @@ export async function crossImageChecks(images: ImageRecord[], options: Omit<Vali
     const hi = q3 + t['odd-size'] * iqr;
     for (const r of decoded) {
       const s = size(r);
-      if (s < lo || s > hi) add({check: 'odd-size', path: r.path, message: `size ${r.fingerprint!.width}x${r.fingerprint!.height} is far from the dataset's (sqrt(w*h) ${s.toFixed(0)} outside ${lo.toFixed(0)}..${hi.toFixed(0)})`, value: s, threshold: [lo, hi]});
+      if (s < lo || s > hi) add({check: 'odd-size', path: r.path, message: `size ${fingerprints.width(fp(r))}x${fingerprints.height(fp(r))} is far from the dataset's (sqrt(w*h) ${s.toFixed(0)} outside ${lo.toFixed(0)}..${hi.toFixed(0)})`, value: s, threshold: [lo, hi]});
     }
   }
   // A pair of copies: different labels make it a label conflict (the same picture cannot be both; or the match is
@@ -329,22 +332,25 @@ export async function crossImageChecks(images: ImageRecord[], options: Omit<Vali
   };
   // Exact duplicates: candidates share the original shape and the pixels at the analysis resolution (hash map);
   // each candidate group is then confirmed by comparing full-resolution pixels (rare, so cheap overall).
-  const byPixels = new Map<string, ImageRecord[]>();
-  for (const r of decoded) {
-    const group = byPixels.get(r.fingerprint!.pixelHash);
-    if (group) group.push(r);
-    else byPixels.set(r.fingerprint!.pixelHash, [r]);
+  // Groups: sort by key (no string per image), then runs of equal keys.
+  const byKey = decoded.slice().sort((a, b) => fingerprints.comparePixelKey(fp(a), fp(b)));
+  const groups: ImageRecord[][] = [];
+  for (let i = 0; i < byKey.length; ) {
+    let j = i + 1;
+    while (j < byKey.length && fingerprints.samePixelKey(fp(byKey[i]!), fp(byKey[j]!))) j++;
+    // In reader order within the group (the first is the one the others duplicate).
+    if (j - i >= 2) groups.push(byKey.slice(i, j).sort((a, b) => a.ordinal - b.ordinal));
+    i = j;
   }
-  for (const [key, group] of byPixels) {
-    if (group.length < 2) continue;
-    // Rows whose bytes were not kept (and files no longer where a shard saw them) are trusted on the hash and shape.
+  for (const [g, group] of groups.entries()) {
+    // Rows whose bytes were not kept (and files no longer where a shard saw them) are trusted on the key and shape.
     if (group.some((r) => !r.source || (typeof r.source === 'string' && !existsSync(r.source)))) continue;
     const full = await Promise.all(group.map((r) => decodeImage(r.source!, {strict: false}).then((d) => d.data).catch(() => undefined)));
     const confirmed = group.filter((_, i) => full[i] && full[0] && full[i]!.equals(full[0]));
-    byPixels.set(key, confirmed.length >= 2 ? confirmed : [group[0]!]);
+    groups[g] = confirmed.length >= 2 ? confirmed : [group[0]!];
   }
   const exact = new Set<ImageRecord>();
-  for (const group of byPixels.values()) {
+  for (const group of groups) {
     if (group.length < 2) continue;
     const [first, ...rest] = group;
     exact.add(first!);
@@ -356,16 +362,12 @@ export async function crossImageChecks(images: ImageRecord[], options: Omit<Vali
   }
   // Near duplicates: pHash within the Hamming radius (multi-index search), confirmed cell by cell on the grey
   // thumbnails; pairs already reported as exact duplicates are skipped.
-  const words = new Uint32Array(decoded.length * 2);
-  decoded.forEach((r, i) => {
-    words[2 * i] = Number((r.fingerprint!.phash >> 32n) & 0xffffffffn);
-    words[2 * i + 1] = Number(r.fingerprint!.phash & 0xffffffffn);
-  });
+  const words = fingerprints.phashWords(decoded.map(fp));
   const search = pairsWithin(words, options.hamming, (i, j, distance) => {
     const a = decoded[i]!;
     const b = decoded[j]!;
-    if (a.fingerprint!.pixelHash === b.fingerprint!.pixelHash && exact.has(a) && exact.has(b)) return;
-    const difference = signatureMaxDifference(a.fingerprint!.signature, b.fingerprint!.signature);
+    if (fingerprints.samePixelKey(fp(a), fp(b)) && exact.has(a) && exact.has(b)) return;
+    const difference = signatureMaxDifference(fingerprints.signature(fp(a)), fingerprints.signature(fp(b)));
     if (difference > NEAR_DUPLICATE_MAX_CELL_DIFFERENCE) return;
     add({check: 'near-duplicate', path: b.path, related: [a.path], message: `near duplicate of ${a.path} (perceptual-hash distance ${distance} <= ${options.hamming}, thumbnails within ${difference.toFixed(2)} <= ${NEAR_DUPLICATE_MAX_CELL_DIFFERENCE} std in every cell)`, value: distance, threshold: options.hamming});
     pair(b, a, 'near duplicate');

@@ -3,13 +3,13 @@
  * training run, the line that tells the user where the run went, and the bench summary. Commands call these; the
  * trainer and bench libraries stay unaware of tracking.
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import type {BenchResult} from '../bench/index.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {natixVersion} from '../runtime/environment.js';
 import {experimentName, gitCommit, openTracker} from './index.js';
 import {flattenParams, type StartRunOptions, type TrackedRun} from './types.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface TrackingFlags {
   trackingUri?: string;
@@ -17,6 +17,8 @@ export interface TrackingFlags {
   cwd: string;
   env: NodeJS.ProcessEnv;
   warn: (message: string) => void;
+  /** `--tracking-timeout` in ms: the most run creation, and the final flush, wait on a server each. */
+  timeoutMs?: number;
 }
 
 /** The file in a training run folder that remembers its MLflow run, so `--resume` continues the same run. */
@@ -36,7 +38,7 @@ export async function rememberRun(runDir: string, run: TrackedRun): Promise<void
 
 async function recallRun(runDir: string): Promise<RememberedRun | undefined> {
   try {
-    const value = JSON.parse(await readFile(path.join(runDir, TRACKING_RUN_FILE), 'utf8')) as Partial<RememberedRun>;
+    const value = JSON.parse(await readUserFile(path.join(runDir, TRACKING_RUN_FILE), 'utf8')) as Partial<RememberedRun>;
     return typeof value.runId === 'string' && typeof value.store === 'string' ? {runId: value.runId, store: value.store, experimentId: String(value.experimentId ?? '')} : undefined;
   } catch {
     return undefined;
@@ -49,7 +51,7 @@ async function recallRun(runDir: string): Promise<RememberedRun | undefined> {
  * otherwise a new run starts, tagged with the one it follows.
  */
 export async function startCommandRun(flags: TrackingFlags, defaultExperiment: string, runName: string, tags: Record<string, string>, extra: {resumeFrom?: string; startTime?: number; command?: string} = {}): Promise<TrackedRun> {
-  const tracker = openTracker({uri: flags.trackingUri, cwd: flags.cwd, env: flags.env, warn: flags.warn});
+  const tracker = openTracker({uri: flags.trackingUri, cwd: flags.cwd, env: flags.env, warn: flags.warn, ...(flags.timeoutMs === undefined ? {} : {deadlineMs: flags.timeoutMs})});
   const commit = await gitCommit(flags.cwd);
   const options: StartRunOptions = {
     experimentName: experimentName(flags.experiment, flags.env, defaultExperiment),

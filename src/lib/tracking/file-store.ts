@@ -11,13 +11,14 @@
  *   mlruns/models/<name>/meta.yaml, version-<N>/meta.yaml, aliases/<alias>   the file model registry
  * Experiment ids are integers of any size (MLflow makes 18-digit ones): the next id is computed with BigInt.
  */
-import {appendFile, mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
+import {appendFile, mkdir, readdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import YAML from 'yaml';
 import {ExitCode, NatixError} from '../errors.js';
 import {checkRegistration, copyArtifacts, currentUser, newRunId, standardTags} from './local-common.js';
 import {definedParams, MAX_TAG_VALUE_LENGTH, pythonFloat, RUN_STATUS_CODE, sanitizeKey, type RunInfo, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker} from './types.js';
+import {readUserFile} from '../util/user-files.js';
 
 interface RunMeta {
   artifact_uri: string;
@@ -61,7 +62,7 @@ export class FileStoreTracker implements Tracker {
     for (const entry of await readdir(this.root)) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const meta = YAML.parse(await readFile(path.join(this.root, entry, 'meta.yaml'), 'utf8')) as {name?: string; lifecycle_stage?: string};
+        const meta = YAML.parse(await readUserFile(path.join(this.root, entry, 'meta.yaml'), 'utf8')) as {name?: string; lifecycle_stage?: string};
         ids.push(BigInt(entry));
         if (meta?.name === name && found === undefined) {
           if (meta.lifecycle_stage === 'deleted') throw new NatixError(`Experiment "${name}" is deleted in ${this.root}`, {code: 'USAGE', exitCode: ExitCode.Usage, actions: ['Restore it (mlflow experiments restore) or pick another --experiment.']});
@@ -124,7 +125,7 @@ export class FileStoreTracker implements Tracker {
       const dir = path.join(this.root, exp, runId);
       let meta: RunMeta;
       try {
-        meta = YAML.parse(await readFile(path.join(dir, 'meta.yaml'), 'utf8')) as RunMeta;
+        meta = YAML.parse(await readUserFile(path.join(dir, 'meta.yaml'), 'utf8')) as RunMeta;
       } catch {
         continue;
       }
@@ -168,7 +169,7 @@ export class FileStoreTracker implements Tracker {
         const metaFile = path.join(modelDir, 'meta.yaml');
         let modelMeta: Record<string, unknown> = {creation_timestamp: now, description: null, last_updated_timestamp: now, name};
         try {
-          modelMeta = {...(YAML.parse(await readFile(metaFile, 'utf8')) as Record<string, unknown>), last_updated_timestamp: now};
+          modelMeta = {...(YAML.parse(await readUserFile(metaFile, 'utf8')) as Record<string, unknown>), last_updated_timestamp: now};
         } catch {
           // a new registered model
         }

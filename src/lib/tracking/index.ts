@@ -5,7 +5,6 @@
  * Credentials: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD from the environment, or the URL's
  * userinfo (kept in memory, never printed or stored).
  */
-import {readFile} from 'node:fs/promises';
 import path from 'node:path';
 import {FileStoreTracker} from './file-store.js';
 import {redactSecrets} from './redact.js';
@@ -14,12 +13,13 @@ import {markReplayed, readSpool, readSyncProgress, writeSyncProgress} from './sp
 import {SqliteStoreTracker} from './sqlite-store.js';
 import type {Tracker} from './types.js';
 import {resolveTrackingUri} from './uri.js';
+import {readUserFile} from '../util/user-files.js';
 
 export * from './types.js';
 export {FileStoreTracker} from './file-store.js';
 export {SqliteStoreTracker, sqlMetricValue} from './sqlite-store.js';
 export {MLFLOW_SCHEMA_REVISION, MLFLOW_SCHEMA_RELEASE} from './sqlite-schema.js';
-export {RestTracker, MlflowRestClient, LOG_BATCH_LIMITS, logBatchBodies} from './rest.js';
+export {RestTracker, MlflowRestClient, LOG_BATCH_LIMITS, DEFAULT_TRACKING_DEADLINE_MS, logBatchBodies} from './rest.js';
 export {redactSecrets, stripUserinfo} from './redact.js';
 export {resolveTrackingUri, DEFAULT_TRACKING_URI} from './uri.js';
 
@@ -29,9 +29,17 @@ export interface TrackerOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
   warn: (message: string) => void;
+  /** Per-request timeout of the calls made in the background during a run (and by `tracking sync`). */
   timeoutMs?: number;
   retries?: number;
+  /**
+   * `--tracking-timeout`: how long run creation, and separately the final flush, may wait on an http(s) server in
+   * all (default DEFAULT_TRACKING_DEADLINE_MS, 1 s); past it natix goes on with the local spool.
+   */
+  deadlineMs?: number;
+  /** Overrides deadlineMs for run creation only (tests). */
   startDeadlineMs?: number;
+  /** Overrides deadlineMs for the final flush only (tests). */
   endDeadlineMs?: number;
 }
 
@@ -49,8 +57,8 @@ export function openTracker(options: TrackerOptions): Tracker {
         env: options.env,
         timeoutMs: options.timeoutMs,
         retries: options.retries,
-        startDeadlineMs: options.startDeadlineMs,
-        endDeadlineMs: options.endDeadlineMs,
+        startDeadlineMs: options.startDeadlineMs ?? options.deadlineMs,
+        endDeadlineMs: options.endDeadlineMs ?? options.deadlineMs,
         spoolDir: spoolDir(options.cwd),
         warn: options.warn,
       });
@@ -73,13 +81,13 @@ export async function gitCommit(cwd: string): Promise<string | undefined> {
   let dir = path.resolve(cwd);
   for (;;) {
     try {
-      const head = (await readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+      const head = (await readUserFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
       if (!head.startsWith('ref: ')) return head;
       const ref = head.slice(5);
       try {
-        return (await readFile(path.join(dir, '.git', ref), 'utf8')).trim();
+        return (await readUserFile(path.join(dir, '.git', ref), 'utf8')).trim();
       } catch {
-        const packed = await readFile(path.join(dir, '.git', 'packed-refs'), 'utf8').catch(() => '');
+        const packed = await readUserFile(path.join(dir, '.git', 'packed-refs'), 'utf8').catch(() => '');
         return packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.split(' ')[0];
       }
     } catch {

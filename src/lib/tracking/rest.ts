@@ -3,19 +3,29 @@
  * `/api/2.0/mlflow/...` and the artifacts proxy `/api/2.0/mlflow-artifacts/artifacts/...`.
  *
  * A slow or dead server must never stall or kill training: every request has a timeout and bounded retries with
- * exponential back-off (5xx, 429, network errors); run creation and the final flush each have a short overall
- * deadline (3 s and 5 s by default), after which natix gives up to the local spool and says so; calls in between are
- * queued and run in the background. `natix tracking sync` replays the spool later. Credentials come from the
+ * exponential back-off (5xx, 429, network errors); run creation and the final flush each have one overall deadline
+ * (DEFAULT_TRACKING_DEADLINE_MS, 1 s, for all tries together; `--tracking-timeout` changes it), after which natix
+ * gives up to the local spool and says so once; calls in between are queued and run in the background, so the
+ * training loop never waits on the server. `natix tracking sync` replays the spool later. Credentials come from the
  * environment (or the URL's userinfo, kept in memory only); every message is passed through `redactSecrets`.
  */
 import {randomUUID} from 'node:crypto';
-import {readdir, readFile, stat} from 'node:fs/promises';
+import {readdir, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {redactSecrets} from './redact.js';
 import {Spool, type SpoolEntry} from './spool.js';
 import {definedParams, MAX_TAG_VALUE_LENGTH, sanitizeKey, type RunInfo, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker} from './types.js';
+import {readUserFile} from '../util/user-files.js';
 
 export const LOG_BATCH_LIMITS = {metrics: 1000, params: 100, tags: 100} as const;
+
+/** How long run creation, and separately the final flush, may wait on a server in all (every try together). */
+export const DEFAULT_TRACKING_DEADLINE_MS = 1000;
+
+/** A duration for messages: `1 s`, `0.25 s`. */
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
 
 export interface RestOptions {
   /** The server URL without userinfo. */
@@ -26,9 +36,9 @@ export interface RestOptions {
   timeoutMs?: number;
   retries?: number;
   backoffMs?: number;
-  /** Overall budget for creating the run (all tries); past it the run goes to the spool. */
+  /** Overall budget for creating (or resuming) the run, all tries together; past it the run goes to the spool. */
   startDeadlineMs?: number;
-  /** Overall budget for the final flush at the end of the run; past it the rest goes to the spool. */
+  /** Overall budget for the final flush (registerModel and end together); past it the rest goes to the spool. */
   endDeadlineMs?: number;
   spoolDir: string;
   warn: (message: string) => void;
@@ -88,6 +98,7 @@ export class MlflowRestClient {
     const backoff = this.options.backoffMs ?? 200;
     const timeout = this.options.timeoutMs ?? 5000;
     let lastError: unknown;
+    let lastWait = timeout;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
         const wait = backoff * 2 ** (attempt - 1);
@@ -97,6 +108,7 @@ export class MlflowRestClient {
       const left = limits.deadline === undefined ? timeout : Math.min(timeout, limits.deadline - Date.now());
       if (left <= 0) break;
       if (limits.signal?.aborted) break;
+      lastWait = left;
       try {
         const signals = [AbortSignal.timeout(left), ...(limits.signal ? [limits.signal] : [])];
         const response = await this.fetchImpl(`${this.base}${endpoint}`, {
@@ -115,7 +127,7 @@ export class MlflowRestClient {
         lastError = error;
       }
     }
-    const message = lastError instanceof Error ? (lastError.name === 'TimeoutError' ? `no answer within ${timeout} ms` : lastError.message) : lastError === undefined ? 'gave up: time budget spent' : String(lastError);
+    const message = lastError instanceof Error ? (lastError.name === 'TimeoutError' ? `no answer within ${Math.round(lastWait)} ms` : lastError.message) : lastError === undefined ? 'gave up: time budget spent' : String(lastError);
     throw new Error(this.redact(message));
   }
 
@@ -184,7 +196,7 @@ export class MlflowRestClient {
     const prefix = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
     const upload = async (file: string, rel: string): Promise<void> => {
       const target = [prefix, artifactPath, rel].filter(Boolean).join('/');
-      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readFile(file)), limits);
+      await this.request('PUT', `/api/2.0/mlflow-artifacts/artifacts/${target.split('/').map(encodeURIComponent).join('/')}`, undefined, new Uint8Array(await readUserFile(file)), limits);
     };
     const walk = async (p: string, rel: string): Promise<void> => {
       if ((await stat(p)).isDirectory()) {
@@ -236,7 +248,7 @@ export class RestTracker implements Tracker {
     const spool = new Spool(this.options.spoolDir, this.options.baseUrl);
     const tags = {'mlflow.runName': options.runName, 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': 'natix', ...options.tags};
     const startTime = options.startTime ?? Date.now();
-    const budget = this.options.startDeadlineMs ?? 3000;
+    const budget = this.options.startDeadlineMs ?? DEFAULT_TRACKING_DEADLINE_MS;
     try {
       const limits = {deadline: Date.now() + budget};
       const experimentId = await this.client.getOrCreateExperiment(options.experimentName, limits);
@@ -246,7 +258,7 @@ export class RestTracker implements Tracker {
       if (error instanceof MlflowHttpError && error.status < 500 && error.status !== 429) {
         this.warn(`MLflow server ${this.uri} refused the run (${error.message}); logging to the spool ${this.options.spoolDir} - fix the cause, then replay it with: natix tracking sync`);
       } else {
-        this.warn(`MLflow server ${this.uri} did not answer within ${budget / 1000} s (${(error as Error).message}); training goes on and logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
+        this.warn(`MLflow server ${this.uri} did not answer within ${seconds(budget)} (${(error as Error).message}); training goes on and logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
       }
       const runId = `spooled-${randomUUID().replaceAll('-', '')}`;
       await spool.append(runId, {call: 'create', body: {experimentName: options.experimentName, runName: options.runName, tags, startTime}});
@@ -257,7 +269,7 @@ export class RestTracker implements Tracker {
   async resumeRun(runId: string, options: StartRunOptions): Promise<TrackedRun | undefined> {
     if (runId.startsWith('spooled-') || !/^[a-zA-Z0-9][\w-]{0,255}$/.test(runId)) return undefined;
     const spool = new Spool(this.options.spoolDir, this.options.baseUrl);
-    const budget = this.options.startDeadlineMs ?? 3000;
+    const budget = this.options.startDeadlineMs ?? DEFAULT_TRACKING_DEADLINE_MS;
     let found: {experimentId: string; artifactUri: string} | undefined;
     try {
       const limits = {deadline: Date.now() + budget};
@@ -265,7 +277,7 @@ export class RestTracker implements Tracker {
       if (!found) return undefined;
       await this.client.request('POST', '/api/2.0/mlflow/runs/update', {run_id: runId, status: 'RUNNING'}, undefined, limits);
     } catch (error) {
-      this.warn(`MLflow server ${this.uri} did not answer within ${budget / 1000} s (${(error as Error).message}); the resumed run ${runId} logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
+      this.warn(`MLflow server ${this.uri} did not answer within ${seconds(budget)} (${(error as Error).message}); the resumed run ${runId} logs to the spool ${this.options.spoolDir} - replay it with: natix tracking sync`);
       const run = this.handle({runId, experimentId: found?.experimentId ?? '', experimentName: options.experimentName, artifactUri: found?.artifactUri ?? '', storeUri: this.uri, spooled: true}, spool, true, true);
       await spool.append(runId, {call: 'update', body: {status: 'RUNNING'}, serverRunId: runId, ...(found ? {artifactUri: found.artifactUri} : {})});
       if (options.tags) await run.setTags(options.tags);
@@ -289,6 +301,8 @@ export class RestTracker implements Tracker {
         try {
           await this.client.replay(entry, runId, info.artifactUri, {signal: abort.signal});
         } catch (error) {
+          // Cut by the final flush's deadline: that already said so, once.
+          if (offline) return toSpool(entry);
           offline = true;
           this.warn(`MLflow call ${entry.call} failed (${(error as Error).message}); spooling the rest of run ${runId} to ${this.options.spoolDir} - replay with: natix tracking sync`);
           await toSpool(entry);
@@ -296,14 +310,20 @@ export class RestTracker implements Tracker {
       });
       return Promise.resolve();
     };
-    /** Waits for the queue at most `ms`; then cuts the call in flight and spools whatever is left. */
-    const drain = async (ms: number): Promise<void> => {
+    /**
+     * The final flush: waits for the queue until one deadline, set by the first of registerModel / end (so the two
+     * together never wait longer than it); then cuts the call in flight and spools whatever is left, saying so once.
+     */
+    const flushBudget = this.options.endDeadlineMs ?? DEFAULT_TRACKING_DEADLINE_MS;
+    let flushDeadline: number | undefined;
+    const drain = async (): Promise<void> => {
+      flushDeadline ??= Date.now() + flushBudget;
       let timer: NodeJS.Timeout | undefined;
-      const expired = await Promise.race([queue.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))]);
+      const expired = await Promise.race([queue.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(0, flushDeadline! - Date.now()))))]);
       clearTimeout(timer);
       if (expired && !offline) {
         offline = true;
-        this.warn(`MLflow server ${this.uri} did not take the run's last calls within ${ms / 1000} s; they are in the spool ${this.options.spoolDir} - replay with: natix tracking sync`);
+        this.warn(`MLflow server ${this.uri} did not take the run's last calls within ${seconds(flushBudget)}; they are in the spool ${this.options.spoolDir} - replay with: natix tracking sync`);
         abort.abort();
       }
       await queue;
@@ -329,13 +349,13 @@ export class RestTracker implements Tracker {
       logArtifacts: (localPath, artifactPath = '') => enqueue({call: 'artifact', body: {localPath: path.resolve(localPath), artifactPath}}),
       registerModel: async (name, artifactPath, alias) => {
         await enqueue({call: 'register', body: {name, artifactPath, alias}});
-        await drain(this.options.endDeadlineMs ?? 5000);
+        await drain();
         return undefined;
       },
       end: async (status: RunStatus, endTime = Date.now()) => {
         await enqueue({call: 'update', body: {status, end_time: endTime}});
-        // Bounded: a stuck server cannot hold the process longer than the end deadline.
-        await drain(this.options.endDeadlineMs ?? 5000);
+        // Bounded: a stuck server cannot hold the process longer than the flush deadline.
+        await drain();
       },
     };
   }

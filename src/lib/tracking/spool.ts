@@ -5,10 +5,11 @@
  * records how far it got (`<run>.jsonl.progress`), so the next one neither creates the run again nor resends calls. A kill during an append can
  * leave a truncated last line: it is skipped with a note and the intact lines (and every other spool) replay.
  */
-import {appendFile, mkdir, readdir, readFile, rename, rm} from 'node:fs/promises';
+import {appendFile, mkdir, readdir, rename, rm} from 'node:fs/promises';
 import path from 'node:path';
 import {writeFileAtomic} from '../util/fs.js';
 import {redactSecrets, stripUserinfo} from './redact.js';
+import {readUserFile, UserFileError} from '../util/user-files.js';
 
 export interface SpoolEntry {
   call: 'create' | 'log-batch' | 'set-tag' | 'update' | 'artifact' | 'register';
@@ -73,9 +74,9 @@ export async function readSpool(dir: string): Promise<SpooledRun[]> {
     runs.push(run);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readUserFile(file, 'utf8'); // regular files only: a FIFO is reported, not waited on
     } catch (error) {
-      run.error = `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      run.error = error instanceof UserFileError ? `cannot read ${name}: it ${error.what}` : `cannot read ${name}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
       continue;
     }
     const lines = text.split('\n');
@@ -108,7 +109,7 @@ const progressFile = (run: SpooledRun): string => `${run.file}.progress`;
 
 export async function readSyncProgress(run: SpooledRun): Promise<SyncProgress | undefined> {
   try {
-    const value = JSON.parse(await readFile(progressFile(run), 'utf8')) as Partial<SyncProgress>;
+    const value = JSON.parse(await readUserFile(progressFile(run), 'utf8')) as Partial<SyncProgress>;
     if (typeof value.serverRunId === 'string' && typeof value.done === 'number') return {serverRunId: value.serverRunId, artifactUri: String(value.artifactUri ?? ''), done: value.done};
   } catch {
     // no progress yet (or a damaged one: start over)

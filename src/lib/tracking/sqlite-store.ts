@@ -8,11 +8,12 @@
  * into the same file at once: SQLite's own file locking serialises them. Artifacts go to `mlartifacts/<exp>/<run>/
  * artifacts` beside the database (not `./mlruns`, which MLflow would take for a file store).
  */
-import {mkdirSync} from 'node:fs';
+import {mkdirSync, statSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import Database from 'libsql';
 import {ExitCode, NatixError} from '../errors.js';
+import {nonRegularKind} from '../util/user-files.js';
 import {checkRegistration, copyArtifacts, currentUser, newRunId, standardTags} from './local-common.js';
 import {incompatibility, MLFLOW_SCHEMA_DDL, MLFLOW_SCHEMA_RELEASE, MLFLOW_SCHEMA_REVISION, type ColumnInfo} from './sqlite-schema.js';
 import {definedParams, MAX_TAG_VALUE_LENGTH, sanitizeKey, type RunInfo, type RunStatus, type StartRunOptions, type TrackedRun, type Tracker} from './types.js';
@@ -64,6 +65,13 @@ export class SqliteStoreTracker implements Tracker {
   open(): Db {
     if (this.db) return this.db;
     mkdirSync(path.dirname(this.dbPath), {recursive: true});
+    // SQLite would open a FIFO (or a FIFO journal) and wait on it forever: the database and its side files must be
+    // regular files when they exist (symlinks followed).
+    for (const file of [this.dbPath, `${this.dbPath}-wal`, `${this.dbPath}-shm`, `${this.dbPath}-journal`]) {
+      const info = statSync(file, {throwIfNoEntry: false});
+      const kind = info && nonRegularKind(info);
+      if (kind) throw new NatixError(`The MLflow database file ${file} ${kind.what}`, {code: 'TRACKING_STORE', exitCode: ExitCode.Usage, actions: ['Point --tracking-uri at a regular file, or pass --no-tracking.']});
+    }
     let db: Db;
     try {
       db = new Database(this.dbPath, {timeout: BUSY_TIMEOUT_MS});

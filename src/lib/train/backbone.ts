@@ -6,8 +6,8 @@
  * same cut graph + pooling runs in extraction and, with the trained head stitched on, in the export, so the exported
  * logits equal the training path's.
  */
-import {existsSync, statSync} from 'node:fs';
-import {mkdir, readFile} from 'node:fs/promises';
+import {existsSync} from 'node:fs';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import {resolveModelKind} from '../cascade/model.js';
 import {preprocessingFromHf} from '../image/hf-processor.js';
@@ -18,6 +18,7 @@ import {readOnnxModel} from '../onnx/decode.js';
 import {WorkerPool} from '../runtime/worker-pool.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {encodeOnnxModel, int64Tensor, type Dim, type OnnxModelSpec, type OnnxNode, type OnnxTensor} from '../onnx/model.js';
+import {readUserFile} from '../util/user-files.js';
 
 export type PoolChoice = 'auto' | 'cls' | 'mean' | 'none';
 
@@ -246,7 +247,8 @@ export function resolveBackboneFiles(from: string, preprocessor?: string): {kind
   const {kind, onnxFile} = resolveModelKind(from);
   const candidates = preprocessor ? [preprocessor] : [path.join(kind === 'hf' ? from : path.dirname(from), 'preprocessor_config.json')];
   if (kind === 'hf' && !preprocessor && onnxFile.includes(`${path.sep}onnx${path.sep}`)) candidates.push(path.join(path.dirname(onnxFile), 'preprocessor_config.json'));
-  const found = candidates.find((c) => existsSync(c) && statSync(c).isFile());
+  // The first that exists, whatever it is: a FIFO or a folder named preprocessor_config.json is refused when read.
+  const found = candidates.find((c) => existsSync(c));
   if (!found) {
     throw usage(`No preprocessor_config.json for ${from}: natix uses the model's own preprocessing and will not guess it`, 'MODEL_PREPROCESSOR_MISSING', [
       'Export the model with its processor (optimum-cli export onnx --model <id> <dir> writes preprocessor_config.json).',
@@ -271,7 +273,7 @@ async function probe(session: ort.InferenceSession, inputName: string, p: Prepro
 export async function loadBackbone(from: string, options: BackboneOptions): Promise<Backbone> {
   const files = resolveBackboneFiles(from, options.preprocessor);
   const {spec, sha256} = await readOnnxModel(files.onnxFile);
-  const preprocessing: Preprocessing = preprocessingFromHf(JSON.parse(await readFile(files.preprocessorFile, 'utf8')) as Record<string, unknown>);
+  const preprocessing: Preprocessing = preprocessingFromHf(JSON.parse(await readUserFile(files.preprocessorFile, 'utf8')) as Record<string, unknown>);
   if (preprocessing.resize === 'shorter-side' || (preprocessing.resize === 'none' && !(preprocessing.width > 0))) {
     throw usage(`The preprocessing of ${files.preprocessorFile} gives images of varying size (no crop): natix batches fixed-size inputs`, 'MODEL_PREPROCESSOR_UNSUPPORTED', ['Use a processor with a centre crop (do_center_crop + crop_size) or an exact size {height, width}.']);
   }

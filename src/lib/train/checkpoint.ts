@@ -6,13 +6,14 @@
  * `state.json` against its JSON Schema (src/lib/config/schemas/train-state.ts). A kill during a write leaves only
  * temporary names behind (`.epoch-N.tmp-*`, `.history.csv.*.tmp`): `cleanStaleTemporaries` removes them on resume.
  */
-import {mkdir, readdir, readFile, rename, rm, stat} from 'node:fs/promises';
+import {mkdir, readdir, rename, rm, stat} from 'node:fs/promises';
 import path from 'node:path';
 import {randomBytes} from 'node:crypto';
 import {validateAgainstSchema} from '../config/load.js';
 import {trainerStateSchema, type TrainerStateFile} from '../config/schemas/train-state.js';
 import {ExitCode, NatixError} from '../errors.js';
 import {fsyncDir, sha256, writeFileAtomic, writeFileSynced} from '../util/fs.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface NamedArray {
   name: string;
@@ -108,10 +109,13 @@ export async function writeCheckpoint(runDir: string, weights: NamedArray[], opt
 
 /** Reads a checkpoint after verifying every file against its manifest; throws on any mismatch. */
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
-  const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')) as {files: Record<string, string>};
+  const manifest = JSON.parse(await readUserFile(path.join(dir, 'manifest.json'), 'utf8')) as {files: Record<string, string>};
   const contents: Record<string, Buffer> = {};
   for (const [file, hash] of Object.entries(manifest.files)) {
-    const data = await readFile(path.join(dir, file));
+    // Regular files inside the checkpoint folder only: a FIFO would block the resume, `../x` would read outside.
+    const relative = path.relative(dir, path.resolve(dir, file));
+    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw new Error(`${path.basename(dir)}/manifest.json lists "${file}", which is not inside the checkpoint folder`);
+    const data = await readUserFile(path.join(dir, file));
     if (sha256(data) !== hash) throw new Error(`${path.basename(dir)}/${file}: checksum mismatch (corrupt or truncated)`);
     contents[file] = data;
   }
@@ -176,7 +180,7 @@ export async function writePointer(runDir: string, name: 'last' | 'best', checkp
 
 export async function readPointer(runDir: string, name: 'last' | 'best'): Promise<string | undefined> {
   try {
-    const p = JSON.parse(await readFile(path.join(runDir, `${name}.json`), 'utf8')) as {checkpoint: string};
+    const p = JSON.parse(await readUserFile(path.join(runDir, `${name}.json`), 'utf8')) as {checkpoint: string};
     return path.join(runDir, p.checkpoint);
   } catch {
     return undefined;

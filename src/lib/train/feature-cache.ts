@@ -9,14 +9,15 @@
  * of the next batches overlapping the backbone's run of this one.
  */
 import {createHash} from 'node:crypto';
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {Sample} from '../data/sample.js';
 import {decodeImage, type DecodedImage} from '../image/decode.js';
-import {decodeOptionsFor, preprocessForModel, preprocessingKey, type Preprocessing} from '../image/preprocess.js';
+import {decodeOptionsFor, preprocessForModel, preprocessingKey, type InputTensor, type Preprocessing} from '../image/preprocess.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {SeededRandom} from '../util/random.js';
 import type {Backbone} from './backbone.js';
+import {readUserFile} from '../util/user-files.js';
 
 const MAGIC = 'NTXFEAT1';
 
@@ -80,7 +81,7 @@ export function itemKey(item: Pick<CacheItem, 'hash' | 'view'>, spec: ViewSpec):
 
 /** SHA-256 of a sample's encoded bytes. */
 export async function contentHash(sample: Pick<Sample, 'absPath' | 'bytes'>): Promise<string> {
-  const bytes = sample.bytes ?? (await readFile(sample.absPath!));
+  const bytes = sample.bytes ?? (await readUserFile(sample.absPath!)); // regular files only: a FIFO image is refused, not waited on
   return createHash('sha256').update(bytes).digest('hex');
 }
 
@@ -115,6 +116,11 @@ async function viewImage(item: CacheItem, spec: ViewSpec, p: Preprocessing): Pro
     return decodeImage(await encodeChallengeJpeg(rgb));
   }
   return flipAndJitter(await decodeImage(input, decodeOptionsFor([p])), rng);
+}
+
+/** A view through the one model-input path (decode, then `preprocessForModel`): what fine-tuning feeds the graph. */
+export async function viewInput(item: CacheItem, spec: ViewSpec, p: Preprocessing): Promise<InputTensor> {
+  return preprocessForModel(await viewImage(item, spec, p), p);
 }
 
 interface ShardHeader {
@@ -180,7 +186,7 @@ export async function extractFeatures(backbone: Backbone, items: CacheItem[], op
   for (let start = 0; start < items.length; start += shardSize) {
     const end = Math.min(items.length, start + shardSize);
     const file = path.join(dir, shardName(model, keys.slice(start, end)));
-    const bytes = await readFile(file).catch(() => undefined);
+    const bytes = await readUserFile(file).catch(() => undefined);
     if (bytes) {
       const rows = decodeShard(bytes, model, keys.slice(start, end), dim);
       if (typeof rows !== 'string') {

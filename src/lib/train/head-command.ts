@@ -12,7 +12,7 @@ import {loadTfjs, type TfjsBackendChoice} from '../runtime/tfjs.js';
 import {describeRun, rememberRun, startCommandRun} from '../tracking/commands.js';
 import {flattenParams} from '../tracking/types.js';
 import {describeBackbone, loadBackbone, type BackboneInfo} from './backbone.js';
-import {describeBlocks, findBlocks, resolveTrainScope, scopeStart} from './train-scope.js';
+import {describeBlocks, findBlocks, resolveTrainScope, scopeLabel, scopeStart} from './train-scope.js';
 import {indexGraph, type Block} from '../onnx-exec/graph.js';
 import {readHeadRunConfig, resolveHeadConfig, trainHead, type HeadTrainResult} from './head-trainer.js';
 import {assertOutsideDataset} from '../data/safe-path.js';
@@ -30,6 +30,7 @@ export interface HeadCommandHost {
     backend: string;
     tracking: boolean;
     'tracking-uri'?: string;
+    'tracking-timeout'?: number;
     experiment?: string;
     register?: string;
     alias?: string;
@@ -60,23 +61,26 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   if (flags.inspect) {
     const backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, inspect: true, ...settings});
     await backbone.close();
-    const graph = indexGraph(backbone.spec, backbone.info.onnxFile);
+    // The graph training splits: the model cut at its features, pooling appended (a classifier's old head is not in it).
+    const graph = indexGraph(backbone.featureGraph, backbone.info.onnxFile);
     const blocks = findBlocks(graph);
     const start = scope.kind === 'head' ? undefined : scopeStart(graph, scope);
     for (const line of [...describeBackbone(backbone.info), ...describeBlocks(blocks)]) host.log(line);
     if (start !== undefined) host.log(`Trains from:   "${start}" to the end of the graph, then the head`);
     return {inspect: backbone.info, blocks, ...(start === undefined ? {} : {trainFrom: start})};
   }
-  if (scope.kind !== 'head') {
-    throw new NatixError(`model.train ${scope.kind === 'from' ? `from "${scope.value}"` : scope.kind === 'all' ? 'all' : `last:${scope.blocks}`} is not wired into natix train yet: only the head trains on a backbone`, {
-      code: 'TRAIN_SCOPE_UNSUPPORTED',
-      exitCode: ExitCode.Usage,
-      actions: ['Remove model.train / model.train-from (or set model.train: head) to train the head on the frozen backbone.', 'natix train --inspect shows the blocks and where training would start.'],
-    });
-  }
   if (flags.resume) {
     const previous = await readHeadRunConfig(path.join(cfg.out, cfg.runName));
     if (!previous) throw new NatixError(`No head-training run "${cfg.runName}" in ${cfg.out} to resume`, {code: 'NO_CHECKPOINT', exitCode: ExitCode.Usage, actions: ['Pass the run name with --run-name.']});
+    // The run's own config wins on resume, but a changed answer to "what trains" is an error, not silently ignored.
+    const before = scopeLabel(previous.train?.scope ?? {kind: 'head'});
+    if (before !== scopeLabel(scope)) {
+      throw new NatixError(`Run ${cfg.runName} trained ${before}; the config now says ${scopeLabel(scope)}`, {
+        code: 'TRAIN_SCOPE_CHANGED',
+        exitCode: ExitCode.Usage,
+        actions: ['Resume with the model.train / model.train-from the run started with.', 'Or start a new run (another --run-name), e.g. from this run\'s export.'],
+      });
+    }
     cfg = {...previous, epochs: flags.epochs ?? fileConfig.epochs ?? previous.epochs};
   }
   const {tf, backend, reason} = await loadTfjs(flags.backend as TfjsBackendChoice);
@@ -90,9 +94,10 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tracked = flags.tracking
-    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m)}, 'natix-train', cfg.runName, {
+    ? await startCommandRun({trackingUri: flags['tracking-uri'], experiment: flags.experiment, cwd: process.cwd(), env: process.env, warn: (m) => host.warn(m), timeoutMs: flags['tracking-timeout']}, 'natix-train', cfg.runName, {
         'natix.command': 'train',
         'natix.mode': 'head',
+        'natix.train': scopeLabel(cfg.train?.scope ?? {kind: 'head'}),
         'natix.backend': backend,
         ...(flags.resume ? {'natix.resumed': 'true'} : {}),
       }, {resumeFrom: flags.resume ? path.join(cfg.out, cfg.runName) : undefined})
@@ -160,7 +165,7 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
   } else {
     const t = result.timings;
     host.log(`Finished ${cfg.runName}: best ${result.state.best.metric} ${fmt(result.state.best.value ?? undefined)} at epoch ${result.state.best.epoch ?? '-'}; run folder ${result.runDir}`);
-    host.log(`Time: hashing ${(t.hashMs / 1000).toFixed(1)} s, feature extraction ${(t.extractMs / 1000).toFixed(1)} s, head ${(t.trainMs / 1000).toFixed(1)} s, total ${(t.wallMs / 1000).toFixed(1)} s`);
+    host.log(`Time: hashing ${(t.hashMs / 1000).toFixed(1)} s, feature extraction ${(t.extractMs / 1000).toFixed(1)} s, training ${(t.trainMs / 1000).toFixed(1)} s, total ${(t.wallMs / 1000).toFixed(1)} s`);
     host.log(`Export it: natix export ${result.runDir}`);
   }
   const {state, ...rest} = result;

@@ -7,7 +7,7 @@
  * point and resumed gives the same result as one that never stopped. After training: temperature scaling on the
  * best checkpoint's validation logits (calibration.json), used by the export.
  */
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {TrainConfig} from '../config/schemas/train.js';
 import {ExitCode, NatixError} from '../errors.js';
@@ -20,12 +20,17 @@ import {SeededRandom} from '../util/random.js';
 import {loadBackbone, type Backbone, type PoolChoice} from './backbone.js';
 import {expectedCalibrationError, exitMetrics, fitTemperature, nll, softmaxRows} from './calibration.js';
 import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
-import {contentHash, extractFeatures, itemKey, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
-import {Head, headShapes, type HeadSpec, type OptimizerSpec} from './head.js';
+import {contentHash, extractFeatures, itemKey, viewInput, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
+import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.js';
+import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
 import {learningRate, type ResolvedTrainConfig} from './trainer.js';
 import {yieldToEventLoop} from './loop-control.js';
+import {resolveTrainScope, scopeLabel, type TrainScope} from './train-scope.js';
+import type {InputTensor} from '../image/preprocess.js';
+import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
+import {readUserFile} from '../util/user-files.js';
 
 export interface ResolvedHeadConfig {
   mode: 'head';
@@ -39,6 +44,8 @@ export interface ResolvedHeadConfig {
   sources: ResolvedSource[];
   model: {from: string; features: string; pool: PoolChoice; preprocessor?: string; sha256?: string};
   head: {type: 'linear' | 'mlp'; hidden: number; dropout: number};
+  /** What trains: the head alone, or also the end of the backbone (absent in runs made before fine-tuning existed). */
+  train?: {scope: TrainScope; backboneLr?: number; microBatch: number};
   features: {views: number; batchSize: number; shardSize: number};
   optimizer: {name: 'adamw'; weightDecay: number; beta1: number; beta2: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   classWeights: 'none' | 'auto' | number[];
@@ -67,6 +74,10 @@ export function resolveHeadConfig(c: TrainConfig, overrides: Partial<{epochs: nu
     sources: resolveSources(c.dataset, root),
     model: {from, features: c.model?.features ?? 'auto', pool: c.model?.pool ?? 'auto', ...(c.model?.preprocessor ? {preprocessor: path.resolve(root, c.model.preprocessor)} : {})},
     head: {type: c.head?.type ?? 'linear', hidden: c.head?.hidden ?? 768, dropout: c.head?.dropout ?? (c.head?.type === 'mlp' ? 0.3 : 0)},
+    train: (() => {
+      const {scope, backboneLr} = resolveTrainScope(c, overrides.lr ?? c.lr ?? 0.001);
+      return {scope, ...(backboneLr === undefined ? {} : {backboneLr}), microBatch: c['micro-batch'] ?? 8};
+    })(),
     features: {views: c.features?.views ?? 1, batchSize: c.features?.['batch-size'] ?? 32, shardSize: c.features?.['shard-size'] ?? 512},
     optimizer: {
       name: 'adamw',
@@ -109,6 +120,8 @@ export interface HeadTrainResult {
   counts: SourceCounts[];
   extraction: ExtractionStats;
   calibration?: Calibration;
+  /** What trained: `head`, or a fine-tuning scope with the value it starts from and the backbone parameters it trained. */
+  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none'; microBatch?: number; backboneLr?: number};
   timings: {hashMs: number; extractMs: number; trainMs: number; wallMs: number};
 }
 
@@ -198,11 +211,104 @@ export function historyColumns(cfg: ResolvedHeadConfig, sourceNames: string[]): 
 }
 
 interface HeadState extends TrainerState {
-  head: {backboneSha256: string; inputDim: number; classes: number; feature: string; pool: string};
+  head: {backboneSha256: string; inputDim: number; classes: number; feature: string; pool: string; trainFrom?: string};
 }
 
-function checkResumable(checkpoint: {weights: NamedArray[]; state: TrainerState}, spec: HeadSpec, sha: string): void {
+/** A batch of training rows: indices into the training list, the view of each, and their labels. */
+interface TrainBatch {
+  idx: number[];
+  views: number[];
+  labels: number[];
+}
+
+/**
+ * What the epoch loop trains: the head on cached features, or (fine-tuning) the end of the backbone with the head
+ * on decoded images. Both checkpoint, evaluate and calibrate the same way.
+ */
+interface Learner {
+  /** Starts preparing a batch that a later `step` will take (decoding overlaps the current step). */
+  prefetch(batch: TrainBatch): void;
+  step(batch: TrainBatch, lr: number, backboneLr: number, t: number, dropoutSeed: string): Promise<StepResult>;
+  /** Validation logits of the weights to evaluate (EMA when on). */
+  valLogits(): Promise<Float32Array>;
+  /** Validation logits of a stored checkpoint's weights (temperature scaling). */
+  checkpointValLogits(weights: NamedArray[]): Promise<Float32Array>;
+  checkpointWeights(): NamedArray[];
+  optimizerState(): NamedArray[];
+  dispose(): Promise<void>;
+}
+
+function headLearner(tf: Tf, head: Head, features: Float32Array, dim: number, trainRows: number[][], valRows: number[]): Learner {
+  const valX = new Float32Array(valRows.length * dim);
+  valRows.forEach((r, i) => valX.set(features.subarray(r * dim, (r + 1) * dim), i * dim));
+  return {
+    prefetch: () => undefined,
+    async step(batch, lr, _backboneLr, t, seed) {
+      const x = new Float32Array(batch.idx.length * dim);
+      batch.idx.forEach((k, i) => {
+        const row = trainRows[k]![batch.views[i]!]!;
+        x.set(features.subarray(row * dim, (row + 1) * dim), i * dim);
+      });
+      return head.step(x, batch.labels, lr, t, seed);
+    },
+    valLogits: async () => head.predict(valX, valRows.length),
+    async checkpointValLogits(weights) {
+      const stored = new Head(tf, head.spec, head.optimizer, weights);
+      const logits = stored.predict(valX, valRows.length);
+      stored.dispose();
+      return logits;
+    },
+    checkpointWeights: () => head.checkpointWeights(),
+    optimizerState: () => head.optimizerState(),
+    dispose: async () => head.dispose(),
+  };
+}
+
+function fineTuneLearner(tuner: FineTuner, backbone: Backbone, trainItems: CacheItem[][], valItems: CacheItem[], viewSpec: ViewSpec, settings: {device: 'auto' | 'cpu' | 'cuda'; threads: number}, ema: boolean): Learner {
+  const p = backbone.info.preprocessing;
+  const perImage = 3 * p.width * p.height;
+  const pending = new Map<string, Promise<Float32Array>>();
+  const keyOf = (b: TrainBatch): string => `${b.idx.join(',')}|${b.views.join(',')}`;
+  const prepare = async (b: TrainBatch): Promise<Float32Array> => {
+    const packed = new Float32Array(b.idx.length * perImage);
+    await Promise.all(b.idx.map(async (k, i) => packed.set((await viewInput(trainItems[k]![b.views[i]!]!, viewSpec, p)).data, i * perImage)));
+    return packed;
+  };
+  const valImages = {count: valItems.length, batch: (start: number, end: number): Promise<InputTensor[]> => Promise.all(valItems.slice(start, end).map((item) => viewInput(item, viewSpec, p)))};
+  const classes = tuner.head.spec.classes;
+  return {
+    prefetch(batch) {
+      const key = keyOf(batch);
+      if (!pending.has(key)) pending.set(key, prepare(batch));
+    },
+    async step(batch, lr, backboneLr, t, seed) {
+      const key = keyOf(batch);
+      const input = await (pending.get(key) ?? prepare(batch));
+      pending.delete(key);
+      return tuner.step(input, batch.labels, lr, backboneLr, t, seed);
+    },
+    valLogits: () => modelLogits(tuner.currentModel(), backbone.info, valImages, settings, classes),
+    checkpointValLogits: (weights) => modelLogits(fineTunedModel(backbone, weights, ema, tuner.head, 1), backbone.info, valImages, settings, classes),
+    checkpointWeights: () => tuner.checkpointWeights(),
+    optimizerState: () => tuner.optimizerState(),
+    async dispose() {
+      await Promise.allSettled(pending.values());
+      tuner.head.dispose();
+      await tuner.dispose();
+    },
+  };
+}
+
+function checkResumable(checkpoint: {weights: NamedArray[]; state: TrainerState}, spec: HeadSpec, sha: string, trainFrom: string | undefined): void {
   const state = checkpoint.state as HeadState;
+  if (state.head && (state.head.trainFrom ?? undefined) !== trainFrom) {
+    const what = (v: string | undefined): string => (v === undefined ? 'the head only' : `the backbone from "${v}"`);
+    throw new NatixError(`This run trained ${what(state.head.trainFrom)}; the config now trains ${what(trainFrom)}`, {
+      code: 'TRAIN_SCOPE_CHANGED',
+      exitCode: ExitCode.Usage,
+      actions: ['Resume with the model.train / model.train-from the run started with, or start a new run (another --run-name).'],
+    });
+  }
   if (state.head && state.head.backboneSha256 !== sha) {
     throw new NatixError(`The backbone changed since this run started (sha256 ${sha.slice(0, 12)}... now, ${state.head.backboneSha256.slice(0, 12)}... in the checkpoint)`, {
       code: 'MODEL_CHANGED',
@@ -236,7 +342,10 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
   } else if ((await readPointer(runDir, 'last')) !== undefined) {
     throw new NatixError(`Run ${cfg.runName} already has checkpoints in ${runDir}`, {code: 'RUN_EXISTS', exitCode: ExitCode.Usage, actions: ['Resume it with --resume.', 'Or choose another --run-name.']});
   }
-  const backbone: Backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: settings.device, threads: settings.threads, graphFile: path.join(runDir, 'backbone-features.onnx')});
+  const scope: TrainScope = cfg.train?.scope ?? {kind: 'head'};
+  // Fine-tuning feeds images to the split graph; only the head path extracts (in a worker thread).
+  const backbone: Backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: settings.device, threads: settings.threads, ...(scope.kind === 'head' ? {graphFile: path.join(runDir, 'backbone-features.onnx')} : {})});
+  let split: TrainableGraph | undefined;
   try {
     if (cfg.model.sha256 && cfg.model.sha256 !== backbone.info.sha256) {
       throw new NatixError(`The backbone ${backbone.info.onnxFile} changed since this run started (sha256 ${backbone.info.sha256.slice(0, 12)}... now, ${cfg.model.sha256.slice(0, 12)}... recorded)`, {
@@ -249,6 +358,8 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     await writeFileAtomic(path.join(runDir, 'config.json'), `${JSON.stringify({natix: natixVersion(), backend: backendName, ...cfg}, null, 2)}\n`);
     hooks.info(`Backbone: ${backbone.info.feature.how}, pool ${backbone.info.pool} -> ${backbone.info.dim} features; onnxruntime on ${backbone.device}${backbone.fallbackReason ? ` (${backbone.fallbackReason})` : ''}`);
 
+    // Fine-tuning: split the graph now, so an unsupported op or a missing boundary is reported before any data is read.
+    split = scope.kind === 'head' ? undefined : await FineTuner.split(tf, backbone, selectionOf(scope), settings.device);
     // Data: sources, content hashes, cache items (train x views, then val plain; shared keys computed once).
     const t0 = performance.now();
     const data = await loadSources(cfg.sources, cfg.seed);
@@ -274,7 +385,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     await hooks.onData?.(sha256(JSON.stringify([backbone.info.sha256, hashes, data.train.map((s) => s.label), data.val.map((s) => s.label)])).slice(0, 16));
 
     const t1 = performance.now();
-    const {features, stats} = await extractFeatures(backbone, items, {
+    const {features, stats} = scope.kind !== 'head' ? {features: new Float32Array(0), stats: noExtraction()} : await extractFeatures(backbone, items, {
       cacheDir: path.join(runDir, 'features'),
       batchSize: cfg.features.batchSize,
       shardSize: cfg.features.shardSize,
@@ -284,8 +395,8 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       shouldStop: hooks.shouldStop,
     });
     const extractMs = performance.now() - t1;
-    hooks.info(`Features: ${stats.items} (${stats.cached} cached, ${stats.computed} computed) in ${(stats.wallMs / 1000).toFixed(1)} s; ${data.train.length} train x ${cfg.features.views} view(s), ${data.val.length} val`);
-    const base = {runDir, counts: data.counts, extraction: stats, skippedImages: 0};
+    if (scope.kind === 'head') hooks.info(`Features: ${stats.items} (${stats.cached} cached, ${stats.computed} computed) in ${(stats.wallMs / 1000).toFixed(1)} s; ${data.train.length} train x ${cfg.features.views} view(s), ${data.val.length} val`);
+    const base = {runDir, counts: data.counts, extraction: stats, skippedImages: 0, train: {scope: scopeLabel(scope)} as HeadTrainResult['train']};
     const emptyState: TrainerState = {epoch: 0, stepInEpoch: 0, step: 0, rng: {seed: cfg.seed, scheme: 'seed-epoch-index'}, best: {metric: cfg.bestMetric, value: null, epoch: null}, history: [], epochsPlanned: cfg.epochs, natixVersion: natixVersion(), backend: backendName};
     if (stats.interrupted) {
       return {...base, state: resumed?.state ?? emptyState, interrupted: true, lastCheckpoint: resumed?.dir ?? '', history: resumed?.state.history ?? [], timings: {hashMs, extractMs, trainMs: 0, wallMs: performance.now() - wallStart}};
@@ -297,13 +408,30 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     const trainLabels = data.train.map((s) => s.label);
     const spec: HeadSpec = {type: cfg.head.type, hidden: cfg.head.hidden, dropout: cfg.head.dropout, inputDim: dim, classes, seed: cfg.seed};
     const optimizer: OptimizerSpec = {weightDecay: cfg.optimizer.weightDecay, beta1: cfg.optimizer.beta1, beta2: cfg.optimizer.beta2, epsilon: 1e-8, maxGradNorm: cfg.maxGradNorm, ema: cfg.ema, labelSmoothing: cfg.labelSmoothing, classWeights: classWeightsFor(cfg.classWeights, trainLabels, classes)};
-    if (resumed) checkResumable(resumed, spec, backbone.info.sha256);
-    const head = new Head(tf, spec, optimizer, resumed?.weights);
-    if (resumed) head.restoreOptimizer(resumed.optimizer);
-    const headInfo = {backboneSha256: backbone.info.sha256, inputDim: dim, classes, feature: backbone.info.feature.name, pool: backbone.info.pool};
+    const trainFrom = split?.cut.from;
+    if (resumed) checkResumable(resumed, spec, backbone.info.sha256, trainFrom);
+    // Fine-tuning: the EMA of every trained value lives in the FineTuner, so the head keeps none of its own.
+    const head = new Head(tf, spec, scope.kind === 'head' ? optimizer : {...optimizer, ema: 0}, resumed?.weights);
+    let learner: Learner;
+    if (scope.kind === 'head') {
+      if (resumed) head.restoreOptimizer(resumed.optimizer);
+      learner = headLearner(tf, head, features, dim, trainRows, valRows);
+    } else {
+      const tuner = await FineTuner.create(tf, backbone, head, {selection: selectionOf(scope), optimizer, device: settings.device, microBatch: Math.min(cfg.train!.microBatch, cfg.batchSize)}, resumed?.weights, split).catch((error: unknown) => {
+        head.dispose();
+        throw error;
+      });
+      split = undefined; // the tuner owns it now
+      base.train = {scope: scopeLabel(scope), trainFrom, backboneParameters: tuner.backboneParameters.elements, prefixDevice: tuner.graph.prefixDevice, microBatch: Math.min(cfg.train!.microBatch, cfg.batchSize), backboneLr: cfg.train!.backboneLr};
+      if (resumed) tuner.restoreOptimizer(resumed.optimizer);
+      hooks.info(tuner.describe());
+      hooks.info(`Learning rates: head ${cfg.lr}, backbone ${cfg.train!.backboneLr}; ${Math.min(cfg.train!.microBatch, cfg.batchSize)} images per forward/backward pass (micro-batch), gradients accumulated to ${cfg.batchSize}`);
+      const trainItems = data.train.map((s, i) => Array.from({length: cfg.features.views}, (_, v) => ({hash: hashes[i]!, view: v, sample: s.sample})));
+      const valItems = data.val.map((s, i) => ({hash: hashes[data.train.length + i]!, view: 0, sample: s.sample}));
+      learner = fineTuneLearner(tuner, backbone, trainItems, valItems, viewSpec, settings, cfg.ema > 0);
+    }
+    const headInfo = {backboneSha256: backbone.info.sha256, inputDim: dim, classes, feature: backbone.info.feature.name, pool: backbone.info.pool, ...(trainFrom === undefined ? {} : {trainFrom})};
     let state: HeadState = {...(resumed?.state ?? emptyState), epochsPlanned: cfg.epochs, backend: backendName, head: headInfo};
-    const valX = new Float32Array(valRows.length * dim);
-    valRows.forEach((r, i) => valX.set(features.subarray(r * dim, (r + 1) * dim), i * dim));
     const valLabels = data.val.map((s) => s.label);
     const sourceNames = cfg.sources.map((s) => s.name);
     const valSources = {names: sourceNames, of: data.val.map((s) => s.source)};
@@ -311,6 +439,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     const weights = cfg.sources.map((s) => s.weight);
     const steps = Math.ceil(data.train.length / cfg.batchSize);
     const lrConfig = {lr: cfg.lr, epochs: cfg.epochs, optimizer: cfg.optimizer} as unknown as ResolvedTrainConfig;
+    const backboneLrConfig = {...lrConfig, lr: cfg.train?.backboneLr ?? 0};
     let lastCheckpoint = resumed?.dir ?? '';
     // The state is the truth: a kill between a checkpoint and its best.json leaves the pointer one epoch behind.
     let bestCheckpoint = state.best.epoch ? path.join(runDir, checkpointName(state.best.epoch, 0)) : await readPointer(runDir, 'best');
@@ -324,31 +453,31 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     for (let epoch = state.epoch; epoch < cfg.epochs; epoch++) {
       const started = performance.now();
       const lr = learningRate(lrConfig, epoch);
+      const backboneLr = learningRate(backboneLrConfig, epoch);
       const order = epochSampleOrder(data.train, weights, cfg.seed, epoch);
       const viewRng = new SeededRandom(`${cfg.seed}:views:${epoch}`);
       const views = order.map(() => (cfg.features.views > 1 ? viewRng.int(cfg.features.views) : 0));
       // Training metrics accumulate over the epoch; a resumed mid-epoch run keeps them in the state.
       const acc = (state as HeadState & {partial?: {lossSum: number; n: number; logits: number[]; labels: number[]}}).partial ?? {lossSum: 0, n: 0, logits: [] as number[], labels: [] as number[]};
       const first = epoch === state.epoch ? state.stepInEpoch : 0;
-      for (let step = first; step < steps; step++) {
+      const batchAt = (step: number): TrainBatch => {
         const idx = order.slice(step * cfg.batchSize, (step + 1) * cfg.batchSize);
-        const x = new Float32Array(idx.length * dim);
-        const labels = idx.map((k) => data.train[k]!.label);
-        idx.forEach((k, i) => {
-          const row = trainRows[k]![views[step * cfg.batchSize + i]!]!;
-          x.set(features.subarray(row * dim, (row + 1) * dim), i * dim);
-        });
-        const r = head.step(x, labels, lr, state.step + 1, `${cfg.seed}:dropout:${state.step}`);
+        return {idx, views: idx.map((_, i) => views[step * cfg.batchSize + i]!), labels: idx.map((k) => data.train[k]!.label)};
+      };
+      for (let step = first; step < steps; step++) {
+        const batch = batchAt(step);
+        if (step + 1 < steps) learner.prefetch(batchAt(step + 1));
+        const r = await learner.step(batch, lr, backboneLr, state.step + 1, `${cfg.seed}:dropout:${state.step}`);
         state.step++;
-        acc.lossSum += r.loss * idx.length;
-        acc.n += idx.length;
+        acc.lossSum += r.loss * batch.idx.length;
+        acc.n += batch.idx.length;
         for (const v of r.logits) acc.logits.push(v);
-        acc.labels.push(...labels);
+        acc.labels.push(...batch.labels);
         hooks.onProgress?.('train', step + 1, steps);
         await yieldToEventLoop();
         if (hooks.shouldStop() && step + 1 < steps) {
           state = {...state, epoch, stepInEpoch: step + 1, partial: acc} as HeadState;
-          lastCheckpoint = await writeCheckpoint(runDir, head.checkpointWeights(), head.optimizerState(), state);
+          lastCheckpoint = await writeCheckpoint(runDir, learner.checkpointWeights(), learner.optimizerState(), state);
           await writePointer(runDir, 'last', lastCheckpoint, {interrupted: true});
           interrupted = true;
           break;
@@ -356,7 +485,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       }
       if (interrupted) break;
       const trainEval = evaluateLogits(Float32Array.from(acc.logits), acc.labels, classes, []);
-      const val = evaluateLogits(head.predict(valX, valLabels.length), valLabels, classes, cfg.exitThresholds, valSources);
+      const val = evaluateLogits(await learner.valLogits(), valLabels, classes, cfg.exitThresholds, valSources);
       const record: EpochRecord = {
         epoch: epoch + 1,
         lr,
@@ -373,14 +502,14 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       const {partial: _drop, ...rest} = state as HeadState & {partial?: unknown};
       void _drop;
       state = {...rest, epoch: epoch + 1, stepInEpoch: 0, history, best: improved ? {metric: cfg.bestMetric, value, epoch: epoch + 1} : state.best};
-      lastCheckpoint = await writeCheckpoint(runDir, head.checkpointWeights(), head.optimizerState(), state);
+      lastCheckpoint = await writeCheckpoint(runDir, learner.checkpointWeights(), learner.optimizerState(), state);
       await writePointer(runDir, 'last', lastCheckpoint, {epoch: epoch + 1});
       if (improved) {
         bestCheckpoint = lastCheckpoint;
         await writePointer(runDir, 'best', lastCheckpoint, {epoch: epoch + 1, metric: cfg.bestMetric, value});
       }
       await pruneCheckpoints(runDir, cfg.keepLast);
-      await writeHistory(runDir, history, `${cfg.runName} (${cfg.head.type} head on ${path.basename(cfg.model.from)}, ${backendName})`, columns);
+      await writeHistory(runDir, history, `${cfg.runName} (${cfg.head.type} head on ${path.basename(cfg.model.from)}${scope.kind === 'head' ? '' : `, ${scopeLabel(scope)} fine-tuned`}, ${backendName})`, columns);
       await hooks.onEpoch?.(record, state);
       if (cfg.earlyStopping) {
         const es = cfg.earlyStopping;
@@ -399,18 +528,18 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       }
     }
     const trainMs = performance.now() - t2;
-    head.dispose();
     const timings = (): HeadTrainResult['timings'] => ({hashMs, extractMs, trainMs, wallMs: performance.now() - wallStart});
-    if (interrupted) return {...base, state, interrupted: true, lastCheckpoint, bestCheckpoint, history: state.history, timings: timings()};
+    if (interrupted) {
+      await learner.dispose();
+      return {...base, state, interrupted: true, lastCheckpoint, bestCheckpoint, history: state.history, timings: timings()};
+    }
 
     // Temperature scaling on the best checkpoint's validation logits.
     let calibration: Calibration | undefined;
     const bestDir = bestCheckpoint ?? lastCheckpoint;
     if (bestDir && valLabels.length > 0) {
       const best = await readCheckpoint(bestDir);
-      const bestHead = new Head(tf, spec, optimizer, best.weights);
-      const logits = bestHead.predict(valX, valLabels.length);
-      bestHead.dispose();
+      const logits = await learner.checkpointValLogits(best.weights);
       const temperature = fitTemperature(logits, valLabels, classes);
       const scaled = Float32Array.from(logits, (v) => v / temperature);
       const after = evaluateLogits(scaled, valLabels, classes, cfg.exitThresholds, valSources);
@@ -427,14 +556,20 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       await writeFileAtomic(path.join(runDir, 'calibration.json'), `${JSON.stringify(calibration, null, 2)}\n`);
       hooks.info(`Temperature scaling: T = ${temperature.toFixed(4)}, val ECE ${calibration.eceBefore.toFixed(4)} -> ${calibration.eceAfter.toFixed(4)}, NLL ${calibration.nllBefore.toFixed(4)} -> ${calibration.nllAfter.toFixed(4)}`);
     }
+    await learner.dispose();
     await writeFileAtomic(
       path.join(runDir, 'run.json'),
-      `${JSON.stringify({status: 'finished', mode: 'head', epochs: state.epoch, best: state.best, backend: backendName, natix: natixVersion(), sources: data.counts, extraction: stats, calibration, timings: timings()}, null, 2)}\n`,
+      `${JSON.stringify({status: 'finished', mode: 'head', train: scopeLabel(scope), ...(trainFrom === undefined ? {} : {trainFrom}), epochs: state.epoch, best: state.best, backend: backendName, natix: natixVersion(), sources: data.counts, extraction: stats, calibration, timings: timings()}, null, 2)}\n`,
     );
     return {...base, state, interrupted: false, lastCheckpoint, bestCheckpoint, history: state.history, calibration, timings: timings()};
   } finally {
+    await split?.dispose();
     await backbone.close();
   }
+}
+
+function noExtraction(): ExtractionStats {
+  return {items: 0, cached: 0, computed: 0, shardsWritten: 0, shardsRejected: 0, wallMs: 0, inferenceMs: 0, decodeMs: 0, preprocessMs: 0, interrupted: false};
 }
 
 async function hashAll(list: SourcedSample[], onProgress: (done: number, total: number) => void): Promise<string[]> {
@@ -456,7 +591,7 @@ async function hashAll(list: SourcedSample[], onProgress: (done: number, total: 
 /** Whether a run folder holds a head run (config.json mode 'head'). */
 export async function readHeadRunConfig(runDir: string): Promise<ResolvedHeadConfig | undefined> {
   try {
-    const cfg = JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
+    const cfg = JSON.parse(await readUserFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedHeadConfig;
     return cfg.mode === 'head' ? cfg : undefined;
   } catch {
     return undefined;

@@ -91,7 +91,7 @@ export class Head {
   }
 
   /** Logits of x [n, D] with the given weights; dropout (mlp) from `mask` when training. */
-  private forward(x: Tensor, weights: Tensor[], mask?: Tensor): Tensor {
+  forward(x: Tensor, weights: Tensor[], mask?: Tensor): Tensor {
     const tf = this.tf;
     if (this.spec.type === 'linear') return tf.add(tf.matMul(x, weights[0]!), weights[1]!);
     let h = tf.relu(tf.add(tf.matMul(x, weights[0]!), weights[1]!));
@@ -119,7 +119,8 @@ export class Head {
     return {targets, weights};
   }
 
-  private dropoutMask(n: number, seed: string): Float32Array | undefined {
+  /** The mlp's dropout mask of a batch (scaled by 1 / keep), drawn from `seed`; undefined without dropout. */
+  dropoutMask(n: number, seed: string): Float32Array | undefined {
     if (this.spec.type !== 'mlp' || this.spec.dropout <= 0) return undefined;
     const rng = new SeededRandom(seed);
     const keep = 1 - this.spec.dropout;

@@ -39,6 +39,13 @@ export function resolveTrainScope(c: Pick<TrainConfig, 'model' | 'backbone-lr'>,
   return {scope, backboneLr: c['backbone-lr'] ?? lr / 10};
 }
 
+/** How a scope is written in the config (`head`, `last:2`, `all`, `from "<value>"`), for messages and the run log. */
+export function scopeLabel(scope: TrainScope): string {
+  if (scope.kind === 'last') return `last:${scope.blocks}`;
+  if (scope.kind === 'from') return `from "${scope.value}"`;
+  return scope.kind;
+}
+
 /** The value training starts from (the boundary of the frozen prefix); exit 2 when last:N exceeds the blocks. */
 export function scopeStart(g: GraphIndex, scope: Exclude<TrainScope, {kind: 'head'}>): string {
   if (scope.kind === 'all') return trainFrom(g, {all: true});

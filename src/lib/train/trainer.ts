@@ -5,7 +5,7 @@
  * verifies. Randomness comes from (seed, epoch, index), so a run killed and resumed sees the same data order and
  * augmentations as one that never stopped.
  */
-import {mkdir, readFile} from 'node:fs/promises';
+import {mkdir} from 'node:fs/promises';
 import path from 'node:path';
 import type {TrainConfig} from '../config/schemas/train.js';
 import type {Dataset} from '../data/sample.js';
@@ -21,6 +21,7 @@ import {epochLength, epochOrder, fillAugmented, loadSplits, validatorAugmented, 
 import {writeHistory, type EpochRecord} from './history.js';
 import {yieldToEventLoop, type StepReport} from './loop-control.js';
 import {buildModel, type Architecture} from './zoo.js';
+import {readUserFile, UserFileError} from '../util/user-files.js';
 
 /** Every setting with its default filled in: what the run folder records as `config.json`. */
 export interface ResolvedTrainConfig {
@@ -407,8 +408,10 @@ function checkClasses(labels: number[], cfg: ResolvedTrainConfig, allowed: boole
 /** The resolved config a run was started with (for resume). */
 export async function readRunConfig(runDir: string): Promise<ResolvedTrainConfig | undefined> {
   try {
-    return JSON.parse(await readFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedTrainConfig;
-  } catch {
+    return JSON.parse(await readUserFile(path.join(runDir, 'config.json'), 'utf8')) as ResolvedTrainConfig;
+  } catch (error) {
+    // Missing or not JSON: no usable config. A FIFO, a folder or an unreadable file: say so (never waited on).
+    if (error instanceof UserFileError && error.reason !== 'missing') throw error;
     return undefined;
   }
 }

@@ -1,11 +1,13 @@
 /**
- * Opening files a user named (dataset images, manifests, label files, config files) without ever hanging or
- * crashing: only regular files are opened (a FIFO named `x.jpg` would block `open()` forever), and every
- * file-system error is described as what it is (permission denied, symlink loop, a directory...) rather than
- * surfacing as a raw errno or an "unsupported image format".
+ * Opening files a user named (dataset images, manifests, label files, config files, models and their weight files,
+ * checkpoints) without ever hanging or crashing: only regular files are opened (a FIFO named `x.jpg` or
+ * `model.onnx` would block `open()` forever, in natix or in a native library such as onnxruntime or libvips), and
+ * every file-system error is described as what it is (permission denied, symlink loop, a directory...) rather than
+ * surfacing as a raw errno or an "unsupported image format". Symlinks are followed and their target is checked;
+ * the message names the target when it is the target that is wrong.
  */
 import {constants, type ReadStream, type Stats} from 'node:fs';
-import {open, stat} from 'node:fs/promises';
+import {lstat, open, realpath, stat} from 'node:fs/promises';
 import {ExitCode, NatixError} from '../errors.js';
 
 /** Why a user file could not be read; the check ids and messages derive from it. */
@@ -63,6 +65,12 @@ export function toUserFileError(file: string, error: unknown): UserFileError {
   return new UserFileError(file, reason, what, error);
 }
 
+/** UserFileError for a non-regular `file`; through a symlink, the message names the target too. */
+async function nonRegularError(file: string, kind: {reason: UnreadableReason; what: string}): Promise<UserFileError> {
+  const target = (await lstat(file).catch(() => undefined))?.isSymbolicLink() ? await realpath(file).catch(() => undefined) : undefined;
+  return new UserFileError(file, kind.reason, target ? `(a symlink to ${target}) ${kind.what}` : kind.what);
+}
+
 /**
  * Throws UserFileError unless `file` (symlinks followed) is a regular file. For consumers that open the path
  * themselves (libvips); readers of text use readUserFile, which checks the opened descriptor instead.
@@ -75,8 +83,23 @@ export async function assertRegularFile(file: string): Promise<Stats> {
     throw toUserFileError(file, error);
   }
   const kind = nonRegularKind(info);
-  if (kind) throw new UserFileError(file, kind.reason, kind.what);
+  if (kind) throw await nonRegularError(file, kind);
   return info;
+}
+
+/**
+ * Throws UserFileError unless `file` can be opened for reading and is a regular file: it is opened with O_NONBLOCK
+ * (a FIFO open returns at once), its descriptor fstat-ed, and closed. For paths handed to a native library that
+ * opens them itself and would block on a FIFO (onnxruntime's InferenceSession.create(path), libvips). Symlinks are
+ * followed to their real target, which is what is checked.
+ */
+export async function assertOpenableRegularFile(file: string): Promise<Stats> {
+  const handle = await openRegular(file);
+  try {
+    return await handle.stat();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -92,7 +115,7 @@ async function openRegular(file: string): Promise<Awaited<ReturnType<typeof open
   }
   try {
     const kind = nonRegularKind(await handle.stat());
-    if (kind) throw new UserFileError(file, kind.reason, kind.what);
+    if (kind) throw await nonRegularError(file, kind);
     return handle;
   } catch (error) {
     await handle.close();

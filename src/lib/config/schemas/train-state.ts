@@ -57,7 +57,15 @@ export const trainerStateSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['backboneSha256', 'inputDim', 'classes', 'feature', 'pool'],
-      properties: {backboneSha256: {type: 'string', pattern: '^[0-9a-f]{64}$'}, inputDim: {type: 'integer', minimum: 1}, classes: {type: 'integer', minimum: 2}, feature: {type: 'string'}, pool: {type: 'string'}},
+      properties: {
+        backboneSha256: {type: 'string', pattern: '^[0-9a-f]{64}$'},
+        inputDim: {type: 'integer', minimum: 1},
+        classes: {type: 'integer', minimum: 2},
+        feature: {type: 'string'},
+        pool: {type: 'string'},
+        /** Fine-tuning runs (model.train last:N / all / train-from): the value the trained tail starts from. */
+        trainFrom: {type: 'string'},
+      },
     },
   },
 } as const;

@@ -20,6 +20,8 @@ export const trainConfigSchema = {
     lr: {type: 'number', exclusiveMinimum: 0, maximum: 10},
     /** Learning rate of the trained part of the backbone (model.train last:N / all, model.train-from); default lr / 10. */
     'backbone-lr': {type: 'number', exclusiveMinimum: 0, maximum: 10},
+    /** Images per forward/backward pass when part of the backbone trains (gradients accumulate to batch-size); default 8. */
+    'micro-batch': {type: 'integer', minimum: 1, maximum: 65536},
     seed: {type: 'integer', minimum: 0, maximum: 4294967295},
     'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */

@@ -133,7 +133,10 @@ if (backend === 'wasm') {
   for (let r = 0; r <= REPS; r++) {
     const old = await timeIt(() => withTfjsKernel('BatchMatMul', mm));
     const now = await timeIt(mm);
-    if (r > 0) before.push(old), after.push(now);
+    if (r > 0) {
+      before.push(old);
+      after.push(now);
+    }
   }
   row(`MatMul [${tokens}x192]x[192x768] + both gradients (tfjs)`, before, after);
   tf.dispose([a, b, dy]);

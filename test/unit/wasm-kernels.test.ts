@@ -252,3 +252,66 @@ describe('wasm BatchMatMul (every product on XNNPACK: transposes and batches inc
     expect(tf.memory().numTensors).toBe(before);
   });
 });
+
+describe('wasm Transpose and Slice (rank reduced / copied through heap views)', () => {
+  it('match the cpu backend for ranks 1-6, size-1 axes, every dtype, and leak nothing', async () => {
+    await loadTfjs('wasm');
+    const rng = new SeededRandom(17);
+    const transposes: Array<{shape: number[]; perm: number[]}> = [
+      {shape: [5], perm: [0]},
+      {shape: [3, 4], perm: [1, 0]},
+      {shape: [2, 3, 4], perm: [0, 2, 1]},
+      {shape: [2, 1, 4, 3], perm: [3, 1, 0, 2]},
+      {shape: [2, 7, 3, 3, 8], perm: [2, 0, 3, 1, 4]}, // ViT qkv split: rank 5, the last axis stays last
+      {shape: [2, 3, 4, 5, 6], perm: [4, 3, 2, 1, 0]}, // rank 5, runs of one element
+      {shape: [2, 3, 2, 5, 2, 3], perm: [2, 3, 0, 4, 1, 5]},
+      {shape: [4, 1, 3, 1, 5, 2], perm: [5, 1, 4, 0, 3, 2]},
+      {shape: [2, 3, 4, 5], perm: [0, 1, 2, 3]},
+      {shape: [3, 4, 5, 6], perm: [2, 3, 0, 1]}, // merges to a 2-D transpose
+    ];
+    const slices: Array<{shape: number[]; begin: number[]; size: number[]}> = [
+      {shape: [10], begin: [3], size: [4]},
+      {shape: [6, 7], begin: [1, 2], size: [3, -1]},
+      {shape: [4, 5, 6], begin: [1, 0, 0], size: [2, 5, 6]},
+      {shape: [4, 5, 6], begin: [0, 1, 2], size: [4, 3, 2]},
+      {shape: [2, 3, 4, 5, 6], begin: [1, 0, 1, 2, 0], size: [1, 3, 2, 3, 6]},
+      {shape: [3, 1, 4, 2], begin: [1, 0, 3, 1], size: [2, 1, 1, 1]},
+    ];
+    for (const dtype of ['float32', 'int32', 'bool'] as const) {
+      const values = (shape: number[]): number[] => Array.from({length: shape.reduce((a, b) => a * b, 1)}, () => (dtype === 'float32' ? rng.normal() : dtype === 'int32' ? Math.floor(rng.next() * 1000) - 500 : rng.next() < 0.5 ? 0 : 1));
+      for (const c of transposes) {
+        const v = values(c.shape);
+        const run = async (backend: string): Promise<[number[], ArrayLike<number>]> => {
+          await tf.setBackend(backend);
+          const x = tf.tensor(v, c.shape, dtype);
+          const y = tf.transpose(x, c.perm);
+          const out: [number[], ArrayLike<number>] = [y.shape, Array.from(y.dataSync() as ArrayLike<number>)];
+          tf.dispose([x, y]);
+          return out;
+        };
+        const [cpuShape, cpu] = await run('cpu');
+        const [wasmShape, wasm] = await run('wasm');
+        expect(wasmShape, `${dtype} ${JSON.stringify(c)}`).toEqual(cpuShape);
+        expect(Array.from(wasm), `${dtype} ${JSON.stringify(c)}`).toEqual(Array.from(cpu));
+      }
+      for (const c of slices) {
+        const v = values(c.shape);
+        const run = async (backend: string): Promise<[number[], number[]]> => {
+          await tf.setBackend(backend);
+          const x = tf.tensor(v, c.shape, dtype);
+          const y = tf.slice(x, c.begin, c.size);
+          const out: [number[], number[]] = [y.shape, Array.from(y.dataSync() as ArrayLike<number>)];
+          tf.dispose([x, y]);
+          return out;
+        };
+        expect(await run('wasm'), `${dtype} ${JSON.stringify(c)}`).toEqual(await run('cpu'));
+      }
+    }
+    await tf.setBackend('wasm');
+    const before = tf.memory().numTensors;
+    const x = tf.randomNormal([2, 3, 4, 5, 6]);
+    tf.dispose([tf.transpose(x, [4, 3, 2, 1, 0]), tf.transpose(x, [0, 2, 1, 3, 4]), tf.slice(x, [1, 1, 0, 0, 2], [1, 2, 4, 5, 3]), ...tf.grads((t: tf.Tensor) => tf.transpose(t, [2, 0, 3, 1, 4]).slice([1], [2]).sum())([x])]);
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});

@@ -23,9 +23,12 @@ type KernelFunc = (args: {inputs: Record<string, TensorInfo | TensorInfo[]>; bac
 
 interface Backend {
   disposeData(dataId: object, force?: boolean): boolean;
-  /** A new float32 tensor in the wasm heap (contents undefined). */
+  /** A new tensor in the wasm heap (contents undefined). */
   makeOutput(shape: number[], dtype: string): TensorInfo;
-  /** A view of a tensor's data in the wasm heap; take it after the last allocation (growing the heap detaches it). */
+  /**
+   * A view of a tensor's data in the wasm heap (Float32Array, Int32Array or Uint8Array by dtype); take it after the
+   * last allocation (growing the heap detaches it).
+   */
   typedArrayFromHeap(t: TensorInfo): Float32Array;
 }
 
@@ -189,7 +192,10 @@ class Scope {
     return paddings.every(([a, b]) => a === 0 && b === 0) ? x : this.call(this.k.padV2, {x}, {paddings, constantValue: 0});
   }
   slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
-    return size.every((s, i) => begin[i] === 0 && s === x.shape[i]) ? x : this.call(this.k.slice, {x}, {begin, size});
+    if (size.every((s, i) => begin[i] === 0 && s === x.shape[i])) return x;
+    const out = sliceInto(this.backend, x, begin, size);
+    this.temps.push(out);
+    return out;
   }
   stridedSlice(x: TensorInfo, begin: number[], end: number[], strides: number[]): TensorInfo {
     return this.call(this.k.stridedSlice, {x}, {begin, end, strides, beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0});
@@ -227,6 +233,122 @@ class Scope {
 }
 
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+function strides(shape: readonly number[]): number[] {
+  const out = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) out[i] = out[i + 1]! * shape[i + 1]!;
+  return out;
+}
+
+/**
+ * x[begin : begin + size] copied run by run through views of the wasm heap. (tfjs-backend-wasm's Slice first copies
+ * the whole input out of the heap, so slicing a batch item by item costs batch x input.) Every dtype but string.
+ */
+function sliceInto(backend: Backend, x: TensorInfo, begin: readonly number[], size: readonly number[]): TensorInfo {
+  const out = backend.makeOutput([...size], x.dtype);
+  const total = product(size);
+  if (total === 0) return out;
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const st = strides(x.shape);
+  // Axes after `last` are taken whole, so each run is size[last] * st[last] contiguous elements.
+  let last = size.length - 1;
+  while (last > 0 && size[last] === x.shape[last] && begin[last] === 0) last--;
+  const run = size[last]! * st[last]!;
+  const index = new Array<number>(last).fill(0);
+  let from = begin.reduce((acc, b, i) => acc + b * st[i]!, 0);
+  for (let to = 0; to < total; to += run) {
+    dst.set(src.subarray(from, from + run), to);
+    // Advance the odometer over the outer axes 0..last-1.
+    for (let a = last - 1; a >= 0; a--) {
+      from += st[a]!;
+      if (++index[a]! < size[a]!) break;
+      from -= size[a]! * st[a]!;
+      index[a] = 0;
+    }
+  }
+  return out;
+}
+
+/** The Slice kernel on heap views (see sliceInto). */
+function sliceKernel(original: KernelFunc, parse: (x: TensorInfo, begin: unknown, size: unknown) => [number[], number[]]) {
+  return (args: {inputs: {x: TensorInfo}; backend: Backend; attrs: {begin: unknown; size: unknown}}): TensorInfo => {
+    const {x} = args.inputs;
+    if (x.dtype === 'string') return original(args as never);
+    const [begin, size] = parse(x, args.attrs.begin, args.attrs.size);
+    return sliceInto(args.backend, x, begin, size);
+  };
+}
+
+/**
+ * Transpose with its rank reduced first: size-1 axes dropped and axes that stay neighbours merged, so most
+ * transposes reach tfjs' rank-2/3/4 loops; what is still of rank 5 or more (ViT's [B, T, 3, heads, dim] ->
+ * [3, B, heads, T, dim]) is copied in JavaScript run by run, where tfjs' generic loop allocates index vectors for
+ * every element (~25x slower).
+ */
+function transposeKernel(original: KernelFunc, reshape: KernelFunc) {
+  return (args: {inputs: {x: TensorInfo}; backend: Backend; attrs: {perm: number[]}}): TensorInfo => {
+    const {x} = args.inputs;
+    const {perm} = args.attrs;
+    const backend = args.backend;
+    if (x.dtype === 'string') return original(args as never);
+    const outShape = perm.map((p) => x.shape[p]!);
+    // Reduce: keep axes of size > 1, then merge runs p, p+1 in perm order.
+    const kept = perm.filter((p) => x.shape[p]! > 1);
+    const groups: number[][] = [];
+    for (const p of kept) {
+      const g = groups[groups.length - 1];
+      if (g && g[g.length - 1] === p - 1 - countSkipped(x.shape, g[g.length - 1]!, p)) g.push(p);
+      else groups.push([p]);
+    }
+    const order = [...groups].sort((a, b) => a[0]! - b[0]!);
+    const shape = order.map((g) => product(g.map((p) => x.shape[p]!)));
+    const reducedPerm = groups.map((g) => order.indexOf(g));
+    const b = {backend};
+    if (reducedPerm.every((p, i) => p === i)) return reshape({inputs: {x}, attrs: {shape: outShape}, ...b});
+    if (shape.length <= 4) {
+      const flat = reshape({inputs: {x}, attrs: {shape}, ...b});
+      const moved = original({inputs: {x: flat}, attrs: {perm: reducedPerm}, ...b});
+      const out = reshape({inputs: {x: moved}, attrs: {shape: outShape}, ...b});
+      backend.disposeData(flat.dataId);
+      backend.disposeData(moved.dataId);
+      return out;
+    }
+    // Rank >= 5 after reduction: the last output axis is a run of `inner` elements in the input only when it is the
+    // input's last axis too; otherwise runs of 1.
+    const out = backend.makeOutput(outShape, x.dtype);
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(out);
+    const st = strides(shape);
+    const rank = shape.length;
+    const lastStays = reducedPerm[rank - 1] === rank - 1;
+    const inner = lastStays ? shape[rank - 1]! : 1;
+    const outer = lastStays ? rank - 1 : rank;
+    const dims = reducedPerm.slice(0, outer).map((p) => shape[p]!);
+    const steps = reducedPerm.slice(0, outer).map((p) => st[p]!);
+    const index = new Array<number>(outer).fill(0);
+    const total = product(shape);
+    let from = 0;
+    for (let to = 0; to < total; to += inner) {
+      if (inner === 1) dst[to] = src[from]!;
+      else dst.set(src.subarray(from, from + inner), to);
+      for (let a = outer - 1; a >= 0; a--) {
+        from += steps[a]!;
+        if (++index[a]! < dims[a]!) break;
+        from -= dims[a]! * steps[a]!;
+        index[a] = 0;
+      }
+    }
+    return out;
+  };
+}
+
+/** How many size-1 axes lie strictly between axes a and b (a < b). */
+function countSkipped(shape: readonly number[], a: number, b: number): number {
+  let n = 0;
+  for (let i = a + 1; i < b; i++) if (shape[i] === 1) n++;
+  return n;
+}
 
 /**
  * BatchMatMul with every product on XNNPACK: tfjs-backend-wasm runs only the plain 2-D case there and everything else
@@ -468,11 +590,12 @@ export function registerWasmTrainingKernels(tf: Tf): void {
     if (!k) throw new Error(`wasm backend lacks ${name}`);
     return k.kernelFunc as unknown as KernelFunc;
   };
+  const parseSlice = (x: TensorInfo, begin: unknown, size: unknown): [number[], number[]] => tf.slice_util.parseSliceParams(x as never, begin as number[], size as number[]) as [number[], number[]];
   const base: Base = {
     reshape: kernel('Reshape'),
-    transpose: kernel('Transpose'),
+    transpose: transposeKernel(kernel('Transpose'), kernel('Reshape')) as KernelFunc,
     padV2: kernel('PadV2'),
-    slice: kernel('Slice'),
+    slice: sliceKernel(kernel('Slice'), parseSlice) as KernelFunc,
     stridedSlice: kernel('StridedSlice'),
     concat: kernel('Concat'),
     fill: kernel('Fill'),
@@ -488,6 +611,8 @@ export function registerWasmTrainingKernels(tf: Tf): void {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({kernelName, backendName: 'wasm', kernelFunc: kernelFunc as never});
   };
+  replace('Slice', base.slice);
+  replace('Transpose', base.transpose);
   replace('BatchMatMul', batchMatMulKernel(base));
   replace('Conv2DBackpropFilter', conv2dBackpropFilterKernel(base));
   replace('Conv2DBackpropInput', conv2dBackpropInputKernel(base, originalInput));

@@ -1,9 +1,9 @@
 /**
  * validate-data speed and memory, measured in one run:
  *  (a) a bare pass that only decodes every image once at the reduced size validate-data uses (256 px, same
- *      concurrency), and (b) the full validate-data analysis on the same folder, in interleaved rounds
- *      (NATIX_BENCH_ROUNDS, default 7) -> medians of images/s, of the per-round ratio b/a (goal <= 1.15) and of CPU
- *      ms per image;
+ *      concurrency), (b) the full validate-data analysis on the same folder and (c) the same with the per-image pixel
+ *      work on the main thread instead of the worker pool, in interleaved rounds (NATIX_BENCH_ROUNDS, default 7) ->
+ *      medians of images/s, of the per-round ratios b/a (goal <= 1.15) and c/a, and of CPU ms per image;
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
  *      rows: memory must stay flat, not grow with the dataset.
  * Inputs are generated once with natix's synth generator and cached under bench/.cache/.
@@ -64,25 +64,27 @@ async function timed(fn: () => Promise<unknown>): Promise<Timing> {
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
-const full = async (): Promise<unknown> => {
+const analyse = async (pixelWorkers?: number): Promise<unknown> => {
   const issues: DataIssue[] = [];
   const dataset = await openDataset(hd, 'auto', {onIssue: (i) => issues.push(i)});
-  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256});
+  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers});
   findings = result.findings.length;
   return result;
 };
+const full = (): Promise<unknown> => analyse();
+// (c) the same analysis with the pixel work on the main thread (pixelWorkers 0): what the worker pool buys.
+const mainThread = (): Promise<unknown> => analyse(0);
 const rounds = Number(process.env.NATIX_BENCH_ROUNDS ?? 7);
 await bare(); // warm the page cache and libvips
-const runs: Array<{a: Timing; b: Timing}> = [];
+const runs: Array<{a: Timing; b: Timing; c: Timing}> = [];
 for (let r = 0; r < rounds; r++) {
-  if (r % 2 === 0) {
-    const a = await timed(bare);
-    runs.push({a, b: await timed(full)});
-  } else {
-    const b = await timed(full);
-    runs.push({a: await timed(bare), b});
-  }
-  console.log(`  round ${r + 1}/${rounds}: bare ${runs.at(-1)!.a.seconds.toFixed(2)} s, validate-data ${runs.at(-1)!.b.seconds.toFixed(2)} s, ratio ${(runs.at(-1)!.b.seconds / runs.at(-1)!.a.seconds).toFixed(3)}`);
+  // Rotate the order (a b c, b c a, c a b) so slow phases of a shared machine hit every pass alike.
+  const passes: Array<['a' | 'b' | 'c', () => Promise<unknown>]> = [['a', bare], ['b', full], ['c', mainThread]];
+  const order = [...passes.slice(r % 3), ...passes.slice(0, r % 3)];
+  const round = {} as {a: Timing; b: Timing; c: Timing};
+  for (const [name, fn] of order) round[name] = await timed(fn);
+  runs.push(round);
+  console.log(`  round ${r + 1}/${rounds}: bare ${round.a.seconds.toFixed(2)} s, validate-data ${round.b.seconds.toFixed(2)} s (pixel work on the main thread: ${round.c.seconds.toFixed(2)} s), ratio ${(round.b.seconds / round.a.seconds).toFixed(3)}`);
 }
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const bareSeconds = median(runs.map((r) => r.a.seconds));
@@ -90,6 +92,9 @@ const fullSeconds = median(runs.map((r) => r.b.seconds));
 const wallRatio = median(runs.map((r) => r.b.seconds / r.a.seconds));
 const bareCpu = median(runs.map((r) => r.a.cpuMsPerImage));
 const fullCpu = median(runs.map((r) => r.b.cpuMsPerImage));
+const mainSeconds = median(runs.map((r) => r.c.seconds));
+const mainRatio = median(runs.map((r) => r.c.seconds / r.a.seconds));
+const mainCpu = median(runs.map((r) => r.c.cpuMsPerImage));
 
 // The JavaScript share of (b): per-image properties on already-decoded buffers (warm, 3 rounds, best kept).
 const {computeProperties} = await import('../src/lib/quality/properties.js');
@@ -106,6 +111,7 @@ console.log(`  (a) bare decode at 256 px : ${(files.length / bareSeconds).toFixe
 console.log(`  (b) validate-data         : ${(files.length / fullSeconds).toFixed(1)} images/s, ${fullCpu.toFixed(2)} CPU ms/image, ${findings} findings`);
 console.log(`  ratio b/a, wall time      : ${wallRatio.toFixed(3)}  (median of per-round ratios; goal <= 1.15)`);
 console.log(`  ratio b/a, CPU per image  : ${(fullCpu / bareCpu).toFixed(3)}`);
+console.log(`  (c) pixel work on the main thread (pixelWorkers 0): ${(files.length / mainSeconds).toFixed(1)} images/s, ${mainCpu.toFixed(2)} CPU ms/image, ratio c/a wall ${mainRatio.toFixed(3)}, CPU ${(mainCpu / bareCpu).toFixed(3)}`);
 console.log(`  per-image properties (JS): ${propsMs.toFixed(3)} ms on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
 if (process.env.NATIX_BENCH_RSS === '0') process.exit(0);
 

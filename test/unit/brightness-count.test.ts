@@ -24,6 +24,10 @@ describe('settleBrightnessByCount: the counting shortcut never changes a dark / 
       const [p5, p99] = exactBrightnessPercentiles(data, [5, 99]) as [number, number];
       for (const uncertain of [{dark: true, light: false}, {dark: false, light: true}, {dark: true, light: true}]) {
         const settled = settleBrightnessByCount(data, DARK, LIGHT, uncertain);
+        // The same answer from an unaligned copy (byte loads instead of 32-bit words).
+        const unaligned = new Uint8Array(new ArrayBuffer(data.length + 1), 1, data.length);
+        unaligned.set(data);
+        expect(settleBrightnessByCount(unaligned, DARK, LIGHT, uncertain)).toEqual(settled);
         if (!settled) {
           refused++;
           continue;

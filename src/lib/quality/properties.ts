@@ -92,6 +92,7 @@ export function computeProperties(image: DecodedImage, scratch: PropertiesScratc
   const g32 = new Float64Array(32 * 32);
   scratch.cellsOfColumns(width);
   const {colCell, colWeight} = scratch;
+  const wholeCells = width % 32 === 0;
   // The distribution statistics from every other pixel of every other row on images large enough (a quarter of
   // the work; percentiles and entropy barely move).
   const step = width >= 64 && height >= 64 ? 2 : 1;
@@ -105,16 +106,23 @@ export function computeProperties(image: DecodedImage, scratch: PropertiesScratc
     rowSums.fill(0);
     const rowStart = p;
     // BT.601 luma in 8.8 fixed point (77, 150, 29 / 256): the same as round(0.299 R + 0.587 G + 0.114 B) within 1.
-    for (let x = 0; x < width; x++, p++, i += 3) {
-      const r = data[i]!;
-      const g = data[i + 1]!;
-      const b = data[i + 2]!;
-      const l = (77 * r + 150 * g + 29 * b + 128) >> 8;
-      grey[p] = l;
-      const c = colCell[x]!;
-      const w = colWeight[x]!;
-      rowSums[c]! += l * w;
-      rowSums[c + 1]! += l - l * w;
+    if (wholeCells) {
+      // Width a multiple of 32 (256 px thumbnails): every pixel lies in one cell (weight 1, and the next cell would
+      // get l - l * 1 = 0), so the sums are the same numbers without the weights.
+      for (let x = 0; x < width; x++, p++, i += 3) {
+        const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
+        grey[p] = l;
+        rowSums[colCell[x]!]! += l;
+      }
+    } else {
+      for (let x = 0; x < width; x++, p++, i += 3) {
+        const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
+        grey[p] = l;
+        const c = colCell[x]!;
+        const w = colWeight[x]!;
+        rowSums[c]! += l * w;
+        rowSums[c + 1]! += l - l * w;
+      }
     }
     const [cr, wr] = cellSpan(y, height);
     for (let c = 0; c < 32; c++) {
@@ -221,6 +229,24 @@ const SQ691 = Int32Array.from({length: 256}, (_, v) => 691 * v * v);
 const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
 
 /**
+ * The dark / light percentiles at full resolution, for an image needsExactBrightness sent here (`thumbnail`: its
+ * thumbnail values, `full`: its full-resolution RGB pixels). Most such images are not dark after all (small
+ * highlights the thumbnail averaged away): counting pixels proves it in one pass (settleBrightnessByCount), and the
+ * percentile then returned is a bound that decides the verdict. The rest get the exact percentiles, exact wherever a
+ * finding will quote them (or the threshold falls inside the pinned interval).
+ */
+export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number): {brightnessP5: number; brightnessP99: number} {
+  const uncertain = {dark: thumbnail.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - thumbnail.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN};
+  const settled = settleBrightnessByCount(full, dark, light, uncertain);
+  if (settled) {
+    return {brightnessP99: uncertain.dark ? settled.p99Above : thumbnail.brightnessP99, brightnessP5: uncertain.light ? settled.p5Below : thumbnail.brightnessP5};
+  }
+  const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < dark : 1 - high < light);
+  const [brightnessP5, brightnessP99] = exactBrightnessPercentiles(full, [5, 99], exactWanted) as [number, number];
+  return {brightnessP5, brightnessP99};
+}
+
+/**
  * The cheap full-resolution answer for most images needsExactBrightness sends here: settles "not dark" (the 99th
  * percentile is above `dark`) and "not light" (the 5th percentile is below 1 - `light`) by COUNTING pixels, without
  * the percentiles. numpy's percentile at q interpolates between the order statistics of ranks floor(q (n-1)) and the
@@ -242,7 +268,23 @@ export function settleBrightnessByCount(data: Uint8Array, dark: number, light: n
   let bright = 0;
   let darker = 0;
   const chunk = 3 * 4096;
-  for (let start = 0; start < data.length && (bright < brightNeeded || darker < darkNeeded); start += chunk) {
+  // The common case (only "dark" uncertain; a 4-byte-aligned buffer): four pixels from three 32-bit words per
+  // step, half the time of byte loads (measured).
+  const words = !uncertain.light && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
+  let start = 0;
+  if (words) {
+    for (let from = 0; from < words.length && bright < brightNeeded; from += chunk) {
+      const to = Math.min(words.length, from + chunk);
+      for (let j = from; j < to; j += 3) {
+        const a = words[j]!;
+        const b = words[j + 1]!;
+        const c = words[j + 2]!;
+        bright += (SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]! >= keyAbove ? 1 : 0) + (SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]! >= keyAbove ? 1 : 0) + (SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]! >= keyAbove ? 1 : 0) + (SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]! >= keyAbove ? 1 : 0);
+      }
+    }
+    start = words.length * 4; // the last 0-3 pixels (or none, when settled early: the loop below then stops at once)
+  }
+  for (; start < data.length && (bright < brightNeeded || darker < darkNeeded); start += chunk) {
     const end = Math.min(data.length, start + chunk);
     for (let i = start; i < end; i += 3) {
       const key = SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!;

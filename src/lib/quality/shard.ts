@@ -1,7 +1,7 @@
 /**
  * Shard files of `natix validate-data --shard i/n` and their merge. A shard file (JSON Lines) holds a header (the
  * dataset, the shard, every option that changes a verdict), the shard's per-image and reader findings, and one
- * fingerprint record per image (~1.5 KB of text: the pHash, the base64 grey signature, the pixel hash, size, mean
+ * fingerprint record per image (~1.5 KB of text: the pHash, the base64 grey signature, the pixel key, size, mean
  * brightness, split, label, video). `mergeShards` checks that the files are the n shards of one run, puts the
  * records back in reader order and runs the cross-image checks over all of them: the result is the one an unsharded
  * run gives (tested), except timings.

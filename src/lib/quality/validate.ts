@@ -15,7 +15,8 @@ import {UserFileError} from '../util/user-files.js';
 import {FingerprintTable} from './fingerprints.js';
 import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
 import {pairsWithin, type PairSearchStats} from './hash-index.js';
-import {computeProperties, exactBrightnessPercentiles, needsExactBrightness, PropertiesScratch, settleBrightnessByCount, THUMBNAIL_BRIGHTNESS_MARGIN, type ImageProperties} from './properties.js';
+import {PixelWorkPool} from './pixel-pool.js';
+import {needsExactBrightness, type ImageProperties} from './properties.js';
 import {inShard, type Shard} from './shard-key.js';
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -86,6 +87,11 @@ export interface ValidateOptions {
   expectedSplits?: Record<string, number>;
   /** Keep the bytes of in-file images (parquet rows) for the report / quarantine (costs memory). */
   keepBytes?: boolean;
+  /**
+   * Worker threads for the per-image pixel work (default: one per core beyond the first, at most 4, so on 2 cores
+   * one); 0 keeps it on the main thread.
+   */
+  pixelWorkers?: number;
   /** Analyse only this shard's images (by a stable hash of the sample id) and skip the cross-image checks. */
   shard?: Shard;
   onImage?: (done: number) => void;
@@ -178,7 +184,8 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const t = options.thresholds;
   const images: ImageRecord[] = [];
   const fingerprints = new FingerprintTable();
-  const scratch = new PropertiesScratch(); // computeProperties is synchronous: one set of buffers serves every slot
+  // The per-image pixel work on worker threads (the main thread keeps reading samples and dispatching decodes).
+  const pixels = new PixelWorkPool(options.pixelWorkers);
 
   const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {
     const input = sample.absPath ?? sample.bytes!;
@@ -186,7 +193,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     let p: ImageProperties;
     try {
       const decoded = await decodeImage(input, {maxSide: options.maxSide, pixelLimit: t['too-large']});
-      p = computeProperties(decoded, scratch);
+      p = await pixels.properties(decoded);
     } catch (error) {
       // Say what happened (missing, permission denied, a FIFO, a directory, a symlink loop...), with paths
       // relative to the dataset root, never an absolute path.
@@ -207,18 +214,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
-        // Most of these images are not dark after all (small highlights the thumbnail averaged away): counting
-        // pixels proves it in one pass. The rest get the exact percentiles, quoted by their finding.
-        const uncertain = {dark: p.brightnessP99 < t.dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - p.brightnessP5 < t.light + THUMBNAIL_BRIGHTNESS_MARGIN};
-        const settled = settleBrightnessByCount(full.data, t.dark, t.light, uncertain);
-        if (settled) {
-          if (uncertain.dark) p.brightnessP99 = settled.p99Above;
-          if (uncertain.light) p.brightnessP5 = settled.p5Below;
-        } else {
-          // Exact values where a finding will quote them (or the threshold falls inside the pinned interval).
-          const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < t.dark : 1 - high < t.light);
-          [p.brightnessP5, p.brightnessP99] = exactBrightnessPercentiles(full.data, [5, 99], exactWanted) as [number, number];
-        }
+        Object.assign(p, await pixels.fullResolutionBrightness(full.data, p, t.dark, t.light));
         exactBrightness = true;
       }
     }
@@ -260,7 +256,11 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       options.onImage?.(++done);
     }
   };
-  await Promise.all(Array.from({length: options.concurrency}, worker));
+  try {
+    await Promise.all(Array.from({length: options.concurrency}, worker));
+  } finally {
+    await pixels.close();
+  }
   images.sort((a, b) => a.ordinal - b.ordinal);
 
   // Reader issues: in a shard, each is reported by the shard its path hashes to (so merged shards report it once).

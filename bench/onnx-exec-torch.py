@@ -1,16 +1,20 @@
 """PyTorch CPU reference for bench/onnx-exec.ts: the same ViT-Ti/16- and ResNet-18-shaped networks, forward and one
-training step (forward + backward + Adam) per image with the last 2 blocks or everything trainable.
-Run by hand (not in CI): python3 bench/onnx-exec-torch.py [image-size=224] [batch=4] [vit-depth=12]
+training step (forward + backward + Adam) per image with the last 2 blocks or everything trainable; wall and CPU
+time (time.process_time, all of torch's threads). Run by hand (not in CI), or through `bench/onnx-exec.ts --torch`:
+python3 bench/onnx-exec-torch.py [image-size=224] [batch=4] [vit-depth=12] [--json]
 """
+import json
 import sys
 import time
 
 import torch
 from torch import nn
 
-size = int(sys.argv[1]) if len(sys.argv) > 1 else 224
-batch = int(sys.argv[2]) if len(sys.argv) > 2 else 4
-depth = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+args = [a for a in sys.argv[1:] if not a.startswith('--')]
+as_json = '--json' in sys.argv
+size = int(args[0]) if len(args) > 0 else 224
+batch = int(args[1]) if len(args) > 1 else 4
+depth = int(args[2]) if len(args) > 2 else 12
 REPS = 3
 torch.manual_seed(0)
 
@@ -88,30 +92,46 @@ def median(xs):
     return sorted(xs)[len(xs) // 2]
 
 
+def timed(f):
+    c0, t0 = time.process_time(), time.perf_counter()
+    f()
+    return (time.perf_counter() - t0) * 1000 / batch, (time.process_time() - c0) * 1000 / batch
+
+
+def medians(ts):
+    return {'wall': median([t[0] for t in ts]), 'cpu': median([t[1] for t in ts])}
+
+
+def fmt(t):
+    return f"{t['wall']:.1f} (cpu {t['cpu']:.1f})"
+
+
 x = torch.randn(batch, 3, size, size)
 y = torch.arange(batch) % 2
-print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, image {size}px, batch {batch}, ms per image')
-for name, model in [(f'ViT-Ti/16-shaped depth {depth}', ViT()), ('ResNet-18-shaped', ResNet())]:
+log = sys.stderr if as_json else sys.stdout
+print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, image {size}px, batch {batch}, ms per image (cpu ms)', file=log)
+results = {}
+for key, name, model in [('vit', f'ViT-Ti/16-shaped depth {depth}', ViT()), ('resnet', 'ResNet-18-shaped', ResNet())]:
     model.eval()  # BatchNorm frozen, as natix runs it
     with torch.no_grad():
         model(x)
-        fwd = []
-        for _ in range(REPS):
-            t0 = time.perf_counter()
-            model(x)
-            fwd.append((time.perf_counter() - t0) * 1000 / batch)
+        fwd = medians([timed(lambda: model(x)) for _ in range(REPS)])
+    results[key] = {'forward': fwd}
     for label, params in [('last:2', [p for m in model.last(2) for p in m.parameters()]), ('all', list(model.parameters()))]:
         for p in model.parameters():
             p.requires_grad_(False)
         for p in params:
             p.requires_grad_(True)
         opt = torch.optim.Adam(params, 1e-4)
-        steps = []
-        for r in range(REPS + 1):
-            t0 = time.perf_counter()
+
+        def step():
             opt.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
-            if r:
-                steps.append((time.perf_counter() - t0) * 1000 / batch)
-        print(f'  {name} {label}: forward {median(fwd):.1f}, train step {median(steps):.1f} (step / forward {median(steps) / median(fwd):.2f})')
+
+        step()
+        steps = medians([timed(step) for _ in range(REPS)])
+        results[key][label] = steps
+        print(f'  {name} {label}: forward {fmt(fwd)}, train step {fmt(steps)} (step / forward {steps["cpu"] / fwd["cpu"]:.2f} cpu)', file=log)
+if as_json:
+    print(json.dumps({'threads': torch.get_num_threads(), 'torch': torch.__version__, 'results': results}))

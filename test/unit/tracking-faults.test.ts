@@ -111,7 +111,8 @@ describe('default deadlines: a server that never answers holds up the start and 
     // 2. The final flush against a server that took the run, then stopped answering.
     server.faults = ['none', 'none', 'none', ...Array<'hang'>(20).fill('hang')];
     const endWarnings: string[] = [];
-    const tracker = openTracker({uri: server.url, cwd: dir, env: {}, warn: (m) => endWarnings.push(m)});
+    // Creation gets room on a loaded machine (not what is measured here); the flush keeps the default.
+    const tracker = openTracker({uri: server.url, cwd: dir, env: {}, warn: (m) => endWarnings.push(m), startDeadlineMs: 10_000});
     const run = await tracker.startRun({experimentName: 'e', runName: 'stalls'});
     expect(run.info.spooled).toBeFalsy();
     for (let epoch = 1; epoch <= 3; epoch++) await run.logMetrics({loss: 1 / epoch}, epoch);
@@ -131,7 +132,7 @@ describe('default deadlines: a server that never answers holds up the start and 
 
   it('per-epoch logging never waits on the server: every call returns while the server holds the first one', async () => {
     server.faults = ['none', 'none', 'none', ...Array<'hang'>(200).fill('hang')];
-    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 60_000, retries: 3, endDeadlineMs: 200, spoolDir: spoolDir(dir), warn: () => {}});
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 60_000, retries: 3, startDeadlineMs: 10_000, endDeadlineMs: 200, spoolDir: spoolDir(dir), warn: () => {}});
     const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
     let answeredBeforeReturn = 0;
     for (let epoch = 1; epoch <= 50; epoch++) {

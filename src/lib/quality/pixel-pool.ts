@@ -74,6 +74,7 @@ export class PixelWorkPool {
 
   /** computeProperties(image), on a worker when there is one. */
   async properties(image: DecodedImage): Promise<ImageProperties> {
+    if (!this.start()) return computeProperties(image, this.scratch); // no workers (the default on <= 2 cores)
     const {data, channels: _channels, ...rest} = image;
     try {
       return (await this.call({id: 0, kind: 'properties', data, image: rest})).properties!;
@@ -85,6 +86,7 @@ export class PixelWorkPool {
 
   /** fullResolutionBrightness(...), on a worker when there is one. */
   async fullResolutionBrightness(full: Uint8Array, thumbnail: Brightness, dark: number, light: number): Promise<Brightness> {
+    if (!this.start()) return fullResolutionBrightness(full, thumbnail, dark, light);
     try {
       return (await this.call({id: 0, kind: 'brightness', data: full, thumbnail: {brightnessP5: thumbnail.brightnessP5, brightnessP99: thumbnail.brightnessP99}, dark, light})).brightness!;
     } catch (error) {
@@ -103,7 +105,7 @@ export class PixelWorkPool {
   }
 
   private start(): Worker[] | undefined {
-    if (this.workers || this.broken || this.closed || this.size <= 0) return this.workers;
+    if (this.workers || this.broken || this.closed || this.size <= 0) return this.broken ? undefined : this.workers;
     const entry = workerEntry();
     this.workers = Array.from({length: this.size}, (_, k) => {
       const worker = new Worker(entry.source, {eval: entry.eval, stdout: false, stderr: false});

@@ -3,7 +3,6 @@
  * frozen features cannot; a run killed with SIGKILL resumes bit-identical; the export is the user's graph with the
  * trained initializers replaced, verified on logits in onnxruntime, and the rest of natix runs it.
  */
-import {spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {mkdir, mkdtemp, readFile, readdir, writeFile} from 'node:fs/promises';
 import os from 'node:os';
@@ -11,48 +10,13 @@ import path from 'node:path';
 import sharp from 'sharp';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {readOnnxModel} from '../../src/lib/onnx/decode.js';
-import {encodeOnnxModel, floatTensor} from '../../src/lib/onnx/model.js';
+import {encodeOnnxModel} from '../../src/lib/onnx/model.js';
 import {SeededRandom} from '../../src/lib/util/random.js';
-import {BIN, runNatix} from '../helpers/cli.js';
+import {runNatix, spawnNatix} from '../helpers/cli.js';
+import {stripesBackbone} from '../helpers/stripes-backbone.js';
 
 const VIT = new URL('../fixtures/models/tiny-vit', import.meta.url).pathname;
 let base: string;
-
-/**
- * A backbone whose last block discards what the task needs (as in test/unit/onnx-exec-adaptation.test.ts, on RGB):
- * the stem computes horizontal-edge, vertical-edge and two blur channels of the grey image; the block's 1x1
- * convolution passes only the blur channels to the pooled features. Horizontal and vertical stripes have the same
- * mean, so a head on the frozen features stays at chance while training the block separates them.
- */
-function stripesBackbone(): Uint8Array {
-  const edgeH = [-1, -1, -1, 2, 2, 2, -1, -1, -1];
-  const edgeV = [-1, 2, -1, -1, 2, -1, -1, 2, -1];
-  const blur = new Array<number>(9).fill(1 / 9);
-  const rgb = (k: number[]): number[] => [...k, ...k, ...k].map((v) => v / 3);
-  const mix = [0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0.5, 0.5, 0, 0, 0.5, -0.5];
-  return encodeOnnxModel({
-    graphName: 'stripes-backbone',
-    opset: 13,
-    inputs: [{name: 'pixel_values', type: 'float', shape: ['batch', 3, 8, 8]}],
-    outputs: [{name: 'logits', type: 'float', shape: ['batch', 2]}],
-    initializers: [
-      floatTensor('stem.weight', [4, 3, 3, 3], [...rgb(edgeH), ...rgb(edgeV), ...rgb(blur), ...rgb(blur)]),
-      floatTensor('blocks.0.conv.weight', [4, 4, 1, 1], mix),
-      floatTensor('blocks.0.conv.bias', [4], [0.1, 0.1, 0.1, 0.1]),
-      floatTensor('head.weight', [2, 4], [0.1, -0.1, 0.05, 0.02, -0.03, 0.04, 0.1, -0.1]),
-      floatTensor('head.bias', [2], [0, 0]),
-    ],
-    nodes: [
-      {name: '/stem/Conv', opType: 'Conv', inputs: ['pixel_values', 'stem.weight'], outputs: ['stem_conv'], attributes: {pads: [1, 1, 1, 1]}},
-      {name: '/stem/Relu', opType: 'Relu', inputs: ['stem_conv'], outputs: ['stem']},
-      {name: '/blocks/blocks.0/conv/Conv', opType: 'Conv', inputs: ['stem', 'blocks.0.conv.weight', 'blocks.0.conv.bias'], outputs: ['b0']},
-      {name: '/blocks/blocks.0/Relu', opType: 'Relu', inputs: ['b0'], outputs: ['b0r']},
-      {name: '/blocks/blocks.0/pool/GlobalAveragePool', opType: 'GlobalAveragePool', inputs: ['b0r'], outputs: ['pooled']},
-      {name: '/Flatten', opType: 'Flatten', inputs: ['pooled'], outputs: ['features']},
-      {name: '/head/Gemm', opType: 'Gemm', inputs: ['features', 'head.weight', 'head.bias'], outputs: ['logits'], attributes: {transB: 1}},
-    ],
-  });
-}
 
 /** 8x8 stripes: `roadwork` horizontal, `none` vertical, random phase and noise; the same mean brightness. */
 async function stripeImages(root: string, perClass: Record<string, number>, seed: number): Promise<void> {
@@ -95,20 +59,12 @@ async function colourImages(root: string, perClass: Record<string, number>): Pro
 
 const hashOf = async (file: string): Promise<string> => createHash('sha256').update(await readFile(file)).digest('hex');
 
-function spawnTrain(args: string[]): {kill: (s: NodeJS.Signals) => void; done: Promise<{code: number | null; signal: NodeJS.Signals | null; stderr: string}>} {
-  const child = spawn(process.execPath, [BIN, 'train', '--no-tracking', ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  return {kill: (s) => child.kill(s), done: new Promise((resolve) => child.on('close', (code, signal) => resolve({code, signal, stderr})))};
-}
-
 beforeAll(async () => {
   base = await mkdtemp(path.join(os.tmpdir(), 'natix-fine-tune-'));
   await stripeImages(path.join(base, 'stripes'), {train: 32, val: 16}, 1);
   const backbone = path.join(base, 'stripes-backbone');
   await mkdir(backbone, {recursive: true});
-  await writeFile(path.join(backbone, 'model.onnx'), stripesBackbone());
+  await writeFile(path.join(backbone, 'model.onnx'), encodeOnnxModel(stripesBackbone(3)));
   await writeFile(path.join(backbone, 'preprocessor_config.json'), JSON.stringify({do_resize: true, size: {height: 8, width: 8}, resample: 0, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5]}));
   await colourImages(path.join(base, 'colours'), {train: 16, val: 8});
 });
@@ -129,6 +85,27 @@ describe('natix train model.train: last:N', () => {
     expect(best(head)).toBeLessThan(0.5);
     expect(best(tuned)).toBeGreaterThan(0.9);
   }, 360_000);
+
+  it('an op the executor lacks in the trained part is exit 2 naming the op, the node and the model, before any data is read', async () => {
+    const spec = stripesBackbone(3);
+    const at = spec.nodes.findIndex((n) => n.name === '/blocks/blocks.0/Relu');
+    spec.nodes.splice(at + 1, 0, {name: '/blocks/blocks.0/Sin', opType: 'Sin', inputs: ['b0r'], outputs: ['b0s']});
+    spec.nodes.find((n) => n.name === '/blocks/blocks.0/pool/GlobalAveragePool')!.inputs = ['b0s'];
+    const dir = path.join(base, 'sin-backbone');
+    await mkdir(dir, {recursive: true});
+    await writeFile(path.join(dir, 'model.onnx'), encodeOnnxModel(spec));
+    await writeFile(path.join(dir, 'preprocessor_config.json'), await readFile(path.join(base, 'stripes-backbone', 'preprocessor_config.json')));
+    const file = path.join(base, 'sin.yaml');
+    await writeFile(file, `run-name: sin\nout: ${path.join(base, 'runs')}\ndataset:\n  path: ${path.join(base, 'stripes')}\nmodel:\n  from: ${dir}\n  train: last:1\n`);
+    const r = await runNatix(['train', '--no-tracking', '--config', file, '--json'], {timeoutMs: 120_000});
+    expect(r.code).toBe(2);
+    expect(r.json.code).toBe('ONNX_EXEC_UNSUPPORTED_OP');
+    expect(r.json.message).toMatch(/model\.onnx: op Sin is not supported by natix's ONNX executor \(first at node \/blocks\/blocks\.0\/Sin\)/);
+    // The head alone needs no executor: the same model trains.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('train: last:1', 'train: head').replace('run-name: sin', 'run-name: sin-head\nepochs: 1'));
+    const head = await runNatix(['train', '--no-tracking', '--config', file, '--json'], {timeoutMs: 120_000});
+    expect(head.code, head.stderr).toBe(0);
+  }, 240_000);
 
   describe('on a torch-exported ViT (tiny-vit fixture)', () => {
     const config = async (name: string, more = ''): Promise<string> => {
@@ -172,7 +149,7 @@ describe('natix train model.train: last:N', () => {
       const cfg = await config('vit-killed');
       const run = path.join(base, 'runs', 'vit-killed');
       const checkpoints = async (): Promise<number> => (await readdir(run).catch(() => [] as string[])).filter((n) => /^epoch-\d+$/.test(n)).length;
-      const child = spawnTrain(['--config', cfg]);
+      const child = spawnNatix(['train', '--no-tracking', '--config', cfg]);
       const poll = setInterval(async () => {
         if ((await checkpoints()) >= 2) {
           clearInterval(poll);

@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process';
 import {createHash} from 'node:crypto';
 import {mkdir, mkdtemp, readFile, readdir, writeFile} from 'node:fs/promises';
 import os from 'node:os';
@@ -6,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {encodeOnnxModel, floatTensor} from '../../src/lib/onnx/model.js';
-import {BIN, runNatix} from '../helpers/cli.js';
+import {runNatix, spawnNatix} from '../helpers/cli.js';
 
 let base: string;
 let data: string;
@@ -65,14 +64,6 @@ async function config(name: string, more = ''): Promise<string> {
 }
 
 const hashOf = async (file: string): Promise<string> => createHash('sha256').update(await readFile(file)).digest('hex');
-
-function spawnTrain(args: string[]): {kill: (s: NodeJS.Signals) => void; done: Promise<{code: number | null; signal: NodeJS.Signals | null; stderr: string}>} {
-  const child = spawn(process.execPath, [BIN, 'train', '--no-tracking', ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.resume();
-  return {kill: (s) => child.kill(s), done: new Promise((resolve) => child.on('close', (code, signal) => resolve({code, signal, stderr})))};
-}
 
 describe('natix train with model.from (frozen backbone + head)', () => {
   let reference: {weights: string; calibration: string};
@@ -135,7 +126,7 @@ describe('natix train with model.from (frozen backbone + head)', () => {
     const checkpoints = async (): Promise<number> => (await readdir(run).catch(() => [] as string[])).filter((n) => /^epoch-\d+$/.test(n)).length;
     // 1: killed once a few shards exist (mid-extraction); 2: killed once 3 epochs are checkpointed.
     for (const [k, ready] of [async () => (await shards()) >= 4, async () => (await checkpoints()) >= 3].entries()) {
-      const child = spawnTrain(['--config', cfg, ...(k > 0 ? ['--resume'] : [])]);
+      const child = spawnNatix(['train', '--no-tracking', '--config', cfg, ...(k > 0 ? ['--resume'] : [])]);
       const poll = setInterval(async () => {
         if (await ready()) {
           clearInterval(poll);

@@ -61,3 +61,12 @@ export function unprivileged(home: string): Pick<RunOptions, 'uid' | 'gid' | 'en
   if (process.getuid?.() !== 0) return {};
   return {uid: 65534, gid: 65534, env: {HOME: home}};
 }
+
+/** A natix run in the background, for tests that signal it (SIGINT, SIGKILL) while it works. */
+export function spawnNatix(args: string[]): {kill: (s: NodeJS.Signals) => void; done: Promise<{code: number | null; signal: NodeJS.Signals | null; stderr: string}>} {
+  const child = spawn(process.execPath, [BIN, ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  return {kill: (s) => child.kill(s), done: new Promise((resolve) => child.on('close', (code, signal) => resolve({code, signal, stderr})))};
+}

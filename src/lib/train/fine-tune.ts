@@ -28,7 +28,7 @@ import {withTrainedInitializers} from '../onnx-exec/weights.js';
 import type {Tf} from '../runtime/tf-type.js';
 import {FEATURES_VALUE, type Backbone} from './backbone.js';
 import type {NamedArray} from './checkpoint.js';
-import type {Head, OptimizerSpec, StepResult} from './head.js';
+import {adamwUpdate, type Head, type OptimizerSpec, type StepResult} from './head.js';
 import type {TrainScope} from './train-scope.js';
 
 /** Prefix of a backbone initializer's name in checkpoint arrays. */
@@ -181,26 +181,7 @@ export class FineTuner {
     const tf = this.tf;
     const o = this.options.optimizer;
     const {loss, logits, grads} = await this.gradients(input, labels, dropoutSeed);
-    tf.tidy(() => {
-      let g = grads;
-      if (o.maxGradNorm > 0) {
-        const norm = Math.sqrt(g.reduce((s, gi) => s + tf.sum(tf.square(gi)).dataSync()[0]!, 0));
-        if (norm > o.maxGradNorm) g = g.map((gi) => tf.mul(gi, o.maxGradNorm / (norm + 1e-6)));
-      }
-      const c1 = 1 - Math.pow(o.beta1, t);
-      const c2 = 1 - Math.pow(o.beta2, t);
-      this.params.forEach((p, i) => {
-        const rate = p.group === 'head' ? lr : backboneLr;
-        const m = tf.add(tf.mul(this.m[i]!, o.beta1), tf.mul(g[i]!, 1 - o.beta1));
-        const v = tf.add(tf.mul(this.v[i]!, o.beta2), tf.mul(tf.square(g[i]!), 1 - o.beta2));
-        this.m[i]!.assign(m);
-        this.v[i]!.assign(v);
-        const decayed = p.decay && o.weightDecay > 0 ? tf.mul(p.variable, 1 - rate * o.weightDecay) : p.variable;
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), o.epsilon));
-        p.variable.assign(tf.sub(decayed, tf.mul(update, rate)));
-        if (this.ema) this.ema[i]!.assign(tf.add(tf.mul(this.ema[i]!, o.ema), tf.mul(p.variable, 1 - o.ema)));
-      });
-    });
+    tf.tidy(() => adamwUpdate(tf, this.params.map((p) => ({variable: p.variable, decay: p.decay, lr: p.group === 'head' ? lr : backboneLr})), {m: this.m, v: this.v, ema: this.ema}, grads, o, t));
     tf.dispose(grads);
     return {loss, logits};
   }

@@ -25,22 +25,15 @@ import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.j
 import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
-import {learningRate, type ResolvedTrainConfig} from './trainer.js';
+import {learningRate, resolveRunSettings, type ResolvedTrainConfig, type RunOverrides, type RunSettings} from './trainer.js';
 import {yieldToEventLoop} from './loop-control.js';
 import {resolveTrainScope, scopeLabel, type TrainScope} from './train-scope.js';
 import type {InputTensor} from '../image/preprocess.js';
 import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
 import {readUserFile} from '../util/user-files.js';
 
-export interface ResolvedHeadConfig {
+export interface ResolvedHeadConfig extends RunSettings {
   mode: 'head';
-  runName: string;
-  out: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  seed: number;
-  keepLast: number;
   sources: ResolvedSource[];
   model: {from: string; features: string; pool: PoolChoice; preprocessor?: string; sha256?: string};
   head: {type: 'linear' | 'mlp'; hidden: number; dropout: number};
@@ -53,24 +46,15 @@ export interface ResolvedHeadConfig {
   ema: number;
   maxGradNorm: number;
   exitThresholds: number[];
-  earlyStopping?: {patience: number; monitor: string; mode: 'max' | 'min'};
-  bestMetric: string;
   augmentation: {validator: boolean};
 }
 
-export function resolveHeadConfig(c: TrainConfig, overrides: Partial<{epochs: number; batchSize: number; lr: number; seed: number; keepLast: number; runName: string; out: string}>, root: string): ResolvedHeadConfig {
+export function resolveHeadConfig(c: TrainConfig, overrides: RunOverrides, root: string): ResolvedHeadConfig {
   const from = path.resolve(root, c.model!.from!);
-  const es = c['early-stopping'];
   const exit = c['exit-threshold'];
   return {
     mode: 'head',
-    runName: overrides.runName ?? c['run-name'] ?? `head-${path.basename(from).replace(/\.onnx$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
-    out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
-    epochs: overrides.epochs ?? c.epochs ?? 20,
-    batchSize: overrides.batchSize ?? c['batch-size'] ?? 256,
-    lr: overrides.lr ?? c.lr ?? 0.001,
-    seed: overrides.seed ?? c.seed ?? 1,
-    keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
+    ...resolveRunSettings(c, overrides, root, {runName: `head-${path.basename(from).replace(/\.onnx$/, '')}`, epochs: 20, batchSize: 256}),
     sources: resolveSources(c.dataset, root),
     model: {from, features: c.model?.features ?? 'auto', pool: c.model?.pool ?? 'auto', ...(c.model?.preprocessor ? {preprocessor: path.resolve(root, c.model.preprocessor)} : {})},
     head: {type: c.head?.type ?? 'linear', hidden: c.head?.hidden ?? 768, dropout: c.head?.dropout ?? (c.head?.type === 'mlp' ? 0.3 : 0)},
@@ -94,8 +78,6 @@ export function resolveHeadConfig(c: TrainConfig, overrides: Partial<{epochs: nu
     ema: c.ema ?? 0,
     maxGradNorm: c['max-grad-norm'] ?? 0,
     exitThresholds: exit === undefined ? [0.9] : Array.isArray(exit) ? [...exit] : [exit],
-    earlyStopping: es ? {patience: es.patience ?? 5, monitor: es.monitor ?? 'val_mcc', mode: es.mode ?? (es.monitor?.endsWith('loss') || es.monitor === 'val_ece' ? 'min' : 'max')} : undefined,
-    bestMetric: c['best-metric'] ?? 'val_mcc',
     augmentation: {validator: c.augmentation?.validator ?? false},
   };
 }

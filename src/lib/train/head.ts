@@ -69,6 +69,37 @@ export interface StepResult {
   logits: Float32Array;
 }
 
+/** AdamW's per-parameter state: first and second moments, and the EMA of the weights when on. */
+export interface AdamwSlots {
+  m: Variable[];
+  v: Variable[];
+  ema: Variable[] | undefined;
+}
+
+/**
+ * One AdamW step (call inside tf.tidy): clip the gradients to `maxGradNorm` on their global norm, update the moments,
+ * apply decoupled weight decay where `decay`, step each parameter at its own `lr`, then move the EMA.
+ */
+export function adamwUpdate(tf: Tf, params: Array<{variable: Variable; decay: boolean; lr: number}>, slots: AdamwSlots, grads: Tensor[], o: OptimizerSpec, t: number): void {
+  let g = grads;
+  if (o.maxGradNorm > 0) {
+    const norm = Math.sqrt(g.reduce((s, gi) => s + tf.sum(tf.square(gi)).dataSync()[0]!, 0));
+    if (norm > o.maxGradNorm) g = g.map((gi) => tf.mul(gi, o.maxGradNorm / (norm + 1e-6)));
+  }
+  const c1 = 1 - Math.pow(o.beta1, t);
+  const c2 = 1 - Math.pow(o.beta2, t);
+  params.forEach(({variable: p, decay, lr}, i) => {
+    const m = tf.add(tf.mul(slots.m[i]!, o.beta1), tf.mul(g[i]!, 1 - o.beta1));
+    const v = tf.add(tf.mul(slots.v[i]!, o.beta2), tf.mul(tf.square(g[i]!), 1 - o.beta2));
+    slots.m[i]!.assign(m);
+    slots.v[i]!.assign(v);
+    const decayed = decay && o.weightDecay > 0 ? tf.mul(p, 1 - lr * o.weightDecay) : p;
+    const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), o.epsilon));
+    p.assign(tf.sub(decayed, tf.mul(update, lr)));
+    if (slots.ema) slots.ema[i]!.assign(tf.add(tf.mul(slots.ema[i]!, o.ema), tf.mul(p, 1 - o.ema)));
+  });
+}
+
 export class Head {
   readonly params: Variable[];
   private readonly m: Variable[];
@@ -127,69 +158,41 @@ export class Head {
     return Float32Array.from({length: n * this.spec.hidden}, () => (rng.next() < keep ? 1 / keep : 0));
   }
 
-  /** Loss and gradients of a batch (no update): used by the step and by the gradient tests. */
-  lossAndGradients(x: Float32Array, labels: ArrayLike<number>, dropoutSeed = ''): {loss: number; logits: Float32Array; grads: Float32Array[]} {
+  /** Loss, logits and gradient tensors of a batch; call inside tf.tidy (the gradients die with it). */
+  private batchGradients(x: Float32Array, labels: ArrayLike<number>, dropoutSeed: string): {loss: number; logits: Float32Array; grads: Tensor[]} {
     const tf = this.tf;
     const n = labels.length;
     const {targets, weights} = this.targets(labels);
     const mask = this.dropoutMask(n, dropoutSeed);
-    return tf.tidy(() => {
-      const xs = tf.tensor2d(x, [n, this.spec.inputDim]);
-      const ts = tf.tensor2d(targets, [n, this.spec.classes]);
-      const ws = tf.tensor1d(weights);
-      const ms = mask ? tf.tensor2d(mask, [n, this.spec.hidden]) : undefined;
-      let logits: Tensor | undefined;
-      const {value, grads} = tf.variableGrads(() => {
-        logits = tf.keep(this.forward(xs, this.params, ms));
-        return this.loss(logits, ts, ws) as import('@tensorflow/tfjs').Scalar;
-      }, this.params);
-      const out = logits!.dataSync() as Float32Array;
-      logits!.dispose();
-      return {loss: value.dataSync()[0]!, logits: out, grads: this.params.map((p) => grads[p.name]!.dataSync() as Float32Array)};
+    const xs = tf.tensor2d(x, [n, this.spec.inputDim]);
+    const ts = tf.tensor2d(targets, [n, this.spec.classes]);
+    const ws = tf.tensor1d(weights);
+    const ms = mask ? tf.tensor2d(mask, [n, this.spec.hidden]) : undefined;
+    let logits: Tensor | undefined;
+    const {value, grads} = tf.variableGrads(() => {
+      logits = tf.keep(this.forward(xs, this.params, ms));
+      return this.loss(logits, ts, ws) as import('@tensorflow/tfjs').Scalar;
+    }, this.params);
+    const out = logits!.dataSync() as Float32Array;
+    logits!.dispose();
+    return {loss: value.dataSync()[0]!, logits: out, grads: this.params.map((p) => grads[p.name]!)};
+  }
+
+  /** Loss and gradients of a batch (no update): used by the gradient tests. */
+  lossAndGradients(x: Float32Array, labels: ArrayLike<number>, dropoutSeed = ''): {loss: number; logits: Float32Array; grads: Float32Array[]} {
+    return this.tf.tidy(() => {
+      const r = this.batchGradients(x, labels, dropoutSeed);
+      return {...r, grads: r.grads.map((g) => g.dataSync() as Float32Array)};
     });
   }
 
   /** One optimizer step (t = 1-based step number, for Adam's bias correction). */
   step(x: Float32Array, labels: ArrayLike<number>, lr: number, t: number, dropoutSeed: string): StepResult {
-    const tf = this.tf;
-    const n = labels.length;
-    const {targets, weights} = this.targets(labels);
-    const mask = this.dropoutMask(n, dropoutSeed);
-    const o = this.optimizer;
-    let loss = 0;
-    let logitsOut: Float32Array = new Float32Array(0);
-    tf.tidy(() => {
-      const xs = tf.tensor2d(x, [n, this.spec.inputDim]);
-      const ts = tf.tensor2d(targets, [n, this.spec.classes]);
-      const ws = tf.tensor1d(weights);
-      const ms = mask ? tf.tensor2d(mask, [n, this.spec.hidden]) : undefined;
-      let logits: Tensor | undefined;
-      const {value, grads} = tf.variableGrads(() => {
-        logits = tf.keep(this.forward(xs, this.params, ms));
-        return this.loss(logits, ts, ws) as import('@tensorflow/tfjs').Scalar;
-      }, this.params);
-      loss = value.dataSync()[0]!;
-      logitsOut = logits!.dataSync() as Float32Array;
-      logits!.dispose();
-      let g = this.params.map((p) => grads[p.name]!);
-      if (o.maxGradNorm > 0) {
-        const norm = Math.sqrt(g.reduce((s, gi) => s + tf.sum(tf.square(gi)).dataSync()[0]!, 0));
-        if (norm > o.maxGradNorm) g = g.map((gi) => tf.mul(gi, o.maxGradNorm / (norm + 1e-6)));
-      }
-      const c1 = 1 - Math.pow(o.beta1, t);
-      const c2 = 1 - Math.pow(o.beta2, t);
-      this.params.forEach((p, i) => {
-        const m = tf.add(tf.mul(this.m[i]!, o.beta1), tf.mul(g[i]!, 1 - o.beta1));
-        const v = tf.add(tf.mul(this.v[i]!, o.beta2), tf.mul(tf.square(g[i]!), 1 - o.beta2));
-        this.m[i]!.assign(m);
-        this.v[i]!.assign(v);
-        const decayed = this.shapes[i]!.decay && o.weightDecay > 0 ? tf.mul(p, 1 - lr * o.weightDecay) : p;
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), o.epsilon));
-        p.assign(tf.sub(decayed, tf.mul(update, lr)));
-        if (this.ema) this.ema[i]!.assign(tf.add(tf.mul(this.ema[i]!, o.ema), tf.mul(p, 1 - o.ema)));
-      });
+    return this.tf.tidy(() => {
+      const {loss, logits, grads} = this.batchGradients(x, labels, dropoutSeed);
+      adamwUpdate(this.tf, this.params.map((p, i) => ({variable: p, decay: this.shapes[i]!.decay, lr})), {m: this.m, v: this.v, ema: this.ema}, grads, this.optimizer, t);
+      return {loss, logits};
     });
-    return {loss, logits: logitsOut};
   }
 
   /** Logits of rows of x (n x D) with the live weights, or the EMA weights when on and `useEma`. */

@@ -23,8 +23,8 @@ import {yieldToEventLoop, type StepReport} from './loop-control.js';
 import {buildModel, type Architecture} from './zoo.js';
 import {readUserFile, UserFileError} from '../util/user-files.js';
 
-/** Every setting with its default filled in: what the run folder records as `config.json`. */
-export interface ResolvedTrainConfig {
+/** The settings every run has, whatever it trains (flags override the config file). */
+export interface RunSettings {
   runName: string;
   out: string;
   epochs: number;
@@ -32,29 +32,45 @@ export interface ResolvedTrainConfig {
   lr: number;
   seed: number;
   keepLast: number;
+  earlyStopping?: {patience: number; monitor: string; mode: 'max' | 'min'};
+  bestMetric: string;
+}
+
+export type RunOverrides = Partial<Pick<RunSettings, 'epochs' | 'batchSize' | 'lr' | 'seed' | 'keepLast' | 'runName' | 'out'>>;
+
+/** Run settings with defaults: `defaults` differ by trainer (the zoo trains longer on smaller batches). */
+export function resolveRunSettings(c: TrainConfig, overrides: RunOverrides, root: string, defaults: {runName: string; epochs: number; batchSize: number}): RunSettings {
+  const es = c['early-stopping'];
+  return {
+    runName: overrides.runName ?? c['run-name'] ?? `${defaults.runName}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
+    out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
+    epochs: overrides.epochs ?? c.epochs ?? defaults.epochs,
+    batchSize: overrides.batchSize ?? c['batch-size'] ?? defaults.batchSize,
+    lr: overrides.lr ?? c.lr ?? 0.001,
+    seed: overrides.seed ?? c.seed ?? 1,
+    keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
+    earlyStopping: es ? {patience: es.patience ?? 5, monitor: es.monitor ?? 'val_mcc', mode: es.mode ?? (es.monitor?.endsWith('loss') || es.monitor === 'val_ece' ? 'min' : 'max')} : undefined,
+    bestMetric: c['best-metric'] ?? 'val_mcc',
+  };
+}
+
+/** Every setting with its default filled in: what the run folder records as `config.json`. */
+export interface ResolvedTrainConfig extends RunSettings {
   dataset: {path: string; format: string; trainSplit: string; valSplit: string; splitRatios: [number, number]; imageSize: number; resampler: Resampler};
   model: {architecture: Architecture; width: number; init?: string; freeze?: number | string[]};
   optimizer: {name: 'adam' | 'sgd'; momentum: number; weightDecay: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   balance: 'none' | 'sampling';
-  earlyStopping?: {patience: number; monitor: string; mode: 'max' | 'min'};
-  bestMetric: string;
   augmentation: Augmentation;
 }
 
-export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: number; batchSize: number; lr: number; seed: number; keepLast: number; runName: string; out: string}>, root: string): ResolvedTrainConfig {
+export function resolveTrainConfig(c: TrainConfig, overrides: RunOverrides, root: string): ResolvedTrainConfig {
   const arch = (c.model?.architecture ?? 'small-cnn') as Architecture;
   if (Array.isArray(c.dataset)) {
     throw new NatixError('A list of dataset sources needs model.from (head training on a backbone); the zoo trains on one dataset', {code: 'CONFIG_INVALID', exitCode: ExitCode.Usage, actions: ['Give dataset as {path: ...}, or set model.from.']});
   }
   const dataset = c.dataset;
   return {
-    runName: overrides.runName ?? c['run-name'] ?? `${arch}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`,
-    out: path.resolve(root, overrides.out ?? c.out ?? 'checkpoints'),
-    epochs: overrides.epochs ?? c.epochs ?? 10,
-    batchSize: overrides.batchSize ?? c['batch-size'] ?? 32,
-    lr: overrides.lr ?? c.lr ?? 0.001,
-    seed: overrides.seed ?? c.seed ?? 1,
-    keepLast: overrides.keepLast ?? c['keep-last'] ?? 3,
+    ...resolveRunSettings(c, overrides, root, {runName: arch, epochs: 10, batchSize: 32}),
     dataset: {
       path: path.resolve(root, dataset.path),
       format: dataset.format ?? 'auto',
@@ -76,8 +92,6 @@ export function resolveTrainConfig(c: TrainConfig, overrides: Partial<{epochs: n
       gamma: c.optimizer?.gamma ?? 0.1,
     },
     balance: c.balance ?? 'none',
-    earlyStopping: c['early-stopping'] ? {patience: c['early-stopping'].patience ?? 5, monitor: c['early-stopping'].monitor ?? 'val_mcc', mode: c['early-stopping'].mode ?? (c['early-stopping'].monitor?.endsWith('loss') ? 'min' : 'max')} : undefined,
-    bestMetric: c['best-metric'] ?? 'val_mcc',
     augmentation: {flip: c.augmentation?.flip ?? true, colorJitter: c.augmentation?.['color-jitter'] ?? 0.1, randomCrop: c.augmentation?.['random-crop'] ?? 1, rotation: c.augmentation?.rotation ?? 0, validator: c.augmentation?.validator ?? false},
   };
 }

@@ -22,6 +22,10 @@ describe('settleBrightnessByCount: the counting shortcut never changes a dark / 
     let refused = 0;
     const check = (data: Uint8Array): void => {
       const [p5, p99] = exactBrightnessPercentiles(data, [5, 99]) as [number, number];
+      // The word loop (aligned buffer) and the byte loop (unaligned) find the same percentiles.
+      const shifted = new Uint8Array(new ArrayBuffer(data.length + 1), 1, data.length);
+      shifted.set(data);
+      expect(exactBrightnessPercentiles(shifted, [5, 99])).toEqual([p5, p99]);
       for (const uncertain of [{dark: true, light: false}, {dark: false, light: true}, {dark: true, light: true}]) {
         const settled = settleBrightnessByCount(data, DARK, LIGHT, uncertain);
         // The same answer from an unaligned copy (byte loads instead of 32-bit words).

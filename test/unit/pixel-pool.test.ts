@@ -3,7 +3,7 @@ import fg from 'fast-glob';
 import sharp from 'sharp';
 import {describe, expect, it} from 'vitest';
 import {decodeImage} from '../../src/lib/image/decode.js';
-import {PixelWorkPool} from '../../src/lib/quality/pixel-pool.js';
+import {defaultPixelWorkers, PixelWorkPool} from '../../src/lib/quality/pixel-pool.js';
 import {computeProperties, fullResolutionBrightness} from '../../src/lib/quality/properties.js';
 import {REPO_ROOT} from '../helpers/cli.js';
 
@@ -29,4 +29,8 @@ describe('PixelWorkPool: the per-image pixel work on worker threads', () => {
     expect(await pool.properties(after)).toEqual(computeProperties(after));
     expect(pool.workerJobs).toBe(14);
   }, 60_000);
+
+  it('default size: no worker on <= 2 cores (measured no gain there), one per core beyond two, at most 4', () => {
+    expect([1, 2, 3, 4, 6, 16].map((cores) => defaultPixelWorkers(cores))).toEqual([0, 0, 1, 2, 4, 4]);
+  });
 });

@@ -11,6 +11,7 @@ import type {Tf} from '../runtime/tf-type.js';
 import {OnnxExecutor, type Feed} from './executor.js';
 import {cutAt, findBlocks, indexGraph, prefixSpec, trainFrom, type Block, type Cut} from './graph.js';
 import {host} from './values.js';
+import {errorMessage} from '../errors.js';
 
 export type TrainSelection = {all: true} | {last: number} | {from: string};
 
@@ -31,8 +32,10 @@ export class TrainableGraph {
     readonly output: string,
     private readonly input: string,
     private readonly session: ort.InferenceSession | undefined,
-    /** Where the frozen prefix runs ('none' when nothing is frozen). */
-    readonly prefixDevice: 'cpu' | 'cuda' | 'none',
+    /** Where the frozen prefix runs ('none' when nothing is frozen; 'tfjs' when onnxruntime could not run it). */
+    readonly prefixDevice: 'cpu' | 'cuda' | 'none' | 'tfjs',
+    /** Why the prefix runs on TF.js, when it does. */
+    readonly fallbackReason?: string,
   ) {}
 
   static async create(tf: Tf, spec: OnnxModelSpec, options: TrainableGraphOptions): Promise<TrainableGraph> {
@@ -42,13 +45,21 @@ export class TrainableGraph {
     const executor = new OnnxExecutor(tf, g.spec, {model: options.model, trainable: cut.trainable});
     const prefix = prefixSpec(g, cut);
     let session: ort.InferenceSession | undefined;
-    let device: 'cpu' | 'cuda' | 'none' = 'none';
+    let device: 'cpu' | 'cuda' | 'none' | 'tfjs' = 'none';
+    let fallbackReason: string | undefined;
     if (prefix) {
-      const opened = await openSession(encodeOnnxModel(prefix), {device: options.device ?? 'auto', threads: 0});
-      session = opened.session;
-      device = opened.device;
+      // A prefix onnxruntime cannot load (e.g. a cut through a sub-graph it will not type) runs on TF.js instead:
+      // the executor then computes it from the input on every step, still without gradients for its values.
+      try {
+        const opened = await openSession(encodeOnnxModel(prefix), {device: options.device ?? 'auto', threads: 0});
+        session = opened.session;
+        device = opened.device;
+      } catch (error) {
+        device = 'tfjs';
+        fallbackReason = `onnxruntime could not run the frozen prefix cut at "${cut.from}" (${errorMessage(error).split('\n')[0]}); it runs on TF.js`;
+      }
     }
-    return new TrainableGraph(cut, findBlocks(g), executor, options.output ?? g.outputs[0]!, g.inputs[0]!, session, device);
+    return new TrainableGraph(cut, findBlocks(g), executor, options.output ?? g.outputs[0]!, g.inputs[0]!, session, device, fallbackReason);
   }
 
   get variables(): ReadonlyMap<string, Variable> {

@@ -1,9 +1,11 @@
 /**
  * validate-data's per-image pixel work - the thumbnail's properties (computeProperties) and the full-resolution
- * dark / light verdicts - on a few worker threads (pixel-worker.ts), so the main thread keeps reading samples and
- * handing decodes to libvips instead of making them wait behind JavaScript loops. Measured on the 2-core development
- * machine: decode + properties of 500 1920x1080 JPEGs, 10.9 ms per image with one worker against 13.5 ms on the main
- * thread, for the same CPU time (bench in the issue 17 notes). The numbers are the main thread's exactly (the same
+ * dark / light verdicts - on worker threads (pixel-worker.ts), so the main thread keeps reading samples and handing
+ * decodes to libvips instead of making them wait behind JavaScript loops. That pays where the main thread is the
+ * bottleneck (more cores than libvips' decodes need); on 2 cores both are busy decoding, and the bench
+ * (`npm run bench:validate-data`, pass c) measured the pool as no better: 69.0 vs 64.4 images/s with it at load
+ * average 11-17, 85.9 vs 95.5 images/s at 7-11, and ~1 CPU ms per image more (copies, a second isolate). So the
+ * default (defaultPixelWorkers) is no worker on <= 2 cores. The numbers are the main thread's exactly (the same
  * functions run there).
  *
  * One pool per validate run, started on first use and closed by the run (`close()` in a finally); the workers hold
@@ -28,9 +30,9 @@ export type PixelRequest = {id: number; data: Uint8Array} & (
 
 export type PixelResponse = {id: number; properties?: ImageProperties; brightness?: Brightness; error?: string};
 
-/** One worker per core beyond the first (the main thread keeps one), at most 4. */
-export function defaultPixelWorkers(): number {
-  return Math.max(1, Math.min(4, os.availableParallelism() - 1));
+/** None on <= 2 cores (measured: no gain there, see above); else one per core beyond two, at most 4. */
+export function defaultPixelWorkers(cores = os.availableParallelism()): number {
+  return cores <= 2 ? 0 : Math.min(4, cores - 2);
 }
 
 /**

@@ -224,6 +224,14 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
   return p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN || 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN;
 }
 
+/** Whether 32-bit words hold bytes little-endian first (the word loops below read pixels that way). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+/** Three 32-bit words over the start of an RGB buffer (four pixels each), or undefined when it is not 4-aligned. */
+function pixelWords(data: Uint8Array): Uint32Array | undefined {
+  return LITTLE_ENDIAN && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
+}
+
 const SQ241 = Int32Array.from({length: 256}, (_, v) => 241 * v * v);
 const SQ691 = Int32Array.from({length: 256}, (_, v) => 691 * v * v);
 const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
@@ -270,7 +278,7 @@ export function settleBrightnessByCount(data: Uint8Array, dark: number, light: n
   const chunk = 3 * 4096;
   // The common case (only "dark" uncertain; a 4-byte-aligned buffer): four pixels from three 32-bit words per
   // step, half the time of byte loads (measured).
-  const words = !uncertain.light && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
+  const words = uncertain.light ? undefined : pixelWords(data);
   let start = 0;
   if (words) {
     for (let from = 0; from < words.length && bright < brightNeeded; from += chunk) {
@@ -312,7 +320,22 @@ export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[]
   const n = data.length / 3;
   const SHIFT = 10;
   const hist = new Uint32Array((65_025_000 >> SHIFT) + 1);
-  for (let i = 0; i < data.length; i += 3) hist[SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]! >> SHIFT]!++;
+  // Four pixels from three 32-bit words per step where the buffer allows (half the time of byte loads).
+  const words = pixelWords(data);
+  let start = 0;
+  if (words) {
+    for (let j = 0; j < words.length; j += 3) {
+      const a = words[j]!;
+      const b = words[j + 1]!;
+      const c = words[j + 2]!;
+      hist[(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!) >> SHIFT]!++;
+      hist[(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!) >> SHIFT]!++;
+      hist[(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!) >> SHIFT]!++;
+      hist[(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!) >> SHIFT]!++;
+    }
+    start = words.length * 4;
+  }
+  for (let i = start; i < data.length; i += 3) hist[SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]! >> SHIFT]!++;
   // The ranks needed: both neighbours of each percentile's fractional index.
   const ranks = [...new Set(quantiles.flatMap((q) => {
     const index = (q / 100) * (n - 1);
@@ -339,14 +362,25 @@ export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[]
   bins.forEach((b, k) => (wanted[b] = k));
   const low = bins.map(() => new Uint32Array(1 << SHIFT));
   const pixelOfKey = bins.map(() => new Int32Array(1 << SHIFT).fill(-1));
-  for (let p = 0, i = 0; p < n; p++, i += 3) {
-    const key = SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!;
+  const collect = (key: number, p: number): void => {
     const k = wanted[key >> SHIFT]!;
-    if (k < 0) continue;
+    if (k < 0) return;
     const l = key & ((1 << SHIFT) - 1);
     low[k]![l]!++;
     if (pixelOfKey[k]![l]! < 0) pixelOfKey[k]![l] = p;
+  };
+  if (words) {
+    for (let j = 0, p = 0; j < words.length; j += 3, p += 4) {
+      const a = words[j]!;
+      const b = words[j + 1]!;
+      const c = words[j + 2]!;
+      collect(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!, p);
+      collect(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!, p + 1);
+      collect(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!, p + 2);
+      collect(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!, p + 3);
+    }
   }
+  for (let p = start / 3, i = start; p < n; p++, i += 3) collect(SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!, p);
   const valueAt = (rank: number): number => {
     const {bin: b, before} = binOf.get(rank)!;
     const k = wanted[b]!;

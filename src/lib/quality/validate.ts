@@ -87,10 +87,7 @@ export interface ValidateOptions {
   expectedSplits?: Record<string, number>;
   /** Keep the bytes of in-file images (parquet rows) for the report / quarantine (costs memory). */
   keepBytes?: boolean;
-  /**
-   * Worker threads for the per-image pixel work (default: one per core beyond the first, at most 4, so on 2 cores
-   * one); 0 keeps it on the main thread.
-   */
+  /** Worker threads for the per-image pixel work (default defaultPixelWorkers(): none on <= 2 cores); 0: main thread. */
   pixelWorkers?: number;
   /** Analyse only this shard's images (by a stable hash of the sample id) and skip the cross-image checks. */
   shard?: Shard;
@@ -184,7 +181,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const t = options.thresholds;
   const images: ImageRecord[] = [];
   const fingerprints = new FingerprintTable();
-  // The per-image pixel work on worker threads (the main thread keeps reading samples and dispatching decodes).
+  // The per-image pixel work, on worker threads where cores allow (pixel-pool.ts), else on the main thread.
   const pixels = new PixelWorkPool(options.pixelWorkers);
 
   const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {

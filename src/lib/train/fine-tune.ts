@@ -119,7 +119,8 @@ export class FineTuner {
     const {cut} = this.graph;
     const frozen = cut.frozen.length ? `; frozen in the tail: ${cut.frozen.length} (${[...new Set(cut.frozen.map((f) => f.reason))].join(', ')})` : '';
     const {initializers, elements} = this.backboneParameters;
-    return `Fine-tuning from "${cut.from}": ${cut.tail.length} nodes, ${initializers} initializers (${elements} parameters) on TF.js; frozen prefix on onnxruntime ${this.graph.prefixDevice === 'none' ? '(none: all of it trains)' : this.graph.prefixDevice}${frozen}`;
+    const prefix = this.graph.prefixDevice === 'none' ? 'no frozen prefix (all of it trains)' : this.graph.prefixDevice === 'tfjs' ? `frozen prefix on TF.js: ${this.graph.fallbackReason}` : `frozen prefix on onnxruntime ${this.graph.prefixDevice}`;
+    return `Fine-tuning from "${cut.from}": ${cut.tail.length} nodes, ${initializers} initializers (${elements} parameters) on TF.js; ${prefix}${frozen}`;
   }
 
   private dims(n: number): number[] {

@@ -103,7 +103,7 @@ export interface HeadTrainResult {
   extraction: ExtractionStats;
   calibration?: Calibration;
   /** What trained: `head`, or a fine-tuning scope with the value it starts from and the backbone parameters it trained. */
-  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none'; microBatch?: number; backboneLr?: number};
+  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none' | 'tfjs'; microBatch?: number; backboneLr?: number};
   timings: {hashMs: number; extractMs: number; trainMs: number; wallMs: number};
 }
 
@@ -407,6 +407,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       base.train = {scope: scopeLabel(scope), trainFrom, backboneParameters: tuner.backboneParameters.elements, prefixDevice: tuner.graph.prefixDevice, microBatch: Math.min(cfg.train!.microBatch, cfg.batchSize), backboneLr: cfg.train!.backboneLr};
       if (resumed) tuner.restoreOptimizer(resumed.optimizer);
       hooks.info(tuner.describe());
+      if (tuner.graph.fallbackReason) hooks.warn(tuner.graph.fallbackReason);
       hooks.info(`Learning rates: head ${cfg.lr}, backbone ${cfg.train!.backboneLr}; ${Math.min(cfg.train!.microBatch, cfg.batchSize)} images per forward/backward pass (micro-batch), gradients accumulated to ${cfg.batchSize}`);
       const trainItems = data.train.map((s, i) => Array.from({length: cfg.features.views}, (_, v) => ({hash: hashes[i]!, view: v, sample: s.sample})));
       const valItems = data.val.map((s, i) => ({hash: hashes[data.train.length + i]!, view: 0, sample: s.sample}));

@@ -70,14 +70,17 @@ describe('wasm training kernels', () => {
 });
 
 describe('wasm depthwise training kernels', () => {
-  it('DepthwiseConv2dNative gradients (filter and input) on wasm match the cpu backend', async () => {
+  it('DepthwiseConv2dNative gradients (filter and input) on wasm match the cpu backend (multipliers 1-3, strides 1-3, explicit pads)', async () => {
     await loadTfjs('wasm');
     const rng = new SeededRandom(11);
-    const cases: Array<{x: [number, number, number, number]; f: [number, number, number, number]; strides: number; pad: 'same' | 'valid'}> = [
+    const cases: Array<{x: [number, number, number, number]; f: [number, number, number, number]; strides: number | [number, number]; pad: Pad}> = [
       {x: [2, 9, 9, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same'},
       {x: [2, 10, 10, 4], f: [3, 3, 4, 1], strides: 2, pad: 'same'},
       {x: [1, 11, 11, 2], f: [3, 3, 2, 2], strides: 2, pad: 'valid'},
       {x: [1, 8, 7, 3], f: [5, 5, 3, 1], strides: 1, pad: 'same'},
+      {x: [2, 11, 10, 3], f: [3, 3, 3, 2], strides: [2, 3], pad: 'same'},
+      {x: [1, 9, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: [[0, 0], [0, 1], [1, 2], [0, 0]]},
+      {x: [1, 12, 12, 4], f: [2, 2, 4, 1], strides: 3, pad: 'valid'},
     ];
     for (const c of cases) {
       const xv = Array.from({length: c.x.reduce((a, b) => a * b)}, () => rng.normal());

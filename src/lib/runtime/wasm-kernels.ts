@@ -1,20 +1,19 @@
 /**
- * Training kernels the TensorFlow.js wasm backend lacks, built from kernels it has.
+ * Kernels natix registers for the TensorFlow.js wasm backend, so that training on it is not dominated by scalar
+ * fallbacks (each one found with tf.profile / --cpu-prof; bench/onnx-exec.ts measures them against what
+ * tfjs-backend-wasm does, and test/unit/wasm-kernels.test.ts checks them against the cpu backend):
  *
- * Conv2DBackpropFilter (the gradient of a 2-D convolution with respect to its filter), for NHWC input x
- * [N, H, W, Ci] and output gradient dy [N, Ho, Wo, Co]: for every kernel offset (i, j), the strided window of the
- * padded input that met that filter tap, flattened to [N*Ho*Wo, Ci], times dy flattened to [N*Ho*Wo, Co], gives
- * dW[i, j] = window^T . dy ([Ci, Co]): kh*kw matrix products. One im2col product instead (patches
- * [N*Ho*Wo, kh*kw*Ci]) measured 0.8x as fast here (bench/onnx-exec.ts: the patch copy costs more than it saves), so
- * natix keeps the per-tap form. Checked against the cpu backend in test/unit/wasm-kernels.test.ts.
+ * - BatchMatMul: every product on XNNPACK (tfjs sends transposed or batched operands to a scalar loop, and TF.js's
+ *   MatMul gradients are exactly those).
+ * - Conv2DBackpropFilter (tfjs has none): stride phases of the input made contiguous once, then one XNNPACK GEMM per
+ *   filter tap.
+ * - Conv2DBackpropInput (tfjs' is a scalar loop): sub-pixel (phase) decomposition into stride-1 XNNPACK
+ *   convolutions, no zeros spread into dy.
+ * - Slice and Transpose: tfjs' Slice copies the whole input out of the heap on every call, and its Transpose of rank
+ *   5+ allocates per element; natix copies through heap views and reduces a transpose's rank first.
+ * - DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (tfjs has neither): direct loops over heap views.
  *
- * Conv2DBackpropInput (gradient with respect to the input) replaces tfjs-backend-wasm's own, a plain loop that runs
- * 10-40x slower than a convolution of the same size: dy is spread by the strides (zeros in between), padded, and
- * convolved (XNNPACK) with the filter rotated by 180 degrees and its channel axes swapped.
- *
- * DepthwiseConv2dNativeBackpropFilter / ...BackpropInput (for the MobileNet-style zoo network), the same way:
- * per filter tap, the input window times dy summed over batch and positions (filter); dy spread back with its
- * strides (zeros inserted), shifted to each tap's offset and weighted by that tap (input).
+ * Kernels here call other kernels directly (not through the engine) and release every intermediate themselves.
  */
 import type {Tf} from './tf-type.js';
 
@@ -49,58 +48,65 @@ export function convPadding(pad: unknown, inH: number, inW: number, kh: number, 
 
 let registered = false;
 
-interface KernelSet {
-  padV2: KernelFunc;
-  stridedSlice: KernelFunc;
-  reshape: KernelFunc;
-  concat: KernelFunc;
-  multiply: KernelFunc;
-  sum: KernelFunc;
-  add: KernelFunc;
-  fill: KernelFunc;
-  slice: KernelFunc;
-}
-
 type Attrs = {strides: number | [number, number]; pad: unknown; dilations?: number | [number, number]};
 
 function pair(v: number | [number, number] | undefined, d: number): [number, number] {
   return v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v;
 }
 
-function registerDepthwiseKernels(tf: Tf, k: KernelSet): void {
-  const run = (backend: Backend, temps: TensorInfo[]) => ({
-    keep: <T extends TensorInfo>(t: T): T => (temps.push(t), t),
-    done: () => temps.forEach((t) => backend.disposeData(t.dataId)),
-  });
+/** Where a depthwise convolution's output (oh, ow) reads its input for tap (i, j), and the loop bounds. */
+function depthwiseGeometry(x: readonly number[], dy: readonly number[], kh: number, kw: number, attrs: Attrs) {
+  const [n, inH, inW, c] = x as [number, number, number, number];
+  const [, outH, outW, cm] = dy as [number, number, number, number];
+  const [sh, sw] = pair(attrs.strides, 1);
+  const [dh, dw] = pair(attrs.dilations, 1);
+  const [top, , left] = convPadding(attrs.pad, inH, inW, kh, kw, [sh, sw], [dh, dw], outH, outW);
+  return {n, inH, inW, c, outH, outW, m: cm / c, sh, sw, dh, dw, top, left};
+}
+
+/**
+ * The depthwise convolution gradients (MobileNet / EfficientNet), as direct loops over heap views: tfjs-backend-wasm
+ * has neither, and building them tap by tap from its Multiply/Sum kernels (what natix did before) spent ~2/3 of a
+ * MobileNetV2 training step in the filter gradient alone. The filter gradient accumulates in float64.
+ */
+function registerDepthwiseKernels(tf: Tf): void {
   tf.registerKernel({
     kernelName: 'DepthwiseConv2dNativeBackpropFilter',
     backendName: 'wasm',
     kernelFunc: ((args: {inputs: {x: TensorInfo; dy: TensorInfo}; backend: Backend; attrs: Attrs & {filterShape: [number, number, number, number]}}) => {
       const {x, dy} = args.inputs;
-      const backend = args.backend;
-      const [kh, kw, c, m] = args.attrs.filterShape;
-      const stride = pair(args.attrs.strides, 1);
-      const [n, inH, inW] = x.shape as [number, number, number, number];
-      const [, outH, outW] = dy.shape as [number, number, number, number];
-      const [top, bottom, left, right] = convPadding(args.attrs.pad, inH, inW, kh, kw, stride, [1, 1], outH, outW);
-      const {keep, done} = run(backend, []);
-      const b = {backend};
-      const padded = top + bottom + left + right > 0 ? keep(k.padV2({inputs: {x}, attrs: {paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0}, ...b})) : x;
-      const dy5 = keep(k.reshape({inputs: {x: dy}, attrs: {shape: [n, outH, outW, c, m]}, ...b}));
-      const taps: TensorInfo[] = [];
+      const [kh, kw, , mult] = args.attrs.filterShape;
+      const g = depthwiseGeometry(x.shape, dy.shape, kh, kw, args.attrs);
+      const out = args.backend.makeOutput([kh, kw, g.c, mult], 'float32');
+      const xs = args.backend.typedArrayFromHeap(x);
+      const dys = args.backend.typedArrayFromHeap(dy);
+      const dw = args.backend.typedArrayFromHeap(out);
+      const cm = g.c * mult;
+      const acc = new Float64Array(cm);
       for (let i = 0; i < kh; i++) {
         for (let j = 0; j < kw; j++) {
-          const window = keep(k.stridedSlice({inputs: {x: padded}, attrs: {begin: [0, i, j, 0], end: [n, i + (outH - 1) * stride[0] + 1, j + (outW - 1) * stride[1] + 1, c], strides: [1, stride[0], stride[1], 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0}, ...b}));
-          const w5 = keep(k.reshape({inputs: {x: window}, attrs: {shape: [n, outH, outW, c, 1]}, ...b}));
-          const prod = keep(k.multiply({inputs: {a: w5, b: dy5}, attrs: {}, ...b}));
-          const summed = keep(k.sum({inputs: {x: prod}, attrs: {axis: [0, 1, 2], keepDims: false}, ...b}));
-          taps.push(keep(k.reshape({inputs: {x: summed}, attrs: {shape: [1, c, m]}, ...b})));
+          acc.fill(0);
+          for (let b = 0; b < g.n; b++) {
+            for (let oh = 0; oh < g.outH; oh++) {
+              const y = oh * g.sh + i * g.dh - g.top;
+              if (y < 0 || y >= g.inH) continue;
+              for (let ow = 0; ow < g.outW; ow++) {
+                const xx = ow * g.sw + j * g.dw - g.left;
+                if (xx < 0 || xx >= g.inW) continue;
+                const xo = ((b * g.inH + y) * g.inW + xx) * g.c;
+                const yo = ((b * g.outH + oh) * g.outW + ow) * cm;
+                if (mult === 1) {
+                  for (let ch = 0; ch < cm; ch++) acc[ch] = acc[ch]! + xs[xo + ch]! * dys[yo + ch]!;
+                } else {
+                  for (let ch = 0; ch < cm; ch++) acc[ch] = acc[ch]! + xs[xo + ((ch / mult) | 0)]! * dys[yo + ch]!;
+                }
+              }
+            }
+          }
+          dw.set(acc, (i * kw + j) * cm);
         }
       }
-      const stacked = keep(k.concat({inputs: taps as unknown as Record<string, TensorInfo>, attrs: {axis: 0}, ...b}));
-      const result = k.reshape({inputs: {x: stacked}, attrs: {shape: [kh, kw, c, m]}, ...b});
-      done();
-      return result;
+      return out;
     }) as never,
   });
   tf.registerKernel({
@@ -108,49 +114,40 @@ function registerDepthwiseKernels(tf: Tf, k: KernelSet): void {
     backendName: 'wasm',
     kernelFunc: ((args: {inputs: {dy: TensorInfo; filter: TensorInfo}; backend: Backend; attrs: Attrs & {inputShape: [number, number, number, number]}}) => {
       const {dy, filter} = args.inputs;
-      const backend = args.backend;
-      const [n, inH, inW, c] = args.attrs.inputShape;
-      const [kh, kw, , m] = filter.shape as [number, number, number, number];
-      const stride = pair(args.attrs.strides, 1);
-      const [, outH, outW] = dy.shape as [number, number, number, number];
-      const [top, bottom, left, right] = convPadding(args.attrs.pad, inH, inW, kh, kw, stride, [1, 1], outH, outW);
-      const {keep, done} = run(backend, []);
-      const b = {backend};
-      // Sum over the channel multiplier first is not possible (each tap weights differently): keep dy as [.., c, m].
-      let spread = dy;
-      const rows = (outH - 1) * stride[0] + 1;
-      const cols = (outW - 1) * stride[1] + 1;
-      if (stride[0] > 1) {
-        const a = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, outH, 1, outW, c * m]}, ...b}));
-        const z = keep(k.fill({inputs: {}, attrs: {shape: [n, outH, stride[0] - 1, outW, c * m], value: 0, dtype: 'float32'}, ...b}));
-        const cat = keep(k.concat({inputs: [a, z] as unknown as Record<string, TensorInfo>, attrs: {axis: 2}, ...b}));
-        const flat = keep(k.reshape({inputs: {x: cat}, attrs: {shape: [n, outH * stride[0], outW, c * m]}, ...b}));
-        spread = keep(k.slice({inputs: {x: flat}, attrs: {begin: [0, 0, 0, 0], size: [n, rows, outW, c * m]}, ...b}));
-      }
-      if (stride[1] > 1) {
-        const a = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, rows, outW, 1, c * m]}, ...b}));
-        const z = keep(k.fill({inputs: {}, attrs: {shape: [n, rows, outW, stride[1] - 1, c * m], value: 0, dtype: 'float32'}, ...b}));
-        const cat = keep(k.concat({inputs: [a, z] as unknown as Record<string, TensorInfo>, attrs: {axis: 3}, ...b}));
-        const flat = keep(k.reshape({inputs: {x: cat}, attrs: {shape: [n, rows, outW * stride[1], c * m]}, ...b}));
-        spread = keep(k.slice({inputs: {x: flat}, attrs: {begin: [0, 0, 0, 0], size: [n, rows, cols, c * m]}, ...b}));
-      }
-      const spread5 = keep(k.reshape({inputs: {x: spread}, attrs: {shape: [n, rows, cols, c, m]}, ...b}));
-      const padH = inH + top + bottom;
-      const padW = inW + left + right;
-      let total: TensorInfo | undefined;
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const tap = keep(k.slice({inputs: {x: filter}, attrs: {begin: [i, j, 0, 0], size: [1, 1, c, m]}, ...b}));
-          const tap5 = keep(k.reshape({inputs: {x: tap}, attrs: {shape: [1, 1, 1, c, m]}, ...b}));
-          const weighted = keep(k.multiply({inputs: {a: spread5, b: tap5}, attrs: {}, ...b}));
-          const perChannel = keep(k.sum({inputs: {x: weighted}, attrs: {axis: [4], keepDims: false}, ...b}));
-          const shifted = keep(k.padV2({inputs: {x: perChannel}, attrs: {paddings: [[0, 0], [i, padH - i - rows], [j, padW - j - cols], [0, 0]], constantValue: 0}, ...b}));
-          total = total ? keep(k.add({inputs: {a: total, b: shifted}, attrs: {}, ...b})) : shifted;
+      const [kh, kw, , mult] = filter.shape as [number, number, number, number];
+      const g = depthwiseGeometry(args.attrs.inputShape, dy.shape, kh, kw, args.attrs);
+      const out = args.backend.makeOutput([...args.attrs.inputShape], 'float32');
+      const dys = args.backend.typedArrayFromHeap(dy);
+      const w = args.backend.typedArrayFromHeap(filter);
+      const dx = args.backend.typedArrayFromHeap(out);
+      dx.fill(0);
+      const cm = g.c * mult;
+      for (let b = 0; b < g.n; b++) {
+        for (let oh = 0; oh < g.outH; oh++) {
+          for (let ow = 0; ow < g.outW; ow++) {
+            const yo = ((b * g.outH + oh) * g.outW + ow) * cm;
+            for (let i = 0; i < kh; i++) {
+              const y = oh * g.sh + i * g.dh - g.top;
+              if (y < 0 || y >= g.inH) continue;
+              for (let j = 0; j < kw; j++) {
+                const xx = ow * g.sw + j * g.dw - g.left;
+                if (xx < 0 || xx >= g.inW) continue;
+                const xo = ((b * g.inH + y) * g.inW + xx) * g.c;
+                const wo = (i * kw + j) * cm;
+                if (mult === 1) {
+                  for (let ch = 0; ch < cm; ch++) dx[xo + ch] = dx[xo + ch]! + dys[yo + ch]! * w[wo + ch]!;
+                } else {
+                  for (let ch = 0; ch < cm; ch++) {
+                    const at = xo + ((ch / mult) | 0);
+                    dx[at] = dx[at]! + dys[yo + ch]! * w[wo + ch]!;
+                  }
+                }
+              }
+            }
+          }
         }
       }
-      const result = k.slice({inputs: {x: total!}, attrs: {begin: [0, top, left, 0], size: [n, inH, inW, c]}, ...b});
-      done();
-      return result;
+      return out;
     }) as never,
   });
 }
@@ -603,9 +600,7 @@ export function registerWasmTrainingKernels(tf: Tf): void {
     conv2d: kernel('Conv2D'),
     batchMatMul: kernel('BatchMatMul'),
   };
-  if (!tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')) {
-    registerDepthwiseKernels(tf, {padV2: base.padV2, stridedSlice: base.stridedSlice, reshape: base.reshape, concat: base.concat, multiply: kernel('Multiply'), sum: kernel('Sum'), add: kernel('Add'), fill: base.fill, slice: base.slice});
-  }
+  if (!tf.getKernel('DepthwiseConv2dNativeBackpropFilter', 'wasm')) registerDepthwiseKernels(tf);
   const originalInput = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc as unknown as KernelFunc | undefined;
   const replace = (kernelName: string, kernelFunc: unknown): void => {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');

@@ -90,6 +90,11 @@ describe('FineTuner', () => {
     await second.step(x, labels, 0.01, 0.001, 4, 's4');
     const after = (t: FineTuner): number[] => t.checkpointWeights().flatMap((w) => Array.from(w.data));
     expect(after(second)).toEqual(after(first));
+    // No tensor outlives a step or a TF.js-path evaluation (a leak would grow wasm memory every step).
+    const tensorsBefore = tf.memory().numTensors;
+    await first.step(x, labels, 0.01, 0.001, 5, 's5');
+    await first.logits(x, 6);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
 
     // The checkpoint's model (EMA weights) in onnxruntime vs the TF.js path, on logits.
     const expected = await second.logits(x, 6);

@@ -8,16 +8,15 @@
  */
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import {ExitCode, NatixError} from '../errors.js';
-import {preprocessForModel} from '../image/preprocess.js';
+import {preprocessForModel, type InputTensor} from '../image/preprocess.js';
 import {encodeOnnxModel} from '../onnx/model.js';
 import type {Tf} from '../runtime/tfjs.js';
 import {loadBackbone} from '../train/backbone.js';
 import type {Calibration} from '../train/head-trainer.js';
 import {readCheckpoint, resolveCheckpointDir} from '../train/checkpoint.js';
 import {contentHash, extractFeatures, type CacheItem} from '../train/feature-cache.js';
-import {FineTuner, fineTunedModel, selectionOf} from '../train/fine-tune.js';
+import {FineTuner, fineTunedModel, modelLogits, selectionOf} from '../train/fine-tune.js';
 import {scopeLabel} from '../train/train-scope.js';
 import {Head, type HeadSpec} from '../train/head.js';
 import {readHeadRunConfig} from '../train/head-trainer.js';
@@ -95,13 +94,13 @@ export async function exportHeadRun(tf: Tf, target: string, options: ExportOptio
               const {features} = await extractFeatures(backbone, items, {cacheDir: path.join(runDir, 'features'), batchSize: cfg.features.batchSize, shardSize: cfg.features.shardSize, viewSpec: {views: 1, validator: false, seed: cfg.seed}, warn: () => undefined});
               return head.predict(features, items.length);
             }
-          : async (items) => {
+          : async (_items, inputs) => {
               const tuner = await FineTuner.create(tf, backbone, new Head(tf, spec, {...frozenOptimizer, ema: 0}, checkpoint.weights), {selection: selectionOf(scope), optimizer: {...frozenOptimizer, ema: cfg.ema}, device: 'cpu', microBatch: cfg.train?.microBatch ?? 8}, checkpoint.weights);
               try {
-                const p = info.preprocessing;
-                const packed = new Float32Array(items.length * 3 * p.width * p.height);
-                for (const [i, item] of items.entries()) packed.set((await preprocessForModel(item.sample.bytes ?? item.sample.absPath!, p)).data, i * 3 * p.width * p.height);
-                return await tuner.logits(packed, items.length);
+                const perImage = inputs[0]!.data.length;
+                const packed = new Float32Array(inputs.length * perImage);
+                inputs.forEach((t, i) => packed.set(t.data, i * perImage));
+                return await tuner.logits(packed, inputs.length);
               } finally {
                 tuner.head.dispose();
                 await tuner.dispose();
@@ -116,8 +115,8 @@ export async function exportHeadRun(tf: Tf, target: string, options: ExportOptio
   }
 }
 
-/** The training path's logits (before temperature) of the chosen validation images. */
-type TrainingPathLogits = (items: CacheItem[]) => Promise<Float32Array>;
+/** The training path's logits (before temperature) of the chosen validation images (also given preprocessed). */
+type TrainingPathLogits = (items: CacheItem[], inputs: InputTensor[]) => Promise<Float32Array>;
 
 /**
  * The export's logits on real validation images (up to 32) vs the training path (cached features through the TF.js
@@ -127,23 +126,11 @@ async function verifyHeadExport(onnx: Uint8Array, backbone: Awaited<ReturnType<t
   const data = await loadSources(cfg.sources, cfg.seed);
   const chosen = (data.val.length > 0 ? data.val : data.train).slice(0, 32);
   const items: CacheItem[] = await Promise.all(chosen.map(async (s) => ({hash: await contentHash(s.sample), view: 0, sample: s.sample})));
-  const expected = (await trainingPath(items)).map((v) => v / temperature);
-  const p = backbone.info.preprocessing;
-  const session = await ort.InferenceSession.create(onnx);
-  const perImage = 3 * p.width * p.height;
+  // Each image is decoded and preprocessed once, for both paths.
+  const inputs = await Promise.all(items.map((item) => preprocessForModel(item.sample.bytes ?? item.sample.absPath!, backbone.info.preprocessing)));
+  const expected = (await trainingPath(items, inputs)).map((v) => v / temperature);
+  const logits = await modelLogits(onnx, backbone.info, {count: inputs.length, batch: async (start, end) => inputs.slice(start, end)}, {device: 'cpu', threads: 0}, classes, 8);
   let maxAbsDiff = 0;
-  try {
-    for (let start = 0; start < items.length; start += 8) {
-      const batch = items.slice(start, start + 8);
-      const packed = p.dtype === 'uint8' ? new Uint8Array(batch.length * perImage) : new Float32Array(batch.length * perImage);
-      for (const [i, item] of batch.entries()) packed.set((await preprocessForModel(item.sample.bytes ?? item.sample.absPath!, p)).data, i * perImage);
-      const dims = p.layout === 'nchw' ? [batch.length, 3, p.height, p.width] : [batch.length, p.height, p.width, 3];
-      const tensor = packed instanceof Uint8Array ? new ort.Tensor('uint8', packed, dims) : new ort.Tensor('float32', packed, dims);
-      const logits = (await session.run({[backbone.info.inputName]: tensor}, ['logits'])).logits!.data as Float32Array;
-      for (let k = 0; k < batch.length * classes; k++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(logits[k]! - expected[start * classes + k]!));
-    }
-  } finally {
-    await session.release();
-  }
+  logits.forEach((v, k) => (maxAbsDiff = Math.max(maxAbsDiff, Math.abs(v - expected[k]!))));
   return {inputs: items.length, maxAbsDiff, tolerance, passed: maxAbsDiff <= tolerance, compared: 'logits', images: data.val.length > 0 ? 'validation' : 'training'};
 }

@@ -24,11 +24,11 @@ import {stitchHead} from '../export/stitch-head.js';
 import type {OnnxModelSpec} from '../onnx/model.js';
 import {encodeOnnxModel} from '../onnx/model.js';
 import {TrainableGraph, type TrainSelection} from '../onnx-exec/trainable-graph.js';
-import {withTrainedInitializers} from '../onnx-exec/weights.js';
+import {assignTrainable, withTrainedInitializers} from '../onnx-exec/weights.js';
 import type {Tf} from '../runtime/tf-type.js';
 import {FEATURES_VALUE, type Backbone} from './backbone.js';
 import type {NamedArray} from './checkpoint.js';
-import {adamwUpdate, type Head, type OptimizerSpec, type StepResult} from './head.js';
+import {adamwUpdate, headShapes, type Head, type OptimizerSpec, type StepResult} from './head.js';
 import type {TrainScope} from './train-scope.js';
 
 /** Prefix of a backbone initializer's name in checkpoint arrays. */
@@ -78,18 +78,15 @@ export class FineTuner {
     weights: NamedArray[] | undefined,
   ) {
     const backboneParams = [...graph.variables].map(([name, variable]) => ({name: `${ONNX_PREFIX}${name}`, variable, group: 'backbone' as const, decay: decays(name, variable.shape)}));
-    const headParams = head.params.map((variable, i) => {
-      const shape = headShapesOf(head)[i]!;
-      return {name: shape.name, variable, group: 'head' as const, decay: shape.decay};
-    });
+    const shapes = headShapes(head.spec);
+    const headParams = head.params.map((variable, i) => ({name: shapes[i]!.name, variable, group: 'head' as const, decay: shapes[i]!.decay}));
     this.params = [...backboneParams, ...headParams];
-    const byName = new Map((weights ?? []).map((w) => [w.name, w]));
-    if (weights) {
-      for (const p of backboneParams) p.variable.assign(tf.tensor(arrayFor(byName, p.name, p.variable).data, p.variable.shape));
-    }
+    // The head read its own arrays; the backbone's are checked by name and shape where weights.ts checks them.
+    if (weights) assignTrainable(tf, graph.variables, arraysUnder(weights, ONNX_PREFIX));
+    const ema = new Map(arraysUnder(weights ?? [], 'ema/').map((w) => [w.name, w]));
     this.m = this.params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
     this.v = this.params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
-    this.ema = options.optimizer.ema > 0 ? this.params.map((p) => tf.variable(byName.has(`ema/${p.name}`) ? tf.tensor(arrayFor(byName, `ema/${p.name}`, p.variable).data, p.variable.shape) : p.variable.clone(), false)) : undefined;
+    this.ema = options.optimizer.ema > 0 ? this.params.map((p) => tf.variable(ema.has(p.name) ? tf.tensor(ema.get(p.name)!.data, p.variable.shape) : p.variable.clone(), false)) : undefined;
   }
 
   /**
@@ -248,26 +245,9 @@ export class FineTuner {
   }
 }
 
-function headShapesOf(head: Head): Array<{name: string; decay: boolean}> {
-  return head.spec.type === 'linear'
-    ? [
-        {name: 'head/W', decay: true},
-        {name: 'head/b', decay: false},
-      ]
-    : [
-        {name: 'head/W1', decay: true},
-        {name: 'head/b1', decay: false},
-        {name: 'head/W2', decay: true},
-        {name: 'head/b2', decay: false},
-      ];
-}
-
-function arrayFor(byName: Map<string, NamedArray>, name: string, like: {shape: number[]}): NamedArray {
-  const a = byName.get(name);
-  if (!a || a.shape.join(',') !== like.shape.join(',')) {
-    throw new NatixError(`The checkpoint has no value of shape [${like.shape.join(', ')}] for "${name}"`, {code: 'CHECKPOINT_MISMATCH', exitCode: ExitCode.Usage, actions: ['Resume with the same model and model.train setting as the run that wrote the checkpoint.']});
-  }
-  return a;
+/** The arrays whose names start with `prefix`, renamed without it. */
+function arraysUnder(arrays: NamedArray[], prefix: string): NamedArray[] {
+  return arrays.filter((a) => a.name.startsWith(prefix)).map((a) => ({...a, name: a.name.slice(prefix.length)}));
 }
 
 /**
@@ -276,10 +256,9 @@ function arrayFor(byName: Map<string, NamedArray>, name: string, like: {shape: n
  * divided by `temperature` (outputs `logits`, `probabilities`).
  */
 export function fineTunedModel(backbone: Pick<Backbone, 'info' | 'featureGraph'>, weights: NamedArray[], useEma: boolean, head: Pick<Head, 'spec'>, temperature: number): OnnxModelSpec {
-  const prefix = useEma ? `ema/${ONNX_PREFIX}` : ONNX_PREFIX;
-  const trained = weights.filter((w) => w.name.startsWith(prefix)).map((w) => ({...w, name: w.name.slice(prefix.length)}));
-  const headPrefix = useEma ? 'ema/head/' : 'head/';
-  const headWeights = weights.filter((w) => w.name.startsWith(headPrefix)).map((w) => ({...w, name: w.name.slice(useEma ? 'ema/'.length : 0)}));
+  const chosen = useEma ? arraysUnder(weights, 'ema/') : weights;
+  const trained = arraysUnder(chosen, ONNX_PREFIX);
+  const headWeights = chosen.filter((w) => w.name.startsWith('head/'));
   const info = backbone.info;
   return stitchHead(withTrainedInitializers(backbone.featureGraph, trained), info.feature.name, info.feature.rank!, info.pool as 'cls' | 'mean' | 'none', info.opset, headWeights, head.spec.type, temperature, head.spec.classes);
 }
@@ -294,10 +273,11 @@ export async function modelLogits(model: OnnxModelSpec | Uint8Array, info: Backb
     for (let start = 0; start < images.count; start += batchSize) {
       const end = Math.min(images.count, start + batchSize);
       const tensors = await images.batch(start, end);
-      const packed = new Float32Array((end - start) * perImage);
+      const packed = p.dtype === 'uint8' ? new Uint8Array((end - start) * perImage) : new Float32Array((end - start) * perImage);
       tensors.forEach((t, i) => packed.set(t.data, i * perImage));
       const dims = p.layout === 'nchw' ? [end - start, 3, p.height, p.width] : [end - start, p.height, p.width, 3];
-      const result = await session.run({[info.inputName]: new ort.Tensor('float32', packed, dims)}, ['logits']);
+      const input = packed instanceof Uint8Array ? new ort.Tensor('uint8', packed, dims) : new ort.Tensor('float32', packed, dims);
+      const result = await session.run({[info.inputName]: input}, ['logits']);
       out.set(result.logits!.data as Float32Array, start * classes);
     }
   } finally {

@@ -10,8 +10,8 @@ import {chmod, mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {asyncBufferFromFile, parquetMetadataAsync} from 'hyparquet';
-import {parquetWriteBuffer} from 'hyparquet-writer';
 import sharp from 'sharp';
+import {imageLabelShard} from '../helpers/parquet.js';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {openDataset} from '../../src/lib/data/open.js';
 import type {DataIssue} from '../../src/lib/data/sample.js';
@@ -191,22 +191,7 @@ describe('fuzz: garbled label files (in-process readers)', () => {
     const rand = lcg(11);
     const root = path.join(base, 'parquet');
     await mkdir(path.join(root, 'data'), {recursive: true});
-    const shard = new Uint8Array(
-      parquetWriteBuffer({
-        columnData: [
-          {name: 'image', data: [0, 1, 2, 3].map(() => ({bytes: new Uint8Array(jpeg), path: 'x.jpg'}))},
-          {name: 'label', data: [1n, 0n, 1n, 0n]},
-        ],
-        schema: [
-          {name: 'root', num_children: 2},
-          {name: 'image', repetition_type: 'OPTIONAL', num_children: 2},
-          {name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL'},
-          {name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
-          {name: 'label', type: 'INT64', repetition_type: 'OPTIONAL'},
-        ] as never,
-        rowGroupSize: 2,
-      }),
-    );
+    const shard = imageLabelShard([0, 1, 2, 3].map(() => new Uint8Array(jpeg)), [1, 0, 1, 0], 2);
     const file = path.join(root, 'data', 'train-00000-of-00001.parquet');
     await writeFile(file, shard);
     const meta = await parquetMetadataAsync(await asyncBufferFromFile(file));

@@ -8,9 +8,9 @@ import {mkdir, mkdtemp, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import {parquetWriteBuffer} from 'hyparquet-writer';
 import {asyncBufferFromFile, parquetMetadataAsync} from 'hyparquet';
 import {beforeAll, describe, expect, it} from 'vitest';
+import {imageLabelShard} from '../helpers/parquet.js';
 import {openDataset} from '../../src/lib/data/open.js';
 import {parseLabelValue} from '../../src/lib/data/labels.js';
 import type {DataIssue, Sample} from '../../src/lib/data/sample.js';
@@ -270,25 +270,7 @@ describe('garbled files are findings naming the file and line', () => {
   });
 });
 
-/** A shard of `rows` images with labels, one row per row group (so a garbled group spoils one row). */
-function shard(images: Uint8Array[], labels: number[]): Uint8Array {
-  return new Uint8Array(
-    parquetWriteBuffer({
-      columnData: [
-        {name: 'image', data: images.map((bytes) => ({bytes, path: 'x.jpg'}))},
-        {name: 'label', data: labels.map((l) => BigInt(l))},
-      ],
-      schema: [
-        {name: 'root', num_children: 2},
-        {name: 'image', repetition_type: 'OPTIONAL', num_children: 2},
-        {name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL'},
-        {name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
-        {name: 'label', type: 'INT64', repetition_type: 'OPTIONAL'},
-      ] as never,
-      rowGroupSize: 1,
-    }),
-  );
-}
+const shard = (images: Uint8Array[], labels: number[]): Uint8Array => imageLabelShard(images, labels, 1);
 
 describe('parquet', () => {
   it('a garbled page spoils its row group only: the shard and row group are named and the rest is read', async () => {

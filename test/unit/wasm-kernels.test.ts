@@ -16,6 +16,20 @@ function relativeDiff(expected: ArrayLike<number>, actual: ArrayLike<number>): n
   return maxDiff / Math.max(1, maxAbs);
 }
 
+
+/** The same computation on TF.js's cpu backend (the reference) and on wasm with natix's kernels: within 1e-5 of the largest value. */
+async function expectCpuAndWasmAgree(compute: (backend: string) => Promise<Float32Array>, label: unknown): Promise<void> {
+  const onCpu = await compute('cpu');
+  const onWasm = await compute('wasm');
+  let maxDiff = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < onCpu.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(onCpu[i]! - onWasm[i]!));
+    maxAbs = Math.max(maxAbs, Math.abs(onCpu[i]!));
+  }
+  expect(maxDiff / Math.max(1, maxAbs), JSON.stringify(label)).toBeLessThan(1e-5);
+}
+
 describe('wasm training kernels', () => {
   it('Conv2DBackpropFilter on wasm matches the cpu backend (strides, same/valid padding; tfjs has no dilated conv gradients)', async () => {
     const loaded = await loadTfjs('wasm');
@@ -49,15 +63,7 @@ describe('wasm training kernels', () => {
         tf.dispose([x, f, g]);
         return data;
       };
-      const onCpu = await grad('cpu');
-      const onWasm = await grad('wasm');
-      let maxDiff = 0;
-      let maxAbs = 0;
-      for (let i = 0; i < onCpu.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(onCpu[i]! - onWasm[i]!));
-        maxAbs = Math.max(maxAbs, Math.abs(onCpu[i]!));
-      }
-      expect(maxDiff / Math.max(1, maxAbs), JSON.stringify(c)).toBeLessThan(1e-5);
+      await expectCpuAndWasmAgree(grad, c);
     }
     await tf.setBackend('wasm');
     const before = tf.memory().numTensors;
@@ -144,15 +150,7 @@ describe('wasm Conv2DBackpropInput (stride phases: stride-1 convolutions of dy w
         tf.dispose([x, f, g]);
         return data;
       };
-      const onCpu = await grad('cpu');
-      const onWasm = await grad('wasm');
-      let maxDiff = 0;
-      let maxAbs = 0;
-      for (let i = 0; i < onCpu.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(onCpu[i]! - onWasm[i]!));
-        maxAbs = Math.max(maxAbs, Math.abs(onCpu[i]!));
-      }
-      expect(maxDiff / Math.max(1, maxAbs), JSON.stringify(c)).toBeLessThan(1e-5);
+      await expectCpuAndWasmAgree(grad, c);
     }
     await tf.setBackend('wasm');
     const before = tf.memory().numTensors;

@@ -15,7 +15,7 @@ import {FineTuner, selectionOf} from '../src/lib/train/fine-tune.js';
 import {Head} from '../src/lib/train/head.js';
 import {resolveTrainScope} from '../src/lib/train/train-scope.js';
 import {SeededRandom} from '../src/lib/util/random.js';
-import {writeBackbones} from './fine-tune-setup.js';
+import {coresObtained, writeBackbones} from './fine-tune-setup.js';
 
 const threads = Number(process.argv[2] ?? 2);
 const steps = Number(process.argv[3] ?? 3);
@@ -32,7 +32,7 @@ const labels = Array.from({length: batch}, (_, i) => i % 2);
 const optimizer = {weightDecay: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: 1, ema: 0.9, labelSmoothing: 0, classWeights: [1, 1]};
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-console.log(`FineTuner.step, wasm, ${size} px, batch ${batch}, micro-batch ${microBatch}, ${steps} steps each after a warm-up, interleaved; ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`FineTuner.step, wasm, ${size} px, batch ${batch}, micro-batch ${microBatch}, ${steps} steps each after a warm-up, interleaved; ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);
 console.log(`| model | model.train | 1 thread: wall / CPU ms per image | ${threads} threads: wall / CPU ms per image | wall speed-up | CPU ratio |`);
 console.log('|---|---|---|---|---|---|');
 for (const [name, dir] of Object.entries(backbones)) {
@@ -67,4 +67,4 @@ for (const [name, dir] of Object.entries(backbones)) {
   }
   await backbone.close();
 }
-console.log(`load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`at the end: load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);

@@ -63,6 +63,7 @@ otherwise), history.csv and curves.svg. Ctrl-C (SIGINT) or SIGTERM finishes the 
     inspect: Flags.boolean({description: 'With model.from: print the backbone (inputs, outputs, feature tensor and size, pooling, preprocessing) and exit.', default: false}),
     device: Flags.option({description: 'With model.from: onnxruntime device for the frozen backbone.', options: ['auto', 'cpu', 'cuda'] as const, default: 'auto'})(),
     threads: Flags.integer({description: 'With model.from: onnxruntime intra-op threads (0 = its default).', default: 0, min: 0, max: LIMITS.concurrency}),
+    'gradient-threads': Flags.integer({description: 'Fine-tuning on wasm / cpu: threads sharing out each batch\'s gradients (default: config gradient-threads, else one per core up to 4). Never changes a result; may differ on --resume.', min: 1, max: 64}),
   };
 
   /** What the head-training path (src/lib/train/head-command.ts) needs of this command. */

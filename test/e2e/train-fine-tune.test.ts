@@ -116,9 +116,9 @@ describe('natix train model.train: last:N', () => {
     let reference = '';
 
     it('trains the last block with the head and exports the same graph with the trained initializers (logits verified)', async () => {
-      const r = await runNatix(['train', '--no-tracking', '--config', await config('vit-ref'), '--json'], {timeoutMs: 240_000});
+      const r = await runNatix(['train', '--no-tracking', '--config', await config('vit-ref', 'gradient-threads: 2\n'), '--json'], {timeoutMs: 240_000});
       expect(r.code, r.stderr).toBe(0);
-      expect(r.json.result.train).toEqual({scope: 'last:1', trainFrom: '/blocks.0/Add_2_output_0', backboneParameters: 8608, prefixDevice: 'cpu', microBatch: 3, backboneLr: 0.001});
+      expect(r.json.result.train).toEqual({scope: 'last:1', trainFrom: '/blocks.0/Add_2_output_0', backboneParameters: 8608, prefixDevice: 'cpu', microBatch: 3, backboneLr: 0.001, gradientThreads: 2});
       expect(r.json.result.extraction).toMatchObject({items: 0});
       const run = path.join(base, 'runs', 'vit-ref');
       reference = await hashOf(path.join(run, 'epoch-0004', 'weights.bin'));
@@ -145,8 +145,8 @@ describe('natix train model.train: last:N', () => {
       expect(inference.code, inference.stderr + inference.stdout).toBe(0);
     }, 360_000);
 
-    it('SIGKILL during fine-tuning: the resumed run equals the uninterrupted one bit for bit', async () => {
-      const cfg = await config('vit-killed');
+    it('SIGKILL during fine-tuning on one thread, resumed on three: equals the uninterrupted two-thread run bit for bit', async () => {
+      const cfg = await config('vit-killed', 'gradient-threads: 1\n');
       const run = path.join(base, 'runs', 'vit-killed');
       const checkpoints = async (): Promise<number> => (await readdir(run).catch(() => [] as string[])).filter((n) => /^epoch-\d+$/.test(n)).length;
       const child = spawnNatix(['train', '--no-tracking', '--config', cfg]);
@@ -160,8 +160,11 @@ describe('natix train model.train: last:N', () => {
       clearInterval(poll);
       expect(result.signal, result.stderr).toBe('SIGKILL');
       expect(await checkpoints()).toBeLessThan(4);
+      // Gradients are added in micro-batch order whichever thread computed them: the thread count never changes a bit.
+      await writeFile(cfg, (await readFile(cfg, 'utf8')).replace('gradient-threads: 1', 'gradient-threads: 3'));
       const final = await runNatix(['train', '--no-tracking', '--config', cfg, '--resume', '--json'], {timeoutMs: 240_000});
       expect(final.code, final.stderr).toBe(0);
+      expect(final.json.result.train.gradientThreads).toBe(3);
       expect(await hashOf(path.join(run, 'epoch-0004', 'weights.bin'))).toBe(reference);
       // A resume that changes what trains is refused.
       const other = await config('vit-killed', 'epochs: 5\n');

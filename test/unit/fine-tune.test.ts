@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadTfjs} from '../../src/lib/runtime/tfjs.js';
 import {loadBackbone, type Backbone} from '../../src/lib/train/backbone.js';
-import {decays, FineTuner, fineTunedModel, modelLogits, type FineTuneOptions} from '../../src/lib/train/fine-tune.js';
+import {FineTuner, fineTunedModel, modelLogits, type FineTuneOptions} from '../../src/lib/train/fine-tune.js';
+import {decays} from '../../src/lib/train/tuned-model.js';
 import {Head, type HeadSpec, type OptimizerSpec} from '../../src/lib/train/head.js';
 import {SeededRandom} from '../../src/lib/util/random.js';
 

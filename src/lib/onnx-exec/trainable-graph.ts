@@ -22,6 +22,8 @@ export interface TrainableGraphOptions {
   /** The output the tail computes (default: the graph's first output). */
   output?: string;
   device?: Device;
+  /** onnxruntime intra-op threads for the frozen prefix (0 = its default). */
+  threads?: number;
 }
 
 export class TrainableGraph {
@@ -51,7 +53,7 @@ export class TrainableGraph {
       // A prefix onnxruntime cannot load (e.g. a cut through a sub-graph it will not type) runs on TF.js instead:
       // the executor then computes it from the input on every step, still without gradients for its values.
       try {
-        const opened = await openSession(encodeOnnxModel(prefix), {device: options.device ?? 'auto', threads: 0});
+        const opened = await openSession(encodeOnnxModel(prefix), {device: options.device ?? 'auto', threads: options.threads ?? 0});
         session = opened.session;
         device = opened.device;
       } catch (error) {

@@ -13,11 +13,9 @@
  * - An AbortSignal abandons a call: a queued call leaves the queue, a running one is answered to nobody.
  * - `close()` refuses new calls, lets running calls finish, and waits for every worker (retired ones too) to exit.
  */
-import {existsSync} from 'node:fs';
-import {createRequire} from 'node:module';
-import {fileURLToPath, pathToFileURL} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import {ExitCode, NatixError} from '../errors.js';
+import {workerEntry} from '../util/worker-entry.js';
 import {
   ModelTimeoutError,
   RunAbandonedError,
@@ -62,19 +60,6 @@ interface Slot {
   job?: Job;
   /** Why the last start failed (the slot retries on the next call after a pause). */
   failed?: {message: string; at: number};
-}
-
-/**
- * How to start the worker entry: the compiled `model-worker.js` beside this file; from TypeScript sources (tests,
- * `tsx`) the `.ts` entry through tsx's loader, registered inside the worker.
- */
-function workerEntry(): {source: string | URL; eval: boolean} {
-  const here = import.meta.url;
-  const js = new URL('./model-worker.js', here);
-  if (!here.endsWith('.ts') && existsSync(fileURLToPath(js))) return {source: js, eval: false};
-  const ts = new URL('./model-worker.ts', here).href;
-  const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  return {source: `import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(ts)}); });`, eval: true};
 }
 
 const RESTART_PAUSE_MS = 1000;
@@ -213,7 +198,7 @@ export class WorkerPool implements ModelRunner {
   private startSlot(slot: Slot = {ready: false}): Promise<void> {
     if (!this.slots.includes(slot)) this.slots.push(slot);
     const init: WorkerInit = {modelFile: this.modelFile, settings: {device: this.options.device, threads: this.options.threads}, outputName: this.options.outputName};
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'model-worker');
     const worker = new Worker(entry.source, {eval: entry.eval, workerData: init, stdout: false, stderr: false});
     // A worker keeps the process alive while something waits for it (its start, a run, its exit after close); an
     // idle one does not, and may be stopped at exit (safe, unlike stopping one inside onnxruntime's native run).

@@ -16,7 +16,7 @@
  * trained initializers replaced by name plus the stitched head: validation, calibration and the export all run
  * that graph in onnxruntime, so the printed metrics are the exported model's.
  */
-import type {Scalar, Tensor, Variable} from '@tensorflow/tfjs';
+import type {Tensor, Variable} from '@tensorflow/tfjs';
 import {openSession, ort, type Device} from '../cascade/onnx-session.js';
 import {ExitCode, NatixError} from '../errors.js';
 import type {InputTensor} from '../image/preprocess.js';
@@ -28,11 +28,11 @@ import {assignTrainable, withTrainedInitializers} from '../onnx-exec/weights.js'
 import type {Tf} from '../runtime/tf-type.js';
 import {FEATURES_VALUE, type Backbone} from './backbone.js';
 import type {NamedArray} from './checkpoint.js';
-import {adamwUpdate, headShapes, type Head, type OptimizerSpec, type StepResult} from './head.js';
+import {GradientWorkers} from './gradient-workers.js';
+import {adamwUpdate, type Head, type OptimizerSpec, type StepResult} from './head.js';
 import type {TrainScope} from './train-scope.js';
+import {microBatches, ONNX_PREFIX, TunedModel, type MicroBatch, type MicroBatchTargets, type Param} from './tuned-model.js';
 
-/** Prefix of a backbone initializer's name in checkpoint arrays. */
-export const ONNX_PREFIX = 'onnx:';
 
 /** The executor's selection for a scope (never `head`). */
 export function selectionOf(scope: Exclude<TrainScope, {kind: 'head'}>): TrainSelection {
@@ -41,29 +41,21 @@ export function selectionOf(scope: Exclude<TrainScope, {kind: 'head'}>): TrainSe
   return {last: scope.blocks};
 }
 
-/** Weight decay applies to matrices and filters; biases, norm scales and learned tokens / position tables are exempt. */
-export function decays(name: string, shape: readonly number[]): boolean {
-  if (shape.length < 2) return false;
-  return !/(pos(ition)?_?emb|cls_token|mask_token|register_tokens|dist_token|class_embedding)/i.test(name);
-}
-
-interface Param {
-  /** Checkpoint name (`head/W`, `onnx:<initializer>`). */
-  name: string;
-  variable: Variable;
-  group: 'head' | 'backbone';
-  decay: boolean;
-}
-
 export interface FineTuneOptions {
   selection: TrainSelection;
   optimizer: OptimizerSpec;
   device: Device;
   /** Images per forward/backward pass; gradients accumulate over the batch. */
   microBatch: number;
+  /**
+   * Threads that compute gradients (the main thread and `count - 1` workers, gradient-workers.ts) on a one-core
+   * backend; default one. The result is the same for any count.
+   */
+  gradientThreads?: {count: number; backend: 'wasm' | 'cpu'; warn: (message: string) => void};
 }
 
 export class FineTuner {
+  readonly model: TunedModel;
   private readonly params: Param[];
   private readonly m: Variable[];
   private readonly v: Variable[];
@@ -76,11 +68,10 @@ export class FineTuner {
     private readonly backbone: Pick<Backbone, 'info' | 'featureGraph'>,
     private readonly options: FineTuneOptions,
     weights: NamedArray[] | undefined,
+    private workers?: GradientWorkers,
   ) {
-    const backboneParams = [...graph.variables].map(([name, variable]) => ({name: `${ONNX_PREFIX}${name}`, variable, group: 'backbone' as const, decay: decays(name, variable.shape)}));
-    const shapes = headShapes(head.spec);
-    const headParams = head.params.map((variable, i) => ({name: shapes[i]!.name, variable, group: 'head' as const, decay: shapes[i]!.decay}));
-    this.params = [...backboneParams, ...headParams];
+    this.model = new TunedModel(tf, graph, head, backbone.info.preprocessing);
+    this.params = this.model.params;
     // The head read its own arrays; the backbone's are checked by name and shape where weights.ts checks them.
     if (weights) assignTrainable(tf, graph.variables, arraysUnder(weights, ONNX_PREFIX));
     const ema = new Map(arraysUnder(weights ?? [], 'ema/').map((w) => [w.name, w]));
@@ -91,18 +82,33 @@ export class FineTuner {
 
   /**
    * Splits the backbone's feature graph for a selection: every op is checked and the boundary found here, so an
-   * unsupported op or a boundary that does not exist is an error before any data is read.
+   * unsupported op or a boundary that does not exist is an error before any data is read. `prefixThreads`:
+   * onnxruntime's intra-op threads for the frozen prefix (0 = its default).
    */
-  static async split(tf: Tf, backbone: Pick<Backbone, 'info' | 'featureGraph'>, selection: TrainSelection, device: Device): Promise<TrainableGraph> {
+  static async split(tf: Tf, backbone: Pick<Backbone, 'info' | 'featureGraph'>, selection: TrainSelection, device: Device, prefixThreads = 0): Promise<TrainableGraph> {
     if (backbone.info.preprocessing.dtype !== 'float32') {
       throw new NatixError(`${backbone.info.onnxFile} takes ${backbone.info.preprocessing.dtype} pixels: fine-tuning its graph needs a float input`, {code: 'TRAIN_SCOPE_UNSUPPORTED', exitCode: ExitCode.Usage, actions: ['Train the head only (model.train: head).']});
     }
-    return TrainableGraph.create(tf, backbone.featureGraph, {train: selection, model: backbone.info.onnxFile, output: FEATURES_VALUE, device});
+    return TrainableGraph.create(tf, backbone.featureGraph, {train: selection, model: backbone.info.onnxFile, output: FEATURES_VALUE, device, threads: prefixThreads});
   }
 
-  /** Puts `head` on the split graph; `weights` are a checkpoint's arrays when resuming (the head reads its own). */
+  /**
+   * Puts `head` on the split graph; `weights` are a checkpoint's arrays when resuming (the head reads its own).
+   * Starts the gradient workers when more than one thread is asked for.
+   */
   static async create(tf: Tf, backbone: Pick<Backbone, 'info' | 'featureGraph'>, head: Head, options: FineTuneOptions, weights?: NamedArray[], graph?: TrainableGraph): Promise<FineTuner> {
-    return new FineTuner(tf, graph ?? (await FineTuner.split(tf, backbone, options.selection, options.device)), head, backbone, options, weights);
+    const parallel = options.gradientThreads && options.gradientThreads.count > 1 ? options.gradientThreads : undefined;
+    const tuner = new FineTuner(tf, graph ?? (await FineTuner.split(tf, backbone, options.selection, options.device, parallel ? 1 : 0)), head, backbone, options, weights);
+    if (parallel) {
+      const p = backbone.info.preprocessing;
+      tuner.workers = await GradientWorkers.start(parallel.count - 1, {backend: parallel.backend, featureGraph: backbone.featureGraph, model: backbone.info.onnxFile, output: FEATURES_VALUE, selection: options.selection, device: options.device, prefixThreads: 1, head: head.spec, preprocessing: {layout: p.layout, width: p.width, height: p.height}, values: tuner.model.values()}, parallel.warn);
+    }
+    return tuner;
+  }
+
+  /** Threads computing gradients now: the main thread and the live workers. */
+  get gradientThreads(): number {
+    return 1 + (this.workers?.size ?? 0);
   }
 
   /** Trained backbone parameters (elements) and how many initializers they are. */
@@ -120,15 +126,11 @@ export class FineTuner {
     return `Fine-tuning from "${cut.from}": ${cut.tail.length} nodes, ${initializers} initializers (${elements} parameters) on TF.js; ${prefix}${frozen}`;
   }
 
-  private dims(n: number): number[] {
-    const p = this.backbone.info.preprocessing;
-    return p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3];
-  }
-
   /**
    * Loss and summed gradients of a batch (preprocessed images packed in `input`) over micro-batches; the caller
    * disposes the gradients. The loss of each micro-batch is divided by the weight of the WHOLE batch, so the sum of
-   * the micro-batch gradients is the full-batch gradient.
+   * the micro-batch gradients is the full-batch gradient. The micro-batches are shared out in order between the
+   * main thread (the first share) and the gradient workers, and added in micro-batch order whoever computed them.
    */
   async gradients(input: Float32Array, labels: ArrayLike<number>, dropoutSeed: string): Promise<{loss: number; logits: Float32Array; grads: Tensor[]}> {
     const tf = this.tf;
@@ -137,38 +139,44 @@ export class FineTuner {
     const {targets, weights} = this.head.targets(labels);
     const totalWeight = weights.reduce((s, w) => s + w, 0);
     const mask = this.head.dropoutMask(n, dropoutSeed);
-    const classes = this.head.spec.classes;
-    const hidden = this.head.spec.hidden;
+    const {classes, hidden} = this.head.spec;
+    const against = ({start, size}: MicroBatch): Omit<MicroBatchTargets, 'totalWeight'> => ({
+      targets: targets.subarray(start * classes, (start + size) * classes),
+      weights: weights.subarray(start, start + size),
+      ...(mask ? {mask: mask.subarray(start * hidden, (start + size) * hidden)} : {}),
+    });
+    const plan = microBatches(n, this.options.microBatch);
+    const threads = Math.min(plan.length, this.gradientThreads);
+    const shares = Array.from({length: threads}, (_, r) => plan.slice(Math.floor((r * plan.length) / threads), Math.floor(((r + 1) * plan.length) / threads)));
+    // Shares 1.. go to the workers first (copies of their images: the input is handed over), then the main thread computes share 0.
+    const remote = shares.slice(1).map((share, r) => {
+      const from = share[0]!.start * perImage;
+      const to = (share.at(-1)!.start + share.at(-1)!.size) * perImage;
+      return this.workers!.compute(r, {input: input.slice(from, to), parts: share.map((mb) => ({size: mb.size, ...against(mb)})), totalWeight}).catch(() => undefined);
+    });
     const logits = new Float32Array(n * classes);
     let loss = 0;
     let sums: Tensor[] | undefined;
-    const variables = this.params.map((p) => p.variable);
-    for (let start = 0; start < n; start += this.options.microBatch) {
-      const k = Math.min(this.options.microBatch, n - start);
-      const feeds = await this.graph.prefix(tf, input.subarray(start * perImage, (start + k) * perImage), this.dims(k));
-      try {
-        const result = tf.tidy(() => {
-          const ts = tf.tensor2d(targets.subarray(start * classes, (start + k) * classes), [k, classes]);
-          const ws = tf.tensor1d(weights.subarray(start, start + k));
-          const ms = mask ? tf.tensor2d(mask.subarray(start * hidden, (start + k) * hidden), [k, hidden]) : undefined;
-          let out: Tensor | undefined;
-          const {value, grads} = tf.variableGrads(() => {
-            const features = this.graph.forward(feeds);
-            out = tf.keep(this.head.forward(features, this.head.params, ms));
-            const perSample = tf.neg(tf.sum(tf.mul(ts, tf.logSoftmax(out)), 1));
-            return tf.div(tf.sum(tf.mul(perSample, ws)), totalWeight) as Scalar;
-          }, variables);
-          const g = variables.map((v) => grads[v.name]!);
-          const summed = sums ? g.map((gi, i) => tf.add(sums![i]!, gi)) : g;
-          return {value: tf.keep(value), out: out!, summed: summed.map((t) => tf.keep(t))};
-        });
-        if (sums) tf.dispose(sums);
-        sums = result.summed;
-        loss += (await result.value.data())[0]!;
-        logits.set((await result.out.data()) as Float32Array, start * classes);
-        tf.dispose([result.value, result.out]);
-      } finally {
-        tf.dispose(Object.values(feeds).filter((f): f is Tensor => 'dataSync' in f));
+    const add = (result: {loss: number; logits: Float32Array; grads: Tensor[]}, mb: MicroBatch): void => {
+      loss += result.loss;
+      logits.set(result.logits, mb.start * classes);
+      if (!sums) {
+        sums = result.grads;
+        return;
+      }
+      const next = tf.tidy(() => result.grads.map((g, i) => tf.add(sums![i]!, g)));
+      tf.dispose([...sums, ...result.grads]);
+      sums = next;
+    };
+    const local = async (mb: MicroBatch): Promise<void> => add(await this.model.gradients(input.subarray(mb.start * perImage, (mb.start + mb.size) * perImage), mb.size, {...against(mb), totalWeight}), mb);
+    for (const mb of shares[0]!) await local(mb);
+    for (const [r, pending] of remote.entries()) {
+      const share = shares[r + 1]!;
+      const results = await pending;
+      for (const [k, mb] of share.entries()) {
+        // A worker that failed has been dropped (with a warning): its micro-batches run here, the same numbers.
+        if (!results) await local(mb);
+        else add({loss: results[k]!.loss, logits: results[k]!.logits, grads: results[k]!.grads.map((g, i) => tf.tensor(g, this.params[i]!.variable.shape))}, mb);
       }
     }
     return {loss, logits, grads: sums!};
@@ -181,6 +189,7 @@ export class FineTuner {
     const {loss, logits, grads} = await this.gradients(input, labels, dropoutSeed);
     tf.tidy(() => adamwUpdate(tf, this.params.map((p) => ({variable: p.variable, decay: p.decay, lr: p.group === 'head' ? lr : backboneLr})), {m: this.m, v: this.v, ema: this.ema}, grads, o, t));
     tf.dispose(grads);
+    if (this.workers?.size) this.workers.assign(this.model.values());
     return {loss, logits};
   }
 
@@ -214,23 +223,13 @@ export class FineTuner {
 
   /** Logits of preprocessed images on the TF.js path (prefix in onnxruntime, tail and head on TF.js), EMA when on. */
   async logits(input: Float32Array, n: number): Promise<Float32Array> {
-    const tf = this.tf;
     const swap = this.ema ? this.params.map((p, i) => {
       const live = p.variable.clone();
       p.variable.assign(this.ema![i]!);
       return live;
     }) : [];
     try {
-      const perImage = input.length / n;
-      const out = new Float32Array(n * this.head.spec.classes);
-      for (let start = 0; start < n; start += this.options.microBatch) {
-        const k = Math.min(this.options.microBatch, n - start);
-        const feeds = await this.graph.prefix(tf, input.subarray(start * perImage, (start + k) * perImage), this.dims(k));
-        const logits = tf.tidy(() => this.head.forward(this.graph.forward(feeds), this.head.params));
-        out.set((await logits.data()) as Float32Array, start * this.head.spec.classes);
-        tf.dispose([logits, ...Object.values(feeds).filter((f): f is Tensor => 'dataSync' in f)]);
-      }
-      return out;
+      return await this.model.logits(input, n, this.options.microBatch);
     } finally {
       swap.forEach((live, i) => {
         this.params[i]!.variable.assign(live);
@@ -240,6 +239,7 @@ export class FineTuner {
   }
 
   async dispose(): Promise<void> {
+    await this.workers?.close();
     this.tf.dispose([...this.m, ...this.v, ...(this.ema ?? [])]);
     await this.graph.dispose();
   }

@@ -37,6 +37,7 @@ export interface HeadCommandHost {
     inspect: boolean;
     device: string;
     threads: number;
+    'gradient-threads'?: number;
   };
   json: boolean;
   progress(name: string, total: number): Progress;
@@ -83,6 +84,8 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
     }
     cfg = {...previous, epochs: flags.epochs ?? fileConfig.epochs ?? previous.epochs};
   }
+  // Threads are this machine's, not the run's (they never change a result): the flag, else the config here, else auto.
+  if (cfg.train) cfg = {...cfg, train: {...cfg.train, gradientThreads: flags['gradient-threads'] ?? fileConfig['gradient-threads'] ?? 'auto'}};
   const {tf, backend, reason} = await loadTfjs(flags.backend as TfjsBackendChoice);
   host.info(`Head backend: ${backend} (${reason})`);
   let stopRequested: NodeJS.Signals | undefined;

@@ -22,6 +22,8 @@ import {expectedCalibrationError, exitMetrics, fitTemperature, nll, softmaxRows}
 import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import {contentHash, extractFeatures, itemKey, viewInput, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
 import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.js';
+import {defaultGradientThreads} from './gradient-workers.js';
+import {microBatches} from './tuned-model.js';
 import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
@@ -38,7 +40,7 @@ export interface ResolvedHeadConfig extends RunSettings {
   model: {from: string; features: string; pool: PoolChoice; preprocessor?: string; sha256?: string};
   head: {type: 'linear' | 'mlp'; hidden: number; dropout: number};
   /** What trains: the head alone, or also the end of the backbone (absent in runs made before fine-tuning existed). */
-  train?: {scope: TrainScope; backboneLr?: number; microBatch: number};
+  train?: {scope: TrainScope; backboneLr?: number; microBatch: number; gradientThreads?: number | 'auto'};
   features: {views: number; batchSize: number; shardSize: number};
   optimizer: {name: 'adamw'; weightDecay: number; beta1: number; beta2: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   classWeights: 'none' | 'auto' | number[];
@@ -60,7 +62,7 @@ export function resolveHeadConfig(c: TrainConfig, overrides: RunOverrides, root:
     head: {type: c.head?.type ?? 'linear', hidden: c.head?.hidden ?? 768, dropout: c.head?.dropout ?? (c.head?.type === 'mlp' ? 0.3 : 0)},
     train: (() => {
       const {scope, backboneLr} = resolveTrainScope(c, overrides.lr ?? c.lr ?? 0.001);
-      return {scope, ...(backboneLr === undefined ? {} : {backboneLr}), microBatch: c['micro-batch'] ?? 8};
+      return {scope, ...(backboneLr === undefined ? {} : {backboneLr}), microBatch: c['micro-batch'] ?? 8, gradientThreads: c['gradient-threads'] ?? 'auto'};
     })(),
     features: {views: c.features?.views ?? 1, batchSize: c.features?.['batch-size'] ?? 32, shardSize: c.features?.['shard-size'] ?? 512},
     optimizer: {
@@ -103,7 +105,7 @@ export interface HeadTrainResult {
   extraction: ExtractionStats;
   calibration?: Calibration;
   /** What trained: `head`, or a fine-tuning scope with the value it starts from and the backbone parameters it trained. */
-  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none' | 'tfjs'; microBatch?: number; backboneLr?: number};
+  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none' | 'tfjs'; microBatch?: number; backboneLr?: number; gradientThreads?: number};
   timings: {hashMs: number; extractMs: number; trainMs: number; wallMs: number};
 }
 
@@ -412,16 +414,20 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       if (resumed) head.restoreOptimizer(resumed.optimizer);
       learner = headLearner(tf, head, features, dim, trainRows, valRows);
     } else {
-      const tuner = await FineTuner.create(tf, backbone, head, {selection: selectionOf(scope), optimizer, device: settings.device, microBatch: Math.min(cfg.train!.microBatch, cfg.batchSize)}, resumed?.weights, split).catch((error: unknown) => {
+      const microBatch = Math.min(cfg.train!.microBatch, cfg.batchSize);
+      const asked = cfg.train!.gradientThreads ?? 'auto';
+      const threads = backendName === 'wasm' || backendName === 'cpu' ? (asked === 'auto' ? defaultGradientThreads(backendName, microBatches(cfg.batchSize, microBatch).length) : asked) : 1;
+      const gradientThreads = {count: threads, backend: backendName as 'wasm' | 'cpu', warn: hooks.warn};
+      const tuner = await FineTuner.create(tf, backbone, head, {selection: selectionOf(scope), optimizer, device: settings.device, microBatch, gradientThreads}, resumed?.weights, split).catch((error: unknown) => {
         head.dispose();
         throw error;
       });
       split = undefined; // the tuner owns it now
-      base.train = {scope: scopeLabel(scope), trainFrom, backboneParameters: tuner.backboneParameters.elements, prefixDevice: tuner.graph.prefixDevice, microBatch: Math.min(cfg.train!.microBatch, cfg.batchSize), backboneLr: cfg.train!.backboneLr};
+      base.train = {scope: scopeLabel(scope), trainFrom, backboneParameters: tuner.backboneParameters.elements, prefixDevice: tuner.graph.prefixDevice, microBatch, backboneLr: cfg.train!.backboneLr, gradientThreads: tuner.gradientThreads};
       if (resumed) tuner.restoreOptimizer(resumed.optimizer);
       hooks.info(tuner.describe());
       if (tuner.graph.fallbackReason) hooks.warn(tuner.graph.fallbackReason);
-      hooks.info(`Learning rates: head ${cfg.lr}, backbone ${cfg.train!.backboneLr}; ${Math.min(cfg.train!.microBatch, cfg.batchSize)} images per forward/backward pass (micro-batch), gradients accumulated to ${cfg.batchSize}`);
+      hooks.info(`Learning rates: head ${cfg.lr}, backbone ${cfg.train!.backboneLr}; ${microBatch} images per forward/backward pass (micro-batch), gradients accumulated to ${cfg.batchSize} on ${tuner.gradientThreads} thread(s)`);
       const trainItems = data.train.map((s, i) => Array.from({length: cfg.features.views}, (_, v) => ({hash: hashes[i]!, view: v, sample: s.sample})));
       const valItems = data.val.map((s, i) => ({hash: hashes[data.train.length + i]!, view: 0, sample: s.sample}));
       learner = fineTuneLearner(tuner, backbone, trainItems, valItems, viewSpec, settings, cfg.ema > 0);

@@ -22,6 +22,12 @@ export const trainConfigSchema = {
     'backbone-lr': {type: 'number', exclusiveMinimum: 0, maximum: 10},
     /** Images per forward/backward pass when part of the backbone trains (gradients accumulate to batch-size); default 8. */
     'micro-batch': {type: 'integer', minimum: 1, maximum: 65536},
+    /**
+     * Threads computing the gradients when part of the backbone trains on the wasm or cpu backend: the main thread and
+     * worker threads share each batch's micro-batches out (the result is bit-identical for any count). Default auto:
+     * one per core, at most 4 and at most the micro-batches of a batch; tfjs-node backends always use 1.
+     */
+    'gradient-threads': {anyOf: [{type: 'integer', minimum: 1, maximum: 64}, {const: 'auto'}]},
     seed: {type: 'integer', minimum: 0, maximum: 4294967295},
     'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */

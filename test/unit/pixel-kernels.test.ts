@@ -116,7 +116,7 @@ describe('pixel kernels: WebAssembly SIMD and JavaScript give identical results'
     const files = (await fg('datasets/sample/**/*.jpg', {cwd: root, absolute: true})).sort().slice(0, 12);
     const images: DecodedImage[] = await Promise.all(files.map((f) => decodeImage(f, {maxSide: 256})));
     const rng = new SeededRandom('props');
-    for (const [w, h] of [[1, 1], [31, 31], [32, 32], [100, 67], [256, 171], [257, 144]]) {
+    for (const [w, h] of [[1, 1], [31, 31], [32, 32], [100, 67], [256, 171], [257, 144]] as Array<[number, number]>) {
       const data = Buffer.from(rgb(w * h, () => [rng.int(256), rng.int(256), rng.int(256)]));
       images.push({data, width: w, height: h, channels: 3, source: {format: 'png', width: w, height: h, channels: 3, hasAlpha: false}, reduced: false});
     }

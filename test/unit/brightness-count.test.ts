@@ -1,8 +1,10 @@
 import {describe, expect, it} from 'vitest';
+import {JsPixelKernels} from '../../src/lib/quality/pixel-kernels.js';
 import {exactBrightnessPercentiles, settleBrightnessByCount} from '../../src/lib/quality/properties.js';
 import {SeededRandom} from '../../src/lib/util/random.js';
 
 const DARK = 0.32;
+const js = new JsPixelKernels();
 const LIGHT = 0.05;
 const brightness = (r: number, g: number, b: number): number => Math.sqrt(0.241 * r * r + 0.691 * g * g + 0.068 * b * b) / 255;
 
@@ -32,6 +34,9 @@ describe('settleBrightnessByCount: the counting shortcut never changes a dark / 
         const unaligned = new Uint8Array(new ArrayBuffer(data.length + 1), 1, data.length);
         unaligned.set(data);
         expect(settleBrightnessByCount(unaligned, DARK, LIGHT, uncertain)).toEqual(settled);
+        // The same answer from the JavaScript kernels (word and byte loops) as from the default WebAssembly ones.
+        expect(settleBrightnessByCount(data, DARK, LIGHT, uncertain, js)).toEqual(settled);
+        expect(settleBrightnessByCount(unaligned, DARK, LIGHT, uncertain, js)).toEqual(settled);
         if (!settled) {
           refused++;
           continue;
@@ -50,7 +55,7 @@ describe('settleBrightnessByCount: the counting shortcut never changes a dark / 
     };
     const dim = greyBelow(DARK);
     const lit = greyAbove(DARK);
-    for (const n of [1, 2, 3, 99, 100, 101, 201, 1001, 4097, 20_001]) {
+    for (const n of [1, 2, 3, 99, 100, 101, 201, 1001, 4097, 20_001, 131_075]) {
       const rank = Math.floor(0.99 * (n - 1));
       for (const bright of [n - rank - 1, n - rank, n - rank + 1]) {
         if (bright < 0 || bright > n) continue;

@@ -6,6 +6,7 @@
 import {createHash} from 'node:crypto';
 import type {DecodedImage} from '../image/decode.js';
 import {hashFromGrey32, normaliseSignature} from './hash.js';
+import {defaultPixelKernels, LITTLE_ENDIAN, type PixelKernels, SQ241, SQ68, SQ691} from './pixel-kernels.js';
 
 export interface ImageProperties {
   width: number;
@@ -38,24 +39,18 @@ export interface ImageProperties {
 }
 
 /**
- * Scratch buffers for computeProperties, reused from one image to the next (allocating ~40 KB of typed arrays per
- * image showed up as GC time). Create one per concurrent caller: computeProperties is synchronous, so one
- * instance per validate run is enough.
+ * Per-caller state for computeProperties, reused from one image to the next (allocating ~40 KB of typed arrays per
+ * image showed up as GC time): the pixel kernels (WebAssembly by default; `new PropertiesScratch(new
+ * JsPixelKernels())` for the JavaScript ones, with identical results) and the cell layout of the last width.
+ * computeProperties is synchronous, so one instance per validate run is enough.
  */
 export class PropertiesScratch {
-  grey = new Uint8Array(0);
-  readonly brightHist = new Uint32Array(1024);
-  readonly greyHist = new Uint32Array(256);
   readonly rowSums = new Float64Array(33);
   colCell = new Int32Array(0);
   colWeight = new Float64Array(0);
   private cellsFor = -1;
 
-  /** The grey buffer for `n` pixels (grown when needed; its content is overwritten by the caller). */
-  greyFor(n: number): Uint8Array {
-    if (this.grey.length < n) this.grey = new Uint8Array(Math.max(n, this.grey.length * 2));
-    return this.grey;
-  }
+  constructor(readonly kernels: PixelKernels = defaultPixelKernels()) {}
 
   /** Each column's 32x32 cell and share (cellSpan), computed once per width. */
   cellsOfColumns(width: number): void {
@@ -67,57 +62,35 @@ export class PropertiesScratch {
   }
 }
 
-// CleanVision's brightness terms per channel value, computed as the formula does ((0.241 * r) * r, ...), so the sum
-// below is bit-identical to evaluating 0.241 * r * r + 0.691 * g * g + 0.068 * b * b.
-const BRIGHT_R = Float64Array.from({length: 256}, (_, v) => 0.241 * v * v);
-const BRIGHT_G = Float64Array.from({length: 256}, (_, v) => 0.691 * v * v);
-const BRIGHT_B = Float64Array.from({length: 256}, (_, v) => 0.068 * v * v);
-
 /**
- * Every property in one pass over the decoded rows: per row, the grey values and the 32x32 cell sums (pHash and
- * signature), the distribution statistics on the sampled rows and the Laplacian of the row above (its three rows are
- * then in the grey buffer), all while the row is in cache. The exact-duplicate key is native SHA-1 (cheaper than a
- * hash in JavaScript, measured).
+ * Every property from the decoded thumbnail: the pixel kernels (pixel-kernels.ts) give the grey values, the
+ * distribution statistics on the sampled pixels and the Laplacian sums; the 32x32 cell sums (pHash and signature) are
+ * then added row by row from the grey values. The exact-duplicate key is native SHA-1 (cheaper than a hash in
+ * JavaScript, measured).
  */
 export function computeProperties(image: DecodedImage, scratch: PropertiesScratch = new PropertiesScratch()): ImageProperties {
   const {data, width, height, source} = image;
   const n = width * height;
-  const {brightHist, greyHist, rowSums} = scratch;
-  brightHist.fill(0);
-  greyHist.fill(0);
-  const grey = scratch.greyFor(n);
+  // The distribution statistics from every other pixel of every other row on images large enough (a quarter of
+  // the work; percentiles and entropy barely move).
+  const step = width >= 64 && height >= 64 ? 2 : 1;
+  const {grey, brightHist, greyHist, brightnessSum, equal, sampled, lapSum, lapSq, cellRows} = scratch.kernels.thumbnail(data, width, height, step);
+  const {rowSums} = scratch;
   // 32x32 grey cell means (pHash and the near-duplicate signature) with exact area weights: a pixel straddling two
   // cells counts in both by the share of it each covers, so two decodes of one picture at different sizes (whose
   // cell boundaries fall at different pixel positions) give the same cells.
   const g32 = new Float64Array(32 * 32);
   scratch.cellsOfColumns(width);
   const {colCell, colWeight} = scratch;
-  const wholeCells = width % 32 === 0;
-  // The distribution statistics from every other pixel of every other row on images large enough (a quarter of
-  // the work; percentiles and entropy barely move).
-  const step = width >= 64 && height >= 64 ? 2 : 1;
-  let equal = 0;
-  let sum = 0;
-  let sampled = 0;
-  // Laplacian sums (integers: exact in any order).
-  let lapSum = 0;
-  let lapSq = 0;
-  for (let y = 0, p = 0, i = 0; y < height; y++) {
+  for (let y = 0, p = 0; y < height; y++) {
     rowSums.fill(0);
-    const rowStart = p;
-    // BT.601 luma in 8.8 fixed point (77, 150, 29 / 256): the same as round(0.299 R + 0.587 G + 0.114 B) within 1.
-    if (wholeCells) {
-      // Width a multiple of 32 (256 px thumbnails): every pixel lies in one cell (weight 1, and the next cell would
-      // get l - l * 1 = 0), so the sums are the same numbers without the weights.
-      for (let x = 0; x < width; x++, p++, i += 3) {
-        const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
-        grey[p] = l;
-        rowSums[colCell[x]!]! += l;
-      }
+    if (cellRows) {
+      // Width a multiple of 32 (256-px thumbnails): every pixel lies in one cell (weight 1, and the next cell would
+      // get l - l * 1 = 0), so the sums are the integer sums of the kernels.
+      for (let c = 0; c < 32; c++) rowSums[c] = cellRows[y * 32 + c]!;
     } else {
-      for (let x = 0; x < width; x++, p++, i += 3) {
-        const l = (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
-        grey[p] = l;
+      for (let x = 0; x < width; x++, p++) {
+        const l = grey[p]!;
         const c = colCell[x]!;
         const w = colWeight[x]!;
         rowSums[c]! += l * w;
@@ -128,32 +101,6 @@ export function computeProperties(image: DecodedImage, scratch: PropertiesScratc
     for (let c = 0; c < 32; c++) {
       g32[cr * 32 + c]! += rowSums[c]! * wr;
       if (cr < 31) g32[(cr + 1) * 32 + c]! += rowSums[c]! * (1 - wr);
-    }
-    if (y % step === 0) {
-      for (let x = 0; x < width; x += step) {
-        const q = rowStart + x;
-        const j = q * 3;
-        const r = data[j]!;
-        const g = data[j + 1]!;
-        const b = data[j + 2]!;
-        const bright = Math.sqrt(BRIGHT_R[r]! + BRIGHT_G[g]! + BRIGHT_B[b]!) / 255;
-        brightHist[Math.min(1023, (bright * 1023) | 0)]!++; // |0 is floor: 0 <= bright * 1023 < 2^31
-        sum += bright;
-        greyHist[grey[q]!]!++;
-        if (Math.abs(r - g) <= 2 && Math.abs(g - b) <= 2) equal++;
-        sampled++;
-      }
-    }
-    // Blur: the variance of the 4-neighbour Laplacian of the grey thumbnail, border excluded (CleanVision's
-    // edge-filter score is dominated by the unfiltered one-pixel border; natix does not copy that). Calibrated on
-    // natix's synthetic scenes: sharp images >= ~60, a Gaussian blur of sigma = 1% of the width <= ~8 (default
-    // threshold 25). Row y - 1 here: its neighbours above and below are in the grey buffer now.
-    if (y >= 2) {
-      for (let q = rowStart - width + 1, end = rowStart - 1; q < end; q++) {
-        const v = 4 * grey[q]! - grey[q - 1]! - grey[q + 1]! - grey[q - width]! - grey[q + width]!;
-        lapSum += v;
-        lapSq += v * v;
-      }
     }
   }
   const cellArea = n / 1024;
@@ -171,6 +118,10 @@ export function computeProperties(image: DecodedImage, scratch: PropertiesScratc
   };
   let entropy = 0;
   for (const c of greyHist) if (c > 0) entropy -= (c / sampled) * Math.log2(c / sampled);
+  // Blur: the variance of the 4-neighbour Laplacian of the grey thumbnail, border excluded (CleanVision's
+  // edge-filter score is dominated by the unfiltered one-pixel border; natix does not copy that). Calibrated on
+  // natix's synthetic scenes: sharp images >= ~60, a Gaussian blur of sigma = 1% of the width <= ~8 (default
+  // threshold 25).
   const lapCount = Math.max(0, width - 2) * Math.max(0, height - 2);
   const lapMean = lapCount ? lapSum / lapCount : 0;
   const w = source.width;
@@ -182,7 +133,7 @@ export function computeProperties(image: DecodedImage, scratch: PropertiesScratc
     channels: source.channels,
     brightnessP99: percentile(0.99),
     brightnessP5: percentile(0.05),
-    meanBrightness: sum / sampled,
+    meanBrightness: brightnessSum / sampled,
     entropy,
     blurVariance: lapCount ? lapSq / lapCount - lapMean * lapMean : 0,
     grayscale: source.channels <= 2 || equal >= 0.995 * sampled,
@@ -224,17 +175,12 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
   return p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN || 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN;
 }
 
-/** Whether 32-bit words hold bytes little-endian first (the word loops below read pixels that way). */
-const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** Three 32-bit words over the start of an RGB buffer (four pixels each), or undefined when it is not 4-aligned. */
 function pixelWords(data: Uint8Array): Uint32Array | undefined {
   return LITTLE_ENDIAN && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
 }
 
-const SQ241 = Int32Array.from({length: 256}, (_, v) => 241 * v * v);
-const SQ691 = Int32Array.from({length: 256}, (_, v) => 691 * v * v);
-const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
 
 /**
  * The dark / light percentiles at full resolution, for an image needsExactBrightness sent here (`thumbnail`: its
@@ -243,9 +189,9 @@ const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
  * percentile then returned is a bound that decides the verdict. The rest get the exact percentiles, exact wherever a
  * finding will quote them (or the threshold falls inside the pinned interval).
  */
-export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number): {brightnessP5: number; brightnessP99: number} {
+export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number, kernels: PixelKernels = defaultPixelKernels()): {brightnessP5: number; brightnessP99: number} {
   const uncertain = {dark: thumbnail.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - thumbnail.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN};
-  const settled = settleBrightnessByCount(full, dark, light, uncertain);
+  const settled = settleBrightnessByCount(full, dark, light, uncertain, kernels);
   if (settled) {
     return {brightnessP99: uncertain.dark ? settled.p99Above : thumbnail.brightnessP99, brightnessP5: uncertain.light ? settled.p5Below : thumbnail.brightnessP5};
   }
@@ -261,45 +207,19 @@ export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<Image
  * next, so p99 > dark when at least n - floor(0.99 (n-1)) pixels are brighter than dark (both order statistics are),
  * and p5 < 1 - light when at least floor(0.05 (n-1)) + 2 pixels are darker than 1 - light. Keys are compared with a
  * margin (1e-9 in brightness) that float rounding in CleanVision's formula cannot cross. One pass at most, stopping
- * as soon as every uncertain side is settled (bright pixels are often found early).
+ * as soon as every uncertain side is settled (the pixel kernels' countKeys: WebAssembly SIMD, 4 pixels per step).
  *
  * Returns bounds that decide the verdicts (p99 >= the first, p5 <= the second), or undefined when a side could not
  * be settled this way: the image is dark (or light) or within a hair of it, and the exact percentiles are needed.
  */
-export function settleBrightnessByCount(data: Uint8Array, dark: number, light: number, uncertain: {dark: boolean; light: boolean}): {p99Above: number; p5Below: number} | undefined {
+export function settleBrightnessByCount(data: Uint8Array, dark: number, light: number, uncertain: {dark: boolean; light: boolean}, kernels: PixelKernels = defaultPixelKernels()): {p99Above: number; p5Below: number} | undefined {
   const n = data.length / 3;
   if (n === 0) return undefined;
   const keyAbove = Math.ceil(1000 * (255 * (dark + 1e-9)) ** 2) + 1; // every key >= this: brightness > dark
   const keyBelow = Math.floor(1000 * (255 * (1 - light - 1e-9)) ** 2) - 1; // every key <= this: brightness < 1 - light
   const brightNeeded = uncertain.dark ? n - Math.floor(0.99 * (n - 1)) : 0;
   const darkNeeded = uncertain.light ? Math.min(n, Math.floor(0.05 * (n - 1)) + 2) : 0;
-  let bright = 0;
-  let darker = 0;
-  const chunk = 3 * 4096;
-  // The common case (only "dark" uncertain; a 4-byte-aligned buffer): four pixels from three 32-bit words per
-  // step, half the time of byte loads (measured).
-  const words = uncertain.light ? undefined : pixelWords(data);
-  let start = 0;
-  if (words) {
-    for (let from = 0; from < words.length && bright < brightNeeded; from += chunk) {
-      const to = Math.min(words.length, from + chunk);
-      for (let j = from; j < to; j += 3) {
-        const a = words[j]!;
-        const b = words[j + 1]!;
-        const c = words[j + 2]!;
-        bright += (SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]! >= keyAbove ? 1 : 0) + (SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]! >= keyAbove ? 1 : 0) + (SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]! >= keyAbove ? 1 : 0) + (SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]! >= keyAbove ? 1 : 0);
-      }
-    }
-    start = words.length * 4; // the last 0-3 pixels (or none, when settled early: the loop below then stops at once)
-  }
-  for (; start < data.length && (bright < brightNeeded || darker < darkNeeded); start += chunk) {
-    const end = Math.min(data.length, start + chunk);
-    for (let i = start; i < end; i += 3) {
-      const key = SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!;
-      bright += key >= keyAbove ? 1 : 0;
-      darker += key <= keyBelow ? 1 : 0;
-    }
-  }
+  const {bright, darker} = kernels.countKeys(data, keyAbove, keyBelow, brightNeeded, darkNeeded);
   if (bright < brightNeeded || darker < darkNeeded) return undefined;
   return {p99Above: Math.sqrt(keyAbove / 1000) / 255, p5Below: Math.sqrt(keyBelow / 1000) / 255};
 }

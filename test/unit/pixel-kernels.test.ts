@@ -1,0 +1,127 @@
+import {fileURLToPath} from 'node:url';
+import fg from 'fast-glob';
+import {describe, expect, it} from 'vitest';
+import {decodeImage, type DecodedImage} from '../../src/lib/image/decode.js';
+import {createWasmPixelKernels, defaultPixelKernels, JsPixelKernels, SQ241, SQ68, SQ691, type PixelKernels, type ThumbnailStatistics} from '../../src/lib/quality/pixel-kernels.js';
+import {computeProperties, PropertiesScratch} from '../../src/lib/quality/properties.js';
+import {SeededRandom} from '../../src/lib/util/random.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const js = new JsPixelKernels();
+const wasm = createWasmPixelKernels();
+
+/** Compact copies of a result (the kernels return views that the next call overwrites). */
+function snapshot(s: ThumbnailStatistics): object {
+  const bytes = (a: ArrayBufferView): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  return {...s, grey: bytes(s.grey), brightHist: bytes(s.brightHist), greyHist: bytes(s.greyHist), cellRows: s.cellRows && bytes(s.cellRows)};
+}
+
+/** An RGB buffer at an odd byte offset (so neither implementation can rely on alignment). */
+function rgb(n: number, pixel: (i: number) => [number, number, number]): Uint8Array {
+  const out = new Uint8Array(new ArrayBuffer(n * 3 + 1), 1, n * 3);
+  for (let i = 0; i < n; i++) out.set(pixel(i), i * 3);
+  return out;
+}
+
+describe('pixel kernels: WebAssembly SIMD and JavaScript give identical results', () => {
+  it('runs the WebAssembly kernels on this runtime (Node >= 16 validates the SIMD module)', () => {
+    expect(wasm?.kind).toBe('wasm');
+    expect(defaultPixelKernels().kind).toBe('wasm');
+  });
+
+  it('thumbnail statistics on odd, tiny, grey, flat and extreme images (every size class of the 16- and 8-pixel loops and their tails)', () => {
+    const rng = new SeededRandom('pixel-kernels');
+    const sizes: Array<[number, number]> = [[1, 1], [1, 9], [9, 1], [2, 2], [3, 3], [7, 5], [15, 17], [16, 16], [17, 3], [31, 33], [32, 7], [33, 32], [64, 64], [65, 63], [96, 54], [255, 143], [256, 144], [257, 145], [144, 256]];
+    for (let k = 0; k < 30; k++) sizes.push([1 + rng.int(300), 1 + rng.int(300)]);
+    const kinds: Array<(i: number, w: number) => [number, number, number]> = [
+      () => [rng.int(256), rng.int(256), rng.int(256)],
+      () => {
+        const v = rng.int(256);
+        return [v, v, v]; // grey
+      },
+      () => {
+        const v = rng.int(254);
+        return [v, v + rng.int(3), Math.max(0, v - rng.int(4))]; // near-grey: the 2-level tolerance
+      },
+      () => [255, 255, 255],
+      () => [0, 0, 0],
+      (i, w) => ((i + Math.floor(i / w)) % 2 ? [255, 255, 255] : [0, 0, 0]), // checkerboard: the largest Laplacian
+    ];
+    let compared = 0;
+    for (const [w, h] of sizes) {
+      for (const kind of kinds) {
+        const data = rgb(w * h, (i) => kind(i, w));
+        for (const step of [1, 2]) {
+          const expected = snapshot(js.thumbnail(data, w, h, step));
+          expect(snapshot(wasm!.thumbnail(data, w, h, step)), `${w}x${h} step ${step}`).toEqual(expected);
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBe(sizes.length * kinds.length * 2);
+  });
+
+  it('the JavaScript reference itself: grey, Laplacian and cell sums by their definitions on a small image', () => {
+    const w = 64;
+    const h = 5;
+    const data = rgb(w * h, (i) => [(i * 7) % 256, (i * 13) % 256, (i * 29) % 256]);
+    const s = js.thumbnail(data, w, h, 1);
+    const grey = (x: number, y: number): number => {
+      const i = (y * w + x) * 3;
+      return (77 * data[i]! + 150 * data[i + 1]! + 29 * data[i + 2]! + 128) >> 8;
+    };
+    let lapSum = 0;
+    let lapSq = 0;
+    for (let y = 1; y < h - 1; y++) {
+      for (let x = 1; x < w - 1; x++) {
+        const v = 4 * grey(x, y) - grey(x - 1, y) - grey(x + 1, y) - grey(x, y - 1) - grey(x, y + 1);
+        lapSum += v;
+        lapSq += v * v;
+      }
+    }
+    expect([s.lapSum, s.lapSq]).toEqual([lapSum, lapSq]);
+    expect(s.cellRows![3 * 32 + 5]).toBe(grey(10, 3) + grey(11, 3));
+    expect(s.sampled).toBe(w * h);
+    expect(s.grey[2 * w + 9]).toBe(grey(9, 2));
+  });
+
+  it('countKeys: exact counts at the key bounds, across chunk boundaries and the 4-pixel tail', () => {
+    const rng = new SeededRandom('count-keys');
+    const key = (p: [number, number, number]): number => SQ241[p[0]]! + SQ691[p[1]]! + SQ68[p[2]]!;
+    for (const n of [1, 3, 4, 5, 131_071, 131_072, 131_073, 262_147]) {
+      const data = rgb(n, () => [rng.int(256), rng.int(256), rng.int(256)]);
+      // Bounds equal to keys present in the image (ties count on both sides).
+      const at = key([data[0]!, data[1]!, data[2]!]);
+      for (const [above, below] of [[at, at], [at + 1, at - 1], [0, -1], [65_025_000, 65_025_000], [70_000_000, -5]]) {
+        let bright = 0;
+        let darker = 0;
+        for (let i = 0; i < n; i++) {
+          const k = key([data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!]);
+          bright += k >= above! ? 1 : 0;
+          darker += k <= below! ? 1 : 0;
+        }
+        for (const kernels of [js, wasm!] as PixelKernels[]) {
+          expect(kernels.countKeys(data, above!, below!, Infinity, Infinity), `${kernels.kind} n=${n}`).toEqual({bright, darker});
+          // With needs, counting may stop early, but whether each need is met never changes.
+          for (const need of [1, bright, bright + 1]) {
+            const counts = kernels.countKeys(data, above!, below!, need, 0);
+            expect(counts.bright >= need).toBe(bright >= need);
+          }
+        }
+      }
+    }
+  });
+
+  it('computeProperties is identical with either kernels on real thumbnails and odd shapes', async () => {
+    const files = (await fg('datasets/sample/**/*.jpg', {cwd: root, absolute: true})).sort().slice(0, 12);
+    const images: DecodedImage[] = await Promise.all(files.map((f) => decodeImage(f, {maxSide: 256})));
+    const rng = new SeededRandom('props');
+    for (const [w, h] of [[1, 1], [31, 31], [32, 32], [100, 67], [256, 171], [257, 144]] as Array<[number, number]>) {
+      const data = Buffer.from(rgb(w * h, () => [rng.int(256), rng.int(256), rng.int(256)]));
+      images.push({data, width: w, height: h, channels: 3, source: {format: 'png', width: w, height: h, channels: 3, hasAlpha: false}, reduced: false});
+    }
+    const viaJs = new PropertiesScratch(js);
+    const viaWasm = new PropertiesScratch(wasm!);
+    for (const image of images) expect(computeProperties(image, viaWasm)).toEqual(computeProperties(image, viaJs));
+  });
+});

@@ -22,7 +22,7 @@ import {expectedCalibrationError, exitMetrics, fitTemperature, nll, softmaxRows}
 import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import {contentHash, extractFeatures, itemKey, viewInput, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
 import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.js';
-import {defaultGradientThreads} from './gradient-workers.js';
+import {resolveGradientThreads} from './gradient-workers.js';
 import {microBatches} from './tuned-model.js';
 import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
@@ -345,7 +345,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
   let split: TrainableGraph | undefined;
   const microBatch = Math.min(cfg.train?.microBatch ?? 8, cfg.batchSize);
   const asked = cfg.train?.gradientThreads ?? 'auto';
-  const gradientThreadCount = backendName === 'wasm' || backendName === 'cpu' ? (asked === 'auto' ? defaultGradientThreads(backendName, microBatches(cfg.batchSize, microBatch).length) : asked) : 1;
+  const {count: gradientThreadCount, note: threadsNote} = resolveGradientThreads(asked, backendName, microBatches(cfg.batchSize, microBatch).length);
   try {
     if (cfg.model.sha256 && cfg.model.sha256 !== backbone.info.sha256) {
       throw new NatixError(`The backbone ${backbone.info.onnxFile} changed since this run started (sha256 ${backbone.info.sha256.slice(0, 12)}... now, ${cfg.model.sha256.slice(0, 12)}... recorded)`, {
@@ -418,6 +418,7 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       if (resumed) head.restoreOptimizer(resumed.optimizer);
       learner = headLearner(tf, head, features, dim, trainRows, valRows);
     } else {
+      if (threadsNote) hooks.info(threadsNote);
       const gradientThreads = {count: gradientThreadCount, backend: backendName as 'wasm' | 'cpu', warn: hooks.warn};
       const tuner = await FineTuner.create(tf, backbone, head, {selection: selectionOf(scope), optimizer, device: settings.device, microBatch, gradientThreads}, resumed?.weights, split).catch((error: unknown) => {
         head.dispose();

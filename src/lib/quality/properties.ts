@@ -192,7 +192,7 @@ export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<Image
     return {brightnessP99: uncertain.dark ? settled.p99Above : thumbnail.brightnessP99, brightnessP5: uncertain.light ? settled.p5Below : thumbnail.brightnessP5};
   }
   const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < dark : 1 - high < light);
-  const [brightnessP5, brightnessP99] = exactBrightnessPercentiles(full, [5, 99], exactWanted) as [number, number];
+  const [brightnessP5, brightnessP99] = exactBrightnessPercentiles(full, [5, 99], exactWanted, kernels) as [number, number];
   return {brightnessP5, brightnessP99};
 }
 

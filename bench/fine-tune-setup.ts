@@ -79,3 +79,17 @@ export function trainOnce(bench: FineTuneBench, name: string, backboneDir: strin
   const last = path.join(runs, name, `epoch-${String(opts.epochs).padStart(4, '0')}`, 'weights.bin');
   return {...result.result.timings, weights: createHash('sha256').update(readFileSync(last)).digest('hex')};
 }
+
+/**
+ * How many cores this process can get right now: one busy worker thread per core for `ms`, CPU time obtained over
+ * wall time. A shared machine whose other sessions hold a core reads ~1 on 2 cores; thread speed-ups need free cores.
+ */
+export async function coresObtained(ms = 1000): Promise<number> {
+  const {Worker} = await import('node:worker_threads');
+  const code = `const end = Date.now() + ${ms}; let x = 0; while (Date.now() < end) x += Math.sqrt(x + 1); require('node:worker_threads').parentPort.postMessage(x);`;
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await Promise.all(Array.from({length: os.availableParallelism()}, () => new Promise((resolve) => new Worker(code, {eval: true}).once('message', resolve))));
+  const used = process.cpuUsage(cpu);
+  return (used.user + used.system) / 1000 / (performance.now() - start);
+}

@@ -10,7 +10,7 @@
  * Batches of 16 in micro-batches of 4: four per batch, shared out between the threads.
  */
 import os from 'node:os';
-import {fineTuneBench, trainOnce} from './fine-tune-setup.js';
+import {coresObtained, fineTuneBench, trainOnce} from './fine-tune-setup.js';
 
 const threads = Number(process.argv[2] ?? 2);
 const rounds = Number(process.argv[3] ?? 3);
@@ -20,7 +20,7 @@ const scopes = (process.argv[6] ?? 'last:2,all').split(',');
 const bench = await fineTuneBench(size, images, 4);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-console.log(`natix train, wasm, ${size} px, ${images} training images, batch 16, micro-batch 4, ${rounds} interleaved round(s); ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`natix train, wasm, ${size} px, ${images} training images, batch 16, micro-batch 4, ${rounds} interleaved round(s); ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);
 console.log(`| model | model.train | 1 thread ms / image | ${threads} threads ms / image | speed-up | weights identical |`);
 console.log('|---|---|---|---|---|---|');
 for (const [name, dir] of Object.entries(bench.models)) {
@@ -48,4 +48,4 @@ for (const [name, dir] of Object.entries(bench.models)) {
     console.log(`| ${name} | ${scope} | ${one.toFixed(0)} | ${many.toFixed(0)} | ${(one / many).toFixed(2)}x | ${hashes.size === 1 ? 'yes' : `NO (${hashes.size} different)`} |`);
   }
 }
-console.log(`load average at the end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(`at the end: load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);

@@ -107,6 +107,28 @@ describe('natix train model.train: last:N', () => {
     expect(head.code, head.stderr).toBe(0);
   }, 240_000);
 
+  it('a torch-exported ResNet (BatchNorm folded into its convolutions by torch.onnx) trains last:1 on two threads and exports verified on logits', async () => {
+    const dir = path.join(base, 'tiny-resnet');
+    await mkdir(dir, {recursive: true});
+    await writeFile(path.join(dir, 'model.onnx'), await readFile(new URL('../fixtures/models/tiny-resnet.onnx', import.meta.url)));
+    await writeFile(path.join(dir, 'preprocessor_config.json'), await readFile(path.join(VIT, 'preprocessor_config.json')));
+    const file = path.join(base, 'resnet.yaml');
+    await writeFile(file, `run-name: resnet\nout: ${path.join(base, 'runs')}\nepochs: 2\nbatch-size: 8\nmicro-batch: 2\ngradient-threads: 2\nlr: 0.01\nseed: 4\ndataset:\n  path: ${path.join(base, 'colours')}\nmodel:\n  from: ${dir}\n  train: last:1\n`);
+    const r = await runNatix(['train', '--no-tracking', '--config', file, '--json'], {timeoutMs: 240_000});
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json.result.train).toMatchObject({scope: 'last:1', prefixDevice: 'cpu', gradientThreads: 2});
+    expect(r.json.result.train.trainFrom).toBe('/Relu_output_0'); // after the residual join: the `down` block trains
+    const exported = await runNatix(['export', path.join(base, 'runs', 'resnet'), '--json'], {timeoutMs: 120_000});
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.json.result.verification).toMatchObject({compared: 'logits', passed: true});
+    expect(exported.json.result.verification.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    // The trained block's filter and bias moved; nothing before the cut (stem, residual block `a`) did.
+    const original = new Map(((await readOnnxModel(path.join(dir, 'model.onnx'))).spec.initializers ?? []).map((t) => [t.name, t]));
+    const trained = (await readOnnxModel(path.join(base, 'runs', 'resnet', 'export', 'model.onnx'))).spec.initializers ?? [];
+    const moved = trained.filter((t) => original.has(t.name) && t.type === 'float' && Array.from(t.data as Float32Array).some((v, i) => v !== (original.get(t.name)!.data as Float32Array)[i])).map((t) => t.name);
+    expect(moved.sort()).toEqual(['onnx::Conv_53', 'onnx::Conv_54']);
+  }, 360_000);
+
   describe('on a torch-exported ViT (tiny-vit fixture)', () => {
     const config = async (name: string, more = ''): Promise<string> => {
       const file = path.join(base, `${name}.yaml`);

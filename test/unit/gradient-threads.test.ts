@@ -10,7 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadTfjs} from '../../src/lib/runtime/tfjs.js';
 import {loadBackbone, FEATURES_VALUE, type Backbone} from '../../src/lib/train/backbone.js';
 import {FineTuner} from '../../src/lib/train/fine-tune.js';
-import {defaultGradientThreads, GradientWorkers} from '../../src/lib/train/gradient-workers.js';
+import {GradientWorkers, resolveGradientThreads} from '../../src/lib/train/gradient-workers.js';
 import {Head, type HeadSpec, type OptimizerSpec} from '../../src/lib/train/head.js';
 import {microBatches} from '../../src/lib/train/tuned-model.js';
 import {SeededRandom} from '../../src/lib/util/random.js';
@@ -65,10 +65,14 @@ describe('gradient threads', () => {
     expect(microBatches(10, 8)).toEqual([{start: 0, size: 5}, {start: 5, size: 5}]);
     expect(microBatches(7, 2)).toEqual([{start: 0, size: 2}, {start: 2, size: 2}, {start: 4, size: 2}, {start: 6, size: 1}]);
     expect(microBatches(3, 8)).toEqual([{start: 0, size: 3}]);
-    expect(defaultGradientThreads('wasm', 4, 2)).toBe(2);
-    expect(defaultGradientThreads('wasm', 1, 16)).toBe(1);
-    expect(defaultGradientThreads('wasm', 32, 16)).toBe(4);
-    expect(defaultGradientThreads('tensorflow', 8, 16)).toBe(1);
+    expect(resolveGradientThreads('auto', 'wasm', 4, 2)).toEqual({count: 2});
+    expect(resolveGradientThreads('auto', 'wasm', 1, 16)).toEqual({count: 1});
+    expect(resolveGradientThreads('auto', 'wasm', 32, 16)).toEqual({count: 4});
+    expect(resolveGradientThreads('auto', 'cpu', 3, 16)).toEqual({count: 3});
+    expect(resolveGradientThreads(8, 'wasm', 32, 2)).toEqual({count: 8}); // asked for: more threads than cores is allowed
+    expect(resolveGradientThreads(3, 'wasm', 2, 16)).toEqual({count: 2, note: expect.stringContaining('a batch has 2 micro-batch(es), so 2 thread(s)')});
+    expect(resolveGradientThreads('auto', 'tensorflow', 8, 16)).toEqual({count: 1});
+    expect(resolveGradientThreads(2, 'tensorflow-gpu', 8, 16)).toEqual({count: 1, note: expect.stringContaining('tensorflow-gpu uses every core')});
   });
 
   it('one thread, two and three train to the same bits (losses, logits, weights, EMA, AdamW moments)', async () => {

@@ -65,6 +65,17 @@ describe('blocks and the cut', () => {
     const blocks = findBlocks(torchVit);
     expect(blocks.map((b) => b.name)).toEqual(['blocks.0', 'blocks.1']);
     expect(blocks[0]!.parameters).toBe(blocks[1]!.parameters);
+    // torch.onnx's names of nn.Sequential children are layers, not blocks: a parameter-free child (the ReLU
+    // `down.2`) joins the block before it, so last:1 trains the last convolution.
+    const torchResnet = indexGraph((await readOnnxModel(fixture('tiny-resnet.onnx'))).spec, 'tiny-resnet');
+    const resnetBlocks = findBlocks(torchResnet);
+    expect(resnetBlocks.map((b) => [b.name, b.from, b.to])).toEqual([
+      ['stem.0', 'pixel_values', '/stem/stem.2/Relu_output_0'],
+      ['a.0', '/stem/stem.2/Relu_output_0', '/Add_output_0'],
+      ['down.0', '/Relu_output_0', '/down/down.2/Relu_output_0'],
+    ]);
+    expect(resnetBlocks.every((b) => b.parameters > 0)).toBe(true);
+    expect(trainFrom(torchResnet, {last: 1})).toBe('/Relu_output_0');
     // Unnamed graphs: one block per residual join.
     const unnamed = {...RESNET, nodes: RESNET.nodes.map((n) => ({...n, name: ''}))};
     expect(findBlocks(indexGraph(unnamed, 'unnamed')).length).toBe(3);

@@ -308,7 +308,7 @@ export function findBlocks(g: GraphIndex): Block[] {
     }
   }
   const named = segments.some((s) => s.keys[0]);
-  return groups
+  const blocks = groups
     .filter((group) => !named || group[0]!.keys[0])
     .map((group, i) => {
       const nodes = group.flatMap((s) => s.nodes);
@@ -325,6 +325,29 @@ export function findBlocks(g: GraphIndex): Block[] {
       const name = !named ? `block.${i}` : split ? `${key1.split('/').pop()}${key2.slice(key1.length)}` : key1.split('/').pop()!;
       return {name, from: group[0]!.from, to: group[group.length - 1]!.to, nodes: nodes.length, parameters};
     });
+  return withParameters(blocks);
+}
+
+/**
+ * Folds blocks without parameters into their neighbour (the one before, else the one after): in an nn.Sequential
+ * the numbered children are layers (`down.0` Conv, `down.2` ReLU), and `last:1` must train something.
+ */
+function withParameters(blocks: Block[]): Block[] {
+  if (!blocks.some((b) => b.parameters > 0)) return blocks;
+  const out: Block[] = [];
+  let pending: Block | undefined;
+  for (const b of blocks) {
+    const last = out[out.length - 1];
+    if (b.parameters === 0 && last) {
+      out[out.length - 1] = {...last, to: b.to, nodes: last.nodes + b.nodes};
+    } else if (b.parameters === 0) {
+      pending = pending ? {...pending, to: b.to, nodes: pending.nodes + b.nodes} : b;
+    } else {
+      out.push(pending ? {...b, from: pending.from, nodes: pending.nodes + b.nodes} : b);
+      pending = undefined;
+    }
+  }
+  return out;
 }
 
 /** The value training starts from for `all`, `last:N` or an explicit value name. */

@@ -13,12 +13,10 @@
  * caller's buffer stays valid; a worker that fails to start or dies sends its images, and every later one, back to
  * the main thread (same results, only slower). A SIGINT ends the process, and its worker threads with it.
  */
-import {existsSync} from 'node:fs';
-import {createRequire} from 'node:module';
 import os from 'node:os';
-import {fileURLToPath, pathToFileURL} from 'node:url';
 import {Worker} from 'node:worker_threads';
 import type {DecodedImage} from '../image/decode.js';
+import {workerEntry} from '../util/worker-entry.js';
 import {defaultPixelKernels, type PixelKernels} from './pixel-kernels.js';
 import {computeProperties, fullResolutionBrightness, PropertiesScratch, type ImageProperties} from './properties.js';
 
@@ -34,19 +32,6 @@ export type PixelResponse = {id: number; properties?: ImageProperties; brightnes
 /** None on <= 2 cores (measured: no gain there, see above); else one per core beyond two, at most 4. */
 export function defaultPixelWorkers(cores = os.availableParallelism()): number {
   return cores <= 2 ? 0 : Math.min(4, cores - 2);
-}
-
-/**
- * How to start the worker: the compiled `pixel-worker.js` beside this file; from TypeScript sources (tests, `tsx`)
- * the `.ts` entry through tsx's loader, registered inside the worker (as runtime/worker-pool.ts does).
- */
-function workerEntry(): {source: string | URL; eval: boolean} {
-  const here = import.meta.url;
-  const js = new URL('./pixel-worker.js', here);
-  if (!here.endsWith('.ts') && existsSync(fileURLToPath(js))) return {source: js, eval: false};
-  const ts = new URL('./pixel-worker.ts', here).href;
-  const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  return {source: `import(${JSON.stringify(tsx)}).then(({register}) => { register(); return import(${JSON.stringify(ts)}); });`, eval: true};
 }
 
 interface Waiting {
@@ -112,7 +97,7 @@ export class PixelWorkPool {
 
   private start(): Worker[] | undefined {
     if (this.workers || this.broken || this.closed || this.size <= 0) return this.broken ? undefined : this.workers;
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'pixel-worker');
     this.workers = Array.from({length: this.size}, (_, k) => {
       const worker = new Worker(entry.source, {eval: entry.eval, stdout: false, stderr: false});
       this.load[k] = 0;

@@ -58,12 +58,15 @@ export type ToGradientWorker = {type: 'values'; values: Float32Array[]} | ({type
 export type FromGradientWorker = {type: 'ready'} | {type: 'failed'; message: string} | {type: 'gradients'; id: number; results: WireResult[]} | {type: 'error'; id: number; message: string};
 
 /**
- * Threads for gradients when none is asked for: one per core, at most 4 and at most the micro-batches of a batch, on
- * wasm and cpu only (tfjs-node runs its kernels on all cores already).
+ * How many threads compute gradients: `asked` (a count, or auto = one per core, at most 4), never more than the
+ * micro-batches of a batch (a thread without a share would only hold memory), and 1 off wasm / cpu (tfjs-node runs
+ * its kernels on all cores already). `note` says why the count differs from an explicit request.
  */
-export function defaultGradientThreads(backend: string, microBatchesPerBatch: number, cores = os.availableParallelism()): number {
-  if (backend !== 'wasm' && backend !== 'cpu') return 1;
-  return Math.max(1, Math.min(cores, 4, microBatchesPerBatch));
+export function resolveGradientThreads(asked: number | 'auto', backend: string, microBatchesPerBatch: number, cores = os.availableParallelism()): {count: number; note?: string} {
+  if (backend !== 'wasm' && backend !== 'cpu') return {count: 1, ...(asked !== 'auto' && asked > 1 ? {note: `gradient-threads ${asked} applies to the wasm and cpu backends; ${backend} uses every core by itself`} : {})};
+  const wanted = asked === 'auto' ? Math.min(cores, 4) : asked;
+  const count = Math.max(1, Math.min(wanted, microBatchesPerBatch));
+  return {count, ...(asked !== 'auto' && count < asked ? {note: `gradient-threads ${asked}: a batch has ${microBatchesPerBatch} micro-batch(es), so ${count} thread(s) compute them (lower micro-batch for more)`} : {})};
 }
 
 interface Live {

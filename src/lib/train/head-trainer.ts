@@ -22,7 +22,7 @@ import {expectedCalibrationError, exitMetrics, fitTemperature, nll, softmaxRows}
 import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint, readPointer, writeCheckpoint, writePointer, type NamedArray, type TrainerState} from './checkpoint.js';
 import {contentHash, extractFeatures, itemKey, viewInput, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
 import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.js';
-import {defaultGradientThreads} from './gradient-workers.js';
+import {resolveGradientThreads} from './gradient-workers.js';
 import {microBatches} from './tuned-model.js';
 import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
@@ -343,6 +343,9 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
   // Fine-tuning feeds images to the split graph; only the head path extracts (in a worker thread).
   const backbone: Backbone = await loadBackbone(cfg.model.from, {features: cfg.model.features, pool: cfg.model.pool, preprocessor: cfg.model.preprocessor, device: settings.device, threads: settings.threads, ...(scope.kind === 'head' ? {graphFile: path.join(runDir, 'backbone-features.onnx')} : {})});
   let split: TrainableGraph | undefined;
+  const microBatch = Math.min(cfg.train?.microBatch ?? 8, cfg.batchSize);
+  const asked = cfg.train?.gradientThreads ?? 'auto';
+  const {count: gradientThreadCount, note: threadsNote} = resolveGradientThreads(asked, backendName, microBatches(cfg.batchSize, microBatch).length);
   try {
     if (cfg.model.sha256 && cfg.model.sha256 !== backbone.info.sha256) {
       throw new NatixError(`The backbone ${backbone.info.onnxFile} changed since this run started (sha256 ${backbone.info.sha256.slice(0, 12)}... now, ${cfg.model.sha256.slice(0, 12)}... recorded)`, {
@@ -356,7 +359,8 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
     hooks.info(`Backbone: ${backbone.info.feature.how}, pool ${backbone.info.pool} -> ${backbone.info.dim} features; onnxruntime on ${backbone.device}${backbone.fallbackReason ? ` (${backbone.fallbackReason})` : ''}`);
 
     // Fine-tuning: split the graph now, so an unsupported op or a missing boundary is reported before any data is read.
-    split = scope.kind === 'head' ? undefined : await FineTuner.split(tf, backbone, selectionOf(scope), settings.device);
+    // With gradient threads, each thread runs its own prefix session with one onnxruntime thread (no oversubscription).
+    split = scope.kind === 'head' ? undefined : await FineTuner.split(tf, backbone, selectionOf(scope), settings.device, gradientThreadCount > 1 ? 1 : settings.threads);
     // Data: sources, content hashes, cache items (train x views, then val plain; shared keys computed once).
     const t0 = performance.now();
     const data = await loadSources(cfg.sources, cfg.seed);
@@ -414,10 +418,8 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       if (resumed) head.restoreOptimizer(resumed.optimizer);
       learner = headLearner(tf, head, features, dim, trainRows, valRows);
     } else {
-      const microBatch = Math.min(cfg.train!.microBatch, cfg.batchSize);
-      const asked = cfg.train!.gradientThreads ?? 'auto';
-      const threads = backendName === 'wasm' || backendName === 'cpu' ? (asked === 'auto' ? defaultGradientThreads(backendName, microBatches(cfg.batchSize, microBatch).length) : asked) : 1;
-      const gradientThreads = {count: threads, backend: backendName as 'wasm' | 'cpu', warn: hooks.warn};
+      if (threadsNote) hooks.info(threadsNote);
+      const gradientThreads = {count: gradientThreadCount, backend: backendName as 'wasm' | 'cpu', warn: hooks.warn};
       const tuner = await FineTuner.create(tf, backbone, head, {selection: selectionOf(scope), optimizer, device: settings.device, microBatch, gradientThreads}, resumed?.weights, split).catch((error: unknown) => {
         head.dispose();
         throw error;

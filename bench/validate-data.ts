@@ -1,9 +1,11 @@
 /**
  * validate-data speed and memory, measured in one run:
  *  (a) a bare pass that only decodes every image once at the reduced size validate-data uses (256 px, same
- *      concurrency), (b) the full validate-data analysis on the same folder and (c) the same with the per-image pixel
- *      work placed the other way (one worker thread where the default is none, else none), in interleaved rounds (NATIX_BENCH_ROUNDS, default 7) ->
- *      medians of images/s, of the per-round ratios b/a (goal <= 1.15) and c/a, and of CPU ms per image;
+ *      concurrency), (b) the full validate-data analysis on the same folder, (c) the same with the per-image pixel
+ *      work placed the other way (one worker thread where the default is none, else none) and (d) the same with the
+ *      JavaScript pixel kernels instead of the WebAssembly SIMD ones, in interleaved rounds (NATIX_BENCH_ROUNDS,
+ *      default 7; NATIX_BENCH_PASSES=ab skips c and d) -> medians of images/s and of CPU ms per image, and the
+ *      per-round ratios b/a (goal <= 1.15), c/a, d/a and b/d as median [min-max] (the spread shows the noise);
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
  *      rows: memory must stay flat, not grow with the dataset.
  * Inputs are generated once with natix's synth generator and cached under bench/.cache/.
@@ -19,6 +21,7 @@ import fg from 'fast-glob';
 import {openDataset} from '../src/lib/data/open.js';
 import type {DataIssue} from '../src/lib/data/sample.js';
 import {decodeImage} from '../src/lib/image/decode.js';
+import {defaultPixelKernels, JsPixelKernels, type PixelKernels} from '../src/lib/quality/pixel-kernels.js';
 import {defaultPixelWorkers} from '../src/lib/quality/pixel-pool.js';
 import {DEFAULT_THRESHOLDS, validateDataset} from '../src/lib/quality/validate.js';
 import {synthesizeDataset} from '../src/lib/synth/dataset.js';
@@ -65,10 +68,10 @@ async function timed(fn: () => Promise<unknown>): Promise<Timing> {
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
-const analyse = async (pixelWorkers?: number): Promise<unknown> => {
+const analyse = async (pixelWorkers?: number, pixelKernels?: PixelKernels): Promise<unknown> => {
   const issues: DataIssue[] = [];
   const dataset = await openDataset(hd, 'auto', {onIssue: (i) => issues.push(i)});
-  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers});
+  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers, pixelKernels});
   findings = result.findings.length;
   return result;
 };
@@ -77,45 +80,58 @@ const full = (): Promise<unknown> => analyse();
 // (<= 2 cores), else none (main thread). What the worker pool would buy or cost here.
 const otherWorkers = defaultPixelWorkers() === 0 ? 1 : 0;
 const mainThread = (): Promise<unknown> => analyse(otherWorkers);
+// (d) the same analysis with the JavaScript pixel kernels instead of the WebAssembly SIMD ones (identical results):
+// what the kernels buy, measured in the same rounds.
+const jsKernels = new JsPixelKernels();
+const withJsKernels = (): Promise<unknown> => analyse(undefined, jsKernels);
 const rounds = Number(process.env.NATIX_BENCH_ROUNDS ?? 7);
+type Pass = 'a' | 'b' | 'c' | 'd';
+const all: Record<Pass, () => Promise<unknown>> = {a: bare, b: full, c: mainThread, d: withJsKernels};
+const chosen = [...new Set(['a', 'b', ...(process.env.NATIX_BENCH_PASSES ?? 'abcd')])].filter((p): p is Pass => p in all);
 await bare(); // warm the page cache and libvips
-const runs: Array<{a: Timing; b: Timing; c: Timing}> = [];
+const runs: Array<Partial<Record<Pass, Timing>>> = [];
 for (let r = 0; r < rounds; r++) {
-  // Rotate the order (a b c, b c a, c a b) so slow phases of a shared machine hit every pass alike.
-  const passes: Array<['a' | 'b' | 'c', () => Promise<unknown>]> = [['a', bare], ['b', full], ['c', mainThread]];
-  const order = [...passes.slice(r % 3), ...passes.slice(0, r % 3)];
-  const round = {} as {a: Timing; b: Timing; c: Timing};
-  for (const [name, fn] of order) round[name] = await timed(fn);
+  // Rotate the order (a b c d, b c d a, ...) so slow phases of a shared machine hit every pass alike.
+  const order = [...chosen.slice(r % chosen.length), ...chosen.slice(0, r % chosen.length)];
+  const round: Partial<Record<Pass, Timing>> = {};
+  for (const name of order) round[name] = await timed(all[name]);
   runs.push(round);
-  console.log(`  round ${r + 1}/${rounds}: bare ${round.a.seconds.toFixed(2)} s, validate-data ${round.b.seconds.toFixed(2)} s (with pixelWorkers ${otherWorkers}: ${round.c.seconds.toFixed(2)} s), ratio ${(round.b.seconds / round.a.seconds).toFixed(3)}`);
+  console.log(`  round ${r + 1}/${rounds}: ${chosen.map((p) => `${p} ${round[p]!.seconds.toFixed(2)} s / ${round[p]!.cpuMsPerImage.toFixed(2)} CPU ms`).join(', ')}; b/a ${(round.b!.seconds / round.a!.seconds).toFixed(3)} wall, ${(round.b!.cpuMsPerImage / round.a!.cpuMsPerImage).toFixed(3)} CPU`);
 }
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-const bareSeconds = median(runs.map((r) => r.a.seconds));
-const fullSeconds = median(runs.map((r) => r.b.seconds));
-const wallRatio = median(runs.map((r) => r.b.seconds / r.a.seconds));
-const bareCpu = median(runs.map((r) => r.a.cpuMsPerImage));
-const fullCpu = median(runs.map((r) => r.b.cpuMsPerImage));
-const mainSeconds = median(runs.map((r) => r.c.seconds));
-const mainRatio = median(runs.map((r) => r.c.seconds / r.a.seconds));
-const mainCpu = median(runs.map((r) => r.c.cpuMsPerImage));
+/** Median [min-max] of a per-round quantity. */
+const spread = (f: (r: Partial<Record<Pass, Timing>>) => number): string => {
+  const xs = runs.map(f);
+  return `${median(xs).toFixed(3)} [${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)}]`;
+};
+const seconds = (p: Pass): number => median(runs.map((r) => r[p]!.seconds));
+const cpu = (p: Pass): number => median(runs.map((r) => r[p]!.cpuMsPerImage));
+const wallRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.seconds / r[q]!.seconds);
+const cpuRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.cpuMsPerImage / r[q]!.cpuMsPerImage);
 
-// The JavaScript share of (b): per-image properties on already-decoded buffers (warm, 3 rounds, best kept).
-const {computeProperties} = await import('../src/lib/quality/properties.js');
+// The JavaScript / WebAssembly share of (b): per-image properties on already-decoded buffers (warm, 3 rounds, best kept).
+const {computeProperties, PropertiesScratch} = await import('../src/lib/quality/properties.js');
 const sampleBuffers = await Promise.all(files.slice(0, 200).map((f) => decodeImage(f, {maxSide: 256})));
-let propsMs = Infinity;
-for (let round = 0; round < 3; round++) {
-  const t = performance.now();
-  for (const d of sampleBuffers) computeProperties(d);
-  propsMs = Math.min(propsMs, (performance.now() - t) / sampleBuffers.length);
-}
+const propertiesMs = (scratch: InstanceType<typeof PropertiesScratch>): number => {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    for (const d of sampleBuffers) computeProperties(d, scratch);
+    best = Math.min(best, (performance.now() - t) / sampleBuffers.length);
+  }
+  return best;
+};
+const propsMs = propertiesMs(new PropertiesScratch());
+const propsJsMs = propertiesMs(new PropertiesScratch(jsKernels));
 
-console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}, ${rounds} interleaved rounds (medians), load average ${os.loadavg()[0]!.toFixed(1)}`);
-console.log(`  (a) bare decode at 256 px : ${(files.length / bareSeconds).toFixed(1)} images/s, ${bareCpu.toFixed(2)} CPU ms/image`);
-console.log(`  (b) validate-data         : ${(files.length / fullSeconds).toFixed(1)} images/s, ${fullCpu.toFixed(2)} CPU ms/image, ${findings} findings`);
-console.log(`  ratio b/a, wall time      : ${wallRatio.toFixed(3)}  (median of per-round ratios; goal <= 1.15)`);
-console.log(`  ratio b/a, CPU per image  : ${(fullCpu / bareCpu).toFixed(3)}`);
-console.log(`  (c) the same with pixelWorkers ${otherWorkers} (default here ${defaultPixelWorkers()}): ${(files.length / mainSeconds).toFixed(1)} images/s, ${mainCpu.toFixed(2)} CPU ms/image, ratio c/a wall ${mainRatio.toFixed(3)}, CPU ${(mainCpu / bareCpu).toFixed(3)}`);
-console.log(`  per-image properties (JS): ${propsMs.toFixed(3)} ms on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
+console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}, ${rounds} interleaved rounds (medians; per-round ratios as median [min-max]), load average ${os.loadavg()[0]!.toFixed(1)}, pixel kernels ${defaultPixelKernels().kind}`);
+console.log(`  (a) bare decode at 256 px : ${(files.length / seconds('a')).toFixed(1)} images/s, ${cpu('a').toFixed(2)} CPU ms/image`);
+console.log(`  (b) validate-data         : ${(files.length / seconds('b')).toFixed(1)} images/s, ${cpu('b').toFixed(2)} CPU ms/image, ${findings} findings`);
+console.log(`  ratio b/a, wall time      : ${wallRatio('b')}  (goal <= 1.15)`);
+console.log(`  ratio b/a, CPU per image  : ${cpuRatio('b')}`);
+if (chosen.includes('c')) console.log(`  (c) the same with pixelWorkers ${otherWorkers} (default here ${defaultPixelWorkers()}): ${(files.length / seconds('c')).toFixed(1)} images/s, ${cpu('c').toFixed(2)} CPU ms/image, ratio c/a wall ${wallRatio('c')}, CPU ${cpuRatio('c')}`);
+if (chosen.includes('d')) console.log(`  (d) the same with the JavaScript pixel kernels: ${(files.length / seconds('d')).toFixed(1)} images/s, ${cpu('d').toFixed(2)} CPU ms/image, ratio d/a wall ${wallRatio('d')}, CPU ${cpuRatio('d')}; b/d (what the WebAssembly kernels save) wall ${wallRatio('b', 'd')}, CPU ${cpuRatio('b', 'd')}`);
+console.log(`  per-image properties      : ${propsMs.toFixed(3)} ms (${defaultPixelKernels().kind}), ${propsJsMs.toFixed(3)} ms (js) on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
 if (process.env.NATIX_BENCH_RSS === '0') process.exit(0);
 
 // Memory on parquet: peak RSS of the real binary in a child process.

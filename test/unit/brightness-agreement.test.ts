@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {openDataset} from '../../src/lib/data/open.js';
 import {decodeImage} from '../../src/lib/image/decode.js';
+import {JsPixelKernels} from '../../src/lib/quality/pixel-kernels.js';
 import {computeProperties} from '../../src/lib/quality/properties.js';
 import {DEFAULT_THRESHOLDS, validateDataset, type Finding} from '../../src/lib/quality/validate.js';
 import {REPO_ROOT} from '../helpers/cli.js';
@@ -62,5 +63,9 @@ describe('dark and light verdicts agree with CleanVision (numpy + Pillow referen
       expect(f.message).toContain('(full resolution)');
     }
     for (const f of flagged('light')) expect(f.value as number).toBeCloseTo(1 - reference.scenes[Number(/scene-(\d+)/.exec(f.path)![1])]!.p5, 12);
+    // The JavaScript pixel kernels (the fallback where WebAssembly SIMD is missing) give the very same report.
+    const viaJs = await validateDataset(await openDataset(dir, 'folder', {onIssue: () => {}}), [], {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency: 2, maxSide: 256, pixelKernels: new JsPixelKernels()});
+    expect(viaJs.findings).toEqual(result.findings);
+    expect(viaJs.statistics).toEqual(result.statistics);
   }, 120_000);
 });

@@ -28,6 +28,9 @@ describe('settleBrightnessByCount: the counting shortcut never changes a dark / 
       const shifted = new Uint8Array(new ArrayBuffer(data.length + 1), 1, data.length);
       shifted.set(data);
       expect(exactBrightnessPercentiles(shifted, [5, 99])).toEqual([p5, p99]);
+      // ... and the JavaScript kernels the same as the WebAssembly ones.
+      expect(exactBrightnessPercentiles(data, [5, 99], undefined, js)).toEqual([p5, p99]);
+      expect(exactBrightnessPercentiles(shifted, [5, 99], undefined, js)).toEqual([p5, p99]);
       for (const uncertain of [{dark: true, light: false}, {dark: false, light: true}, {dark: true, light: true}]) {
         const settled = settleBrightnessByCount(data, DARK, LIGHT, uncertain);
         // The same answer from an unaligned copy (byte loads instead of 32-bit words).

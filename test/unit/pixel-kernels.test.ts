@@ -112,6 +112,22 @@ describe('pixel kernels: WebAssembly SIMD and JavaScript give identical results'
     }
   });
 
+  it('keyHistogram and keyBins (the exact percentiles\' passes): identical counts and first pixels across chunk boundaries', () => {
+    const rng = new SeededRandom('key-bins');
+    for (const n of [1, 5, 131_073, 262_147]) {
+      // Few distinct colours, so bins hold many pixels and "first pixel with this key" is a real choice.
+      const palette = Array.from({length: 40}, (): [number, number, number] => [rng.int(256), rng.int(256), rng.int(256)]);
+      const data = rgb(n, () => palette[rng.int(palette.length)]!);
+      const hist = Array.from(js.keyHistogram(data));
+      expect(Array.from(wasm!.keyHistogram(data))).toEqual(hist);
+      expect(hist.reduce((a, b) => a + b, 0)).toBe(n);
+      const bins = hist.flatMap((count, bin) => (count > 0 ? [bin] : [])).slice(0, 4);
+      const viaJs = js.keyBins(data, bins).map(({low, first}) => ({low: Array.from(low), first: Array.from(first)}));
+      expect(wasm!.keyBins(data, bins).map(({low, first}) => ({low: Array.from(low), first: Array.from(first)}))).toEqual(viaJs);
+      expect(viaJs.every(({first}) => first.some((p) => p >= 0))).toBe(true);
+    }
+  });
+
   it('computeProperties is identical with either kernels on real thumbnails and odd shapes', async () => {
     const files = (await fg('datasets/sample/**/*.jpg', {cwd: root, absolute: true})).sort().slice(0, 12);
     const images: DecodedImage[] = await Promise.all(files.map((f) => decodeImage(f, {maxSide: 256})));

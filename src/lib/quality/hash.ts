@@ -64,11 +64,13 @@ export function hashFromGrey32(g: Float64Array): bigint {
       coeffs[v * 8 + u] = s;
     }
   }
-  const sorted = Array.from(coeffs.subarray(1)).sort((a, b) => a - b);
+  const sorted = coeffs.slice(1).sort(); // numeric order (finite values; a -0 / 0 tie gives the same median)
   const median = (sorted[31]! + sorted[32]!) / 2;
-  let hash = 0n;
-  for (let i = 0; i < 64; i++) if (coeffs[i]! > median) hash |= 1n << BigInt(i);
-  return hash;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 32; i++) if (coeffs[i]! > median) lo |= 1 << i;
+  for (let i = 32; i < 64; i++) if (coeffs[i]! > median) hi |= 1 << (i - 32);
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
 export function hammingDistance(a: bigint, b: bigint): number {

@@ -11,14 +11,16 @@
  * - cellRows: per row, the sums of the grey values in each of 32 equal column cells (widths that are multiples of 32).
  * - countKeys: how many pixels have a CleanVision brightness key 241 R^2 + 691 G^2 + 68 B^2 at or above / at or below
  *   two bounds, 4 pixels per step (one 16-byte load, three swizzles into i32 lanes).
+ * - keyHistogram / keyCollect: the two passes of the exact brightness percentiles (a histogram of key >> 10, then the
+ *   low bits of the keys in the wanted bins), keys 4 at a time, histogram updates scalar.
  */
 import {
-  assembleModule, f64, F64, F64_ADD, F64_DIV, F64_MUL, F64_SQRT, f64Load, f64Store, get, I32, i32, I32_ADD,
-  I32_AND, I32_GE_S, I32_GT_S, I32_LE_U, I32_MUL, I32_SHL, I32_SHR_U, I32_SUB, I32_TRUNC_F64_S, I32X4_ADD, I32X4_DOT_I16X8_S,
+  assembleModule, END, f64, F64, F64_ADD, F64_DIV, F64_MUL, F64_SQRT, f64Load, f64Store, get, I32, i32, I32_ADD,
+  I32_AND, I32_GE_S, I32_GT_S, I32_LT_S, I32_LE_U, I32_MUL, I32_SHL, I32_SHR_U, I32_SUB, I32_TRUNC_F64_S, I32X4_ADD, I32X4_DOT_I16X8_S,
   I32X4_EXTADD_PAIRWISE_I16X8_S, i32x4ExtractLane, I32X4_GE_S, I32X4_LE_S, I32X4_MUL, I32X4_SPLAT, I32X4_SUB, I16X8_ADD,
   I16X8_EXTEND_HIGH_I8X16_U, I16X8_EXTEND_LOW_I8X16_U, I16X8_MUL, I16X8_SHL, I16X8_SHR_U, I16X8_SPLAT, I16X8_SUB, I64, I64_ADD,
   I64_EXTEND_I32_S, i64Store, i64Zero, I8X16_NARROW_I16X8_U, I8X16_SWIZZLE, i8x16Shuffle, i32Load, i32Load8U, i32Store,
-  i32Store8, inc, SELECT, set, tee, V128, v128Const, v128Load, v128Load64Zero, v128Store, whileNot, type WasmFunction,
+  i32Store8, IF, inc, SELECT, set, tee, V128, v128Const, v128Load, v128Load64Zero, v128Store, whileNot, type WasmFunction,
 } from '../util/wasm-asm.js';
 
 /** Fixed layout of the module's memory: brightness tables, histograms, results, then the data. */
@@ -218,7 +220,64 @@ function countKeys(): WasmFunction {
   };
 }
 
-/** The module's bytes: imports env.mem, exports luma, laplacian, sampled, cellRows, countKeys. */
+/** The brightness keys of the 4 pixels at `rgb` (12 bytes) as an i32x4, using local `t` as scratch. */
+function keys4(rgb: number, t: number): number[] {
+  const z = 0x80; // swizzle lanes >= 16 read as zero
+  const lanes = (c: number): number[] => [0, 1, 2, 3].flatMap((p) => [3 * p + c, z, z, z]);
+  const square = (c: number, coefficient: number): number[] => [...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...I32X4_MUL, ...i32(coefficient), ...I32X4_SPLAT, ...I32X4_MUL];
+  return [...get(rgb), ...v128Load(), ...set(t), ...square(0, 241), ...square(1, 691), ...I32X4_ADD, ...square(2, 68), ...I32X4_ADD];
+}
+
+/** keyHistogram(rgb, groups, hist): hist[key >> 10]++ for the 4 * groups pixels at rgb (u32 bins). */
+function keyHistogram(): WasmFunction {
+  const [rgb, groups, hist] = [0, 1, 2];
+  const [g, at] = [3, 4];
+  const [t, key] = [5, 6];
+  const bump = (lane: number): number[] => [...get(key), ...i32x4ExtractLane(lane), ...i32(10), I32_SHR_U, ...i32(2), I32_SHL, ...get(hist), I32_ADD, ...set(at), ...get(at), ...get(at), ...i32Load(), ...i32(1), I32_ADD, ...i32Store()];
+  return {
+    name: 'keyHistogram',
+    params: [I32, I32, I32],
+    results: [],
+    locals: [[2, I32], [2, V128]],
+    body: [
+      ...i32(0), ...set(g),
+      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t), ...set(key), ...bump(0), ...bump(1), ...bump(2), ...bump(3), ...inc(rgb, 12), ...inc(g, 1)]),
+    ],
+  };
+}
+
+/**
+ * keyCollect(rgb, groups, wanted, low, first, base): for each pixel whose bin (key >> 10) has a slot s = wanted[bin]
+ * >= 0: low[s * 1024 + (key & 1023)]++, and first[...] = its index (base + position) if still -1.
+ */
+function keyCollect(): WasmFunction {
+  const [rgb, groups, wanted, low, first, base] = [0, 1, 2, 3, 4, 5];
+  const [g, k, slot, at] = [6, 7, 8, 9];
+  const [t, key] = [10, 11];
+  const one = (lane: number): number[] => [
+    ...get(key), ...i32x4ExtractLane(lane), ...set(k),
+    ...get(k), ...i32(10), I32_SHR_U, ...i32(2), I32_SHL, ...get(wanted), I32_ADD, ...i32Load(), ...set(slot),
+    ...get(slot), ...i32(0), I32_GE_S,
+    ...IF,
+    ...get(slot), ...i32(10), I32_SHL, ...get(k), ...i32(1023), I32_AND, I32_ADD, ...i32(2), I32_SHL, ...set(at),
+    ...get(low), ...get(at), I32_ADD, ...get(low), ...get(at), I32_ADD, ...i32Load(), ...i32(1), I32_ADD, ...i32Store(),
+    ...get(first), ...get(at), I32_ADD, ...i32Load(), ...i32(0), I32_LT_S,
+    ...IF, ...get(first), ...get(at), I32_ADD, ...get(base), ...get(g), ...i32(2), I32_SHL, I32_ADD, ...i32(lane), I32_ADD, ...i32Store(), END,
+    END,
+  ];
+  return {
+    name: 'keyCollect',
+    params: [I32, I32, I32, I32, I32, I32],
+    results: [],
+    locals: [[4, I32], [2, V128]],
+    body: [
+      ...i32(0), ...set(g),
+      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t), ...set(key), ...one(0), ...one(1), ...one(2), ...one(3), ...inc(rgb, 12), ...inc(g, 1)]),
+    ],
+  };
+}
+
+/** The module's bytes: imports env.mem, exports luma, laplacian, sampled, cellRows, countKeys, keyHistogram, keyCollect. */
 export function pixelKernelModuleBytes(): Uint8Array {
-  return assembleModule([luma(), laplacian(), sampled(), cellRows(), countKeys()]);
+  return assembleModule([luma(), laplacian(), sampled(), cellRows(), countKeys(), keyHistogram(), keyCollect()]);
 }

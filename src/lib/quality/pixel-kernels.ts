@@ -47,7 +47,19 @@ export interface PixelKernels {
    * are found: whether each need is met is exact, the counts beyond it are not.
    */
   countKeys(data: Uint8Array, keyAbove: number, keyBelow: number, brightNeeded: number, darkNeeded: number): KeyCounts;
+  /** The histogram of key >> KEY_SHIFT over every pixel (KEY_BINS bins; a view valid until the kernels' next call). */
+  keyHistogram(data: Uint8Array): Uint32Array;
+  /**
+   * For each of the given bins (key >> KEY_SHIFT; at most MAX_KEY_BINS), the histogram of the low KEY_SHIFT bits of
+   * its pixels' keys, and the index of the first pixel (in buffer order) having each key, -1 for none. Fresh arrays.
+   */
+  keyBins(data: Uint8Array, bins: number[]): Array<{low: Uint32Array; first: Int32Array}>;
 }
+
+/** Keys are binned by their top bits for the exact percentiles: 1,024 keys per bin, KEY_BINS bins. */
+export const KEY_SHIFT = 10;
+export const KEY_BINS = (65_025_000 >> KEY_SHIFT) + 1;
+export const MAX_KEY_BINS = 4;
 
 // CleanVision's brightness terms per channel value, computed as the formula does ((0.241 * r) * r, ...), so their
 // sum is bit-identical to evaluating 0.241 * r * r + 0.691 * g * g + 0.068 * b * b.
@@ -62,6 +74,11 @@ export const SQ68 = Int32Array.from({length: 256}, (_, v) => 68 * v * v);
 /** Whether 32-bit words hold bytes little-endian first (the word loops read pixels that way). */
 export const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
+/** Three 32-bit words over the start of an RGB buffer (four pixels each), or undefined when it is not 4-aligned. */
+function pixelWords(data: Uint8Array): Uint32Array | undefined {
+  return LITTLE_ENDIAN && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
+}
+
 /** Pixels per chunk between checks of the counting needs. */
 const COUNT_CHUNK = 131_072;
 
@@ -72,6 +89,7 @@ export class JsPixelKernels implements PixelKernels {
   private readonly brightHist = new Uint32Array(1024);
   private readonly greyHist = new Uint32Array(256);
   private cells = new Int32Array(0);
+  private keyHist: Uint32Array | undefined;
 
   thumbnail(data: Uint8Array, width: number, height: number, step: number): ThumbnailStatistics {
     const n = width * height;
@@ -151,6 +169,55 @@ export class JsPixelKernels implements PixelKernels {
     }
     return {bright, darker};
   }
+
+  keyHistogram(data: Uint8Array): Uint32Array {
+    const hist = (this.keyHist ??= new Uint32Array(KEY_BINS)).fill(0);
+    const words = pixelWords(data);
+    let start = 0;
+    if (words) {
+      for (let j = 0; j < words.length; j += 3) {
+        const a = words[j]!;
+        const b = words[j + 1]!;
+        const c = words[j + 2]!;
+        hist[(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!) >> KEY_SHIFT]!++;
+        hist[(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!) >> KEY_SHIFT]!++;
+        hist[(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!) >> KEY_SHIFT]!++;
+        hist[(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!) >> KEY_SHIFT]!++;
+      }
+      start = words.length * 4;
+    }
+    for (let i = start; i < data.length; i += 3) hist[SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]! >> KEY_SHIFT]!++;
+    return hist;
+  }
+
+  keyBins(data: Uint8Array, bins: number[]): Array<{low: Uint32Array; first: Int32Array}> {
+    const wanted = new Int32Array(KEY_BINS).fill(-1);
+    bins.forEach((b, k) => (wanted[b] = k));
+    const out = bins.map(() => ({low: new Uint32Array(1 << KEY_SHIFT), first: new Int32Array(1 << KEY_SHIFT).fill(-1)}));
+    const collect = (key: number, p: number): void => {
+      const k = wanted[key >> KEY_SHIFT]!;
+      if (k < 0) return;
+      const l = key & ((1 << KEY_SHIFT) - 1);
+      out[k]!.low[l]!++;
+      if (out[k]!.first[l]! < 0) out[k]!.first[l] = p;
+    };
+    const words = pixelWords(data);
+    let start = 0;
+    if (words) {
+      for (let j = 0, p = 0; j < words.length; j += 3, p += 4) {
+        const a = words[j]!;
+        const b = words[j + 1]!;
+        const c = words[j + 2]!;
+        collect(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!, p);
+        collect(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!, p + 1);
+        collect(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!, p + 2);
+        collect(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!, p + 3);
+      }
+      start = words.length * 4;
+    }
+    for (let p = start / 3, i = start; i < data.length; p++, i += 3) collect(SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!, p);
+    return out;
+  }
 }
 
 interface KernelExports {
@@ -159,6 +226,8 @@ interface KernelExports {
   sampled(rgb: number, grey: number, width: number, height: number, step: number, out: number): void;
   cellRows(grey: number, width: number, height: number, out: number): void;
   countKeys(rgb: number, groups: number, keyAbove: number, keyBelow: number, out: number): number;
+  keyHistogram(rgb: number, groups: number, hist: number): void;
+  keyCollect(rgb: number, groups: number, wanted: number, low: number, first: number, base: number): void;
 }
 
 /** Larger thumbnails go to the JavaScript kernels (wasm memory never shrinks; i32 Laplacian lanes need w <= 8,192). */
@@ -244,6 +313,54 @@ class WasmPixelKernels implements PixelKernels {
       }
     }
     return {bright, darker};
+  }
+
+  /** Where the key passes keep their tables: after one chunk of pixels at LAYOUT.data. */
+  private keyLayout(): {hist: number; wanted: number; low: number; first: number} {
+    const hist = align16(LAYOUT.data + 3 * COUNT_CHUNK + SLACK);
+    const wanted = align16(hist + KEY_BINS * 4);
+    const low = align16(wanted + KEY_BINS * 4);
+    const first = low + MAX_KEY_BINS * 4 * (1 << KEY_SHIFT);
+    this.reserve(first + MAX_KEY_BINS * 4 * (1 << KEY_SHIFT));
+    return {hist, wanted, low, first};
+  }
+
+  /** Runs `pass(groups, base)` over the buffer in chunks copied to LAYOUT.data; `tail(key, p)` takes the last 0-3 pixels. */
+  private chunks(data: Uint8Array, pass: (groups: number, base: number) => void, tail: (key: number, p: number) => void): void {
+    const chunk = 3 * COUNT_CHUNK;
+    for (let start = 0; start < data.length; start += chunk) {
+      const end = Math.min(data.length, start + chunk);
+      const groups = Math.floor((end - start) / 12);
+      new Uint8Array(this.memory.buffer).set(data.subarray(start, start + groups * 12), LAYOUT.data);
+      pass(groups, start / 3);
+      for (let i = start + groups * 12; i < end; i += 3) tail(SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!, i / 3);
+    }
+  }
+
+  keyHistogram(data: Uint8Array): Uint32Array {
+    const {hist} = this.keyLayout();
+    const view = new Uint32Array(this.memory.buffer, hist, KEY_BINS).fill(0);
+    this.chunks(data, (groups) => this.k.keyHistogram(LAYOUT.data, groups, hist), (key) => view[key >> KEY_SHIFT]!++);
+    return view;
+  }
+
+  keyBins(data: Uint8Array, bins: number[]): Array<{low: Uint32Array; first: Int32Array}> {
+    if (bins.length > MAX_KEY_BINS) return this.fallback.keyBins(data, bins);
+    const at = this.keyLayout();
+    const {buffer} = this.memory;
+    const wanted = new Int32Array(buffer, at.wanted, KEY_BINS).fill(-1);
+    bins.forEach((b, k) => (wanted[b] = k));
+    const size = 1 << KEY_SHIFT;
+    const low = new Uint32Array(buffer, at.low, MAX_KEY_BINS * size).fill(0);
+    const first = new Int32Array(buffer, at.first, MAX_KEY_BINS * size).fill(-1);
+    this.chunks(data, (groups, base) => this.k.keyCollect(LAYOUT.data, groups, at.wanted, at.low, at.first, base), (key, p) => {
+      const k = wanted[key >> KEY_SHIFT]!;
+      if (k < 0) return;
+      const l = k * size + (key & (size - 1));
+      low[l]!++;
+      if (first[l]! < 0) first[l] = p;
+    });
+    return bins.map((_, k) => ({low: low.slice(k * size, (k + 1) * size), first: first.slice(k * size, (k + 1) * size)}));
   }
 }
 

@@ -17,6 +17,7 @@ import os from 'node:os';
 import {Worker} from 'node:worker_threads';
 import type {DecodedImage} from '../image/decode.js';
 import {workerEntry} from '../util/worker-entry.js';
+import {defaultPixelKernels, type PixelKernels} from './pixel-kernels.js';
 import {computeProperties, fullResolutionBrightness, PropertiesScratch, type ImageProperties} from './properties.js';
 
 type Brightness = {brightnessP5: number; brightnessP99: number};
@@ -53,9 +54,14 @@ export class PixelWorkPool {
   /** Jobs answered by a worker (the rest ran on the main thread). */
   workerJobs = 0;
   /** Scratch buffers of the main-thread path. */
-  private readonly scratch = new PropertiesScratch();
+  private readonly scratch: PropertiesScratch;
 
-  constructor(private readonly size: number = defaultPixelWorkers()) {}
+  constructor(
+    private readonly size: number = defaultPixelWorkers(),
+    private readonly kernels: PixelKernels = defaultPixelKernels(),
+  ) {
+    this.scratch = new PropertiesScratch(kernels);
+  }
 
   /** computeProperties(image), on a worker when there is one. */
   async properties(image: DecodedImage): Promise<ImageProperties> {
@@ -71,12 +77,12 @@ export class PixelWorkPool {
 
   /** fullResolutionBrightness(...), on a worker when there is one. */
   async fullResolutionBrightness(full: Uint8Array, thumbnail: Brightness, dark: number, light: number): Promise<Brightness> {
-    if (!this.start()) return fullResolutionBrightness(full, thumbnail, dark, light);
+    if (!this.start()) return fullResolutionBrightness(full, thumbnail, dark, light, this.kernels);
     try {
       return (await this.call({id: 0, kind: 'brightness', data: full, thumbnail: {brightnessP5: thumbnail.brightnessP5, brightnessP99: thumbnail.brightnessP99}, dark, light})).brightness!;
     } catch (error) {
       if (!(error instanceof WorkerUnavailable)) throw error;
-      return fullResolutionBrightness(full, thumbnail, dark, light);
+      return fullResolutionBrightness(full, thumbnail, dark, light, this.kernels);
     }
   }
 

@@ -6,7 +6,7 @@
 import {createHash} from 'node:crypto';
 import type {DecodedImage} from '../image/decode.js';
 import {hashFromGrey32, normaliseSignature} from './hash.js';
-import {defaultPixelKernels, LITTLE_ENDIAN, type PixelKernels, SQ241, SQ68, SQ691} from './pixel-kernels.js';
+import {defaultPixelKernels, KEY_SHIFT, type PixelKernels} from './pixel-kernels.js';
 
 export interface ImageProperties {
   width: number;
@@ -176,10 +176,6 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
 }
 
 
-/** Three 32-bit words over the start of an RGB buffer (four pixels each), or undefined when it is not 4-aligned. */
-function pixelWords(data: Uint8Array): Uint32Array | undefined {
-  return LITTLE_ENDIAN && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, Math.floor(data.length / 12) * 3) : undefined;
-}
 
 
 /**
@@ -196,7 +192,7 @@ export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<Image
     return {brightnessP99: uncertain.dark ? settled.p99Above : thumbnail.brightnessP99, brightnessP5: uncertain.light ? settled.p5Below : thumbnail.brightnessP5};
   }
   const exactWanted = (q: number, low: number, high: number): boolean => (q === 99 ? low < dark : 1 - high < light);
-  const [brightnessP5, brightnessP99] = exactBrightnessPercentiles(full, [5, 99], exactWanted) as [number, number];
+  const [brightnessP5, brightnessP99] = exactBrightnessPercentiles(full, [5, 99], exactWanted, kernels) as [number, number];
   return {brightnessP5, brightnessP99};
 }
 
@@ -236,26 +232,10 @@ export function settleBrightnessByCount(data: Uint8Array, dark: number, light: n
  * wide); when it answers false for every quantile (e.g. the interval lies wholly on one side of a threshold, so the
  * verdict is already certain) the second pass is skipped and the interval's midpoint is returned.
  */
-export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[], exactWanted: (q: number, low: number, high: number) => boolean = () => true): number[] {
+export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[], exactWanted: (q: number, low: number, high: number) => boolean = () => true, kernels: PixelKernels = defaultPixelKernels()): number[] {
   const n = data.length / 3;
-  const SHIFT = 10;
-  const hist = new Uint32Array((65_025_000 >> SHIFT) + 1);
-  // Four pixels from three 32-bit words per step where the buffer allows (half the time of byte loads).
-  const words = pixelWords(data);
-  let start = 0;
-  if (words) {
-    for (let j = 0; j < words.length; j += 3) {
-      const a = words[j]!;
-      const b = words[j + 1]!;
-      const c = words[j + 2]!;
-      hist[(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!) >> SHIFT]!++;
-      hist[(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!) >> SHIFT]!++;
-      hist[(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!) >> SHIFT]!++;
-      hist[(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!) >> SHIFT]!++;
-    }
-    start = words.length * 4;
-  }
-  for (let i = start; i < data.length; i += 3) hist[SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]! >> SHIFT]!++;
+  const SHIFT = KEY_SHIFT;
+  const hist = kernels.keyHistogram(data);
   // The ranks needed: both neighbours of each percentile's fractional index.
   const ranks = [...new Set(quantiles.flatMap((q) => {
     const index = (q / 100) * (n - 1);
@@ -277,37 +257,17 @@ export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[]
   });
   if (!quantiles.some((q, k) => exactWanted(q, pinned[k]![0], pinned[k]![1]))) return pinned.map(([low, high]) => (low + high) / 2);
   // Within each wanted bin, a histogram of the low bits gives the exact key of the rank, and one pixel having it.
-  const wanted = new Int32Array(hist.length).fill(-1);
+  const wanted = new Map<number, number>();
   const bins = [...new Set([...binOf.values()].map((v) => v.bin))];
-  bins.forEach((b, k) => (wanted[b] = k));
-  const low = bins.map(() => new Uint32Array(1 << SHIFT));
-  const pixelOfKey = bins.map(() => new Int32Array(1 << SHIFT).fill(-1));
-  const collect = (key: number, p: number): void => {
-    const k = wanted[key >> SHIFT]!;
-    if (k < 0) return;
-    const l = key & ((1 << SHIFT) - 1);
-    low[k]![l]!++;
-    if (pixelOfKey[k]![l]! < 0) pixelOfKey[k]![l] = p;
-  };
-  if (words) {
-    for (let j = 0, p = 0; j < words.length; j += 3, p += 4) {
-      const a = words[j]!;
-      const b = words[j + 1]!;
-      const c = words[j + 2]!;
-      collect(SQ241[a & 255]! + SQ691[(a >>> 8) & 255]! + SQ68[(a >>> 16) & 255]!, p);
-      collect(SQ241[a >>> 24]! + SQ691[b & 255]! + SQ68[(b >>> 8) & 255]!, p + 1);
-      collect(SQ241[(b >>> 16) & 255]! + SQ691[b >>> 24]! + SQ68[c & 255]!, p + 2);
-      collect(SQ241[(c >>> 8) & 255]! + SQ691[(c >>> 16) & 255]! + SQ68[c >>> 24]!, p + 3);
-    }
-  }
-  for (let p = start / 3, i = start; p < n; p++, i += 3) collect(SQ241[data[i]!]! + SQ691[data[i + 1]!]! + SQ68[data[i + 2]!]!, p);
+  bins.forEach((b, k) => wanted.set(b, k));
+  const collected = kernels.keyBins(data, bins);
   const valueAt = (rank: number): number => {
     const {bin: b, before} = binOf.get(rank)!;
-    const k = wanted[b]!;
+    const {low, first} = collected[wanted.get(b)!]!;
     let seen = before;
     let l = 0;
-    while (seen + low[k]![l]! <= rank) seen += low[k]![l++]!;
-    const i = pixelOfKey[k]![l]! * 3;
+    while (seen + low[l]! <= rank) seen += low[l++]!;
+    const i = first[l]! * 3;
     const r = data[i]!;
     const g = data[i + 1]!;
     const bl = data[i + 2]!;

@@ -15,6 +15,7 @@ import {UserFileError} from '../util/user-files.js';
 import {FingerprintTable} from './fingerprints.js';
 import {NEAR_DUPLICATE_MAX_CELL_DIFFERENCE, signatureMaxDifference} from './hash.js';
 import {pairsWithin, type PairSearchStats} from './hash-index.js';
+import type {PixelKernels} from './pixel-kernels.js';
 import {PixelWorkPool} from './pixel-pool.js';
 import {needsExactBrightness, type ImageProperties} from './properties.js';
 import {inShard, type Shard} from './shard-key.js';
@@ -89,6 +90,8 @@ export interface ValidateOptions {
   keepBytes?: boolean;
   /** Worker threads for the per-image pixel work (default defaultPixelWorkers(): none on <= 2 cores); 0: main thread. */
   pixelWorkers?: number;
+  /** The pixel kernels of the main-thread path (default: WebAssembly where available; identical results either way). */
+  pixelKernels?: PixelKernels;
   /** Analyse only this shard's images (by a stable hash of the sample id) and skip the cross-image checks. */
   shard?: Shard;
   onImage?: (done: number) => void;
@@ -182,7 +185,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const images: ImageRecord[] = [];
   const fingerprints = new FingerprintTable();
   // The per-image pixel work, on worker threads where cores allow (pixel-pool.ts), else on the main thread.
-  const pixels = new PixelWorkPool(options.pixelWorkers);
+  const pixels = new PixelWorkPool(options.pixelWorkers, options.pixelKernels);
 
   const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {
     const input = sample.absPath ?? sample.bytes!;

@@ -24,11 +24,12 @@ const bench = await fineTuneBench(size, images, vitDepth);
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 console.log(`natix train, wasm, ${size} px, ${images} training images, ${epochs} epoch(s), batch 16, micro-batch 4, ${rounds} interleaved round(s); ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);
-console.log(`| model | model.train | A "${a}" ms / image / epoch | B "${b}" ms / image / epoch | A / B | weights identical |`);
-console.log('|---|---|---|---|---|---|');
+console.log(`| model | model.train | A "${a}" ms / image / epoch | B "${b}" ms / image / epoch | A / B |${epochs > 1 ? ' epochs 2+: A / B ms / image (A / B) |' : ''} weights identical |`);
+console.log(`|---|---|---|---|---|${epochs > 1 ? '---|' : ''}---|`);
 for (const [name, dir] of Object.entries(bench.models)) {
   for (const scope of scopes) {
     const times: Record<'a' | 'b', number[]> = {a: [], b: []};
+    const later: Record<'a' | 'b', number[]> = {a: [], b: []};
     const hashes = new Set<string>();
     let failed = '';
     for (let round = 0; round < rounds && !failed; round++) {
@@ -39,6 +40,7 @@ for (const [name, dir] of Object.entries(bench.models)) {
           break;
         }
         times[which].push(run.trainMs / (images * epochs));
+        if (epochs > 1) later[which].push((run.epochSeconds.slice(1).reduce((x, y) => x + y, 0) * 1000) / (images * (epochs - 1)));
         hashes.add(run.weights);
       }
     }
@@ -47,7 +49,9 @@ for (const [name, dir] of Object.entries(bench.models)) {
       continue;
     }
     const [ta, tb] = [median(times.a), median(times.b)];
-    console.log(`| ${name} | ${scope} | ${ta.toFixed(0)} | ${tb.toFixed(0)} | ${(ta / tb).toFixed(2)}x | ${hashes.size === 1 ? 'yes' : `NO (${hashes.size} different)`} |`);
+    const [la, lb] = epochs > 1 ? [median(later.a), median(later.b)] : [0, 0];
+    const laterColumn = epochs > 1 ? ` ${la.toFixed(0)} / ${lb.toFixed(0)} (${(la / lb).toFixed(2)}x) |` : '';
+    console.log(`| ${name} | ${scope} | ${ta.toFixed(0)} | ${tb.toFixed(0)} | ${(ta / tb).toFixed(2)}x |${laterColumn} ${hashes.size === 1 ? 'yes' : `NO (${hashes.size} different)`} |`);
   }
 }
 console.log(`at the end: load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);

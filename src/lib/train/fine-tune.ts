@@ -33,7 +33,6 @@ import {adamwUpdate, type Head, type OptimizerSpec, type StepResult} from './hea
 import type {TrainScope} from './train-scope.js';
 import {microBatches, ONNX_PREFIX, sliceInput, TunedModel, type MicroBatch, type MicroBatchTargets, type ModelInput, type Param} from './tuned-model.js';
 
-
 /** The executor's selection for a scope (never `head`). */
 export function selectionOf(scope: Exclude<TrainScope, {kind: 'head'}>): TrainSelection {
   if (scope.kind === 'all') return {all: true};
@@ -60,6 +59,8 @@ export class FineTuner {
   private readonly m: Variable[];
   private readonly v: Variable[];
   private readonly ema: Variable[] | undefined;
+  /** The gradient worker threads, when more than one thread computes gradients. */
+  private workers: GradientWorkers | undefined;
 
   private constructor(
     private readonly tf: Tf,
@@ -68,7 +69,6 @@ export class FineTuner {
     private readonly backbone: Pick<Backbone, 'info' | 'featureGraph'>,
     private readonly options: FineTuneOptions,
     weights: NamedArray[] | undefined,
-    private workers?: GradientWorkers,
   ) {
     this.model = new TunedModel(tf, graph, head, backbone.info.preprocessing);
     this.params = this.model.params;

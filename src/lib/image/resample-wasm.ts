@@ -1,72 +1,59 @@
 /**
  * The two convolution passes of the Pillow-exact resampler as a small WebAssembly SIMD module, assembled here from
- * opcodes (no toolchain, no binary blob): same integer arithmetic as the JavaScript passes in pillow-resample.ts
+ * opcodes with util/wasm-asm.ts (no toolchain, no binary blob): same integer arithmetic as the JavaScript passes in pillow-resample.ts
  * (22-bit fixed-point taps, start at 1 << 21, arithmetic shift, clip to 0..255), so results are identical; it only
  * runs faster. Horizontal pass: one i32x4 accumulator per output pixel with R, G, B in three lanes. Vertical pass:
  * eight bytes of a row at a time in two i32x4 accumulators. Clipping is the saturating narrow i32 -> u16 -> u8.
  * Used when the runtime validates the module (Node >= 16 has wasm SIMD); else the JavaScript passes run.
  */
+import {
+  assembleModule,
+  get,
+  I16X8_EXTEND_LOW_I8X16_U,
+  I16X8_NARROW_I32X4_U,
+  I32,
+  I32_ADD as ADD,
+  I32_EQZ as EQZ,
+  I32_GE_U as GE_U,
+  I32_MUL as MUL,
+  I32_SUB as SUB,
+  I32X4_ADD,
+  I32X4_EXTEND_HIGH_I16X8_U,
+  I32X4_EXTEND_LOW_I16X8_U,
+  I32X4_MUL,
+  I32X4_SHR_S,
+  I32X4_SPLAT,
+  I8X16_NARROW_I16X8_U,
+  i32,
+  i32Load,
+  inc,
+  set,
+  V128,
+  v128Load32Zero,
+  v128Load64Zero,
+  v128Store32Lane,
+  v128Store64Lane,
+  wasmApiFor,
+  whileNot,
+} from '../util/wasm-asm.js';
 import type {Taps} from './resample-taps.js';
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-};
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-};
-
-// Core opcodes.
-const get = (l: number): number[] => [0x20, ...uleb(l)];
-const set = (l: number): number[] => [0x21, ...uleb(l)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const load = [0x28, 2, 0];
-const ADD = 0x6a;
-const SUB = 0x6b;
-const MUL = 0x6c;
-const GE_U = 0x4f;
-const EQZ = 0x45;
-const BLOCK = [0x02, 0x40];
-const LOOP = [0x03, 0x40];
-const END = 0x0b;
-const br = (d: number): number[] => [0x0c, ...uleb(d)];
-const brIf = (d: number): number[] => [0x0d, ...uleb(d)];
-// SIMD opcodes (0xfd prefix).
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-const load32Zero = simd(92, 2, 0);
-const load64Zero = simd(93, 3, 0);
-const store32Lane0 = simd(90, 2, 0, 0);
-const store64Lane0 = simd(91, 3, 0, 0);
-const splat = simd(17);
-const extendLowU8 = simd(137);
-const extendLowU16 = simd(169);
-const extendHighU16 = simd(170);
-const shrS = simd(172);
-const add4 = simd(174);
-const mul4 = simd(181);
-const narrowU16 = simd(134);
-const narrowU8 = simd(102);
+const load = i32Load();
+const load32Zero = v128Load32Zero();
+const load64Zero = v128Load64Zero();
+const store32Lane0 = v128Store32Lane(0);
+const store64Lane0 = v128Store64Lane(0);
+const splat = I32X4_SPLAT;
+const extendLowU8 = I16X8_EXTEND_LOW_I8X16_U;
+const extendLowU16 = I32X4_EXTEND_LOW_I16X8_U;
+const extendHighU16 = I32X4_EXTEND_HIGH_I16X8_U;
+const shrS = I32X4_SHR_S;
+const add4 = I32X4_ADD;
+const mul4 = I32X4_MUL;
+const narrowU16 = I16X8_NARROW_I32X4_U;
+const narrowU8 = I8X16_NARROW_I16X8_U;
 
 const HALF = 1 << 21;
-
-/** for (;;) { if (cond) break; body; } with `cond` leaving an i32 on the stack. */
-const whileNot = (cond: number[], body: number[]): number[] => [...BLOCK, ...LOOP, ...cond, ...brIf(1), ...body, ...br(0), END, END];
-const inc = (l: number, by: number | number[]): number[] => [...get(l), ...(typeof by === 'number' ? i32(by) : by), ADD, ...set(l)];
 
 /** h(src, stride, rows, outW, ksize4, first, count, weights, dst); locals y i p n k row | acc. */
 function horizontalBody(): number[] {
@@ -120,43 +107,17 @@ function verticalBody(): number[] {
   return [...i32(0), ...set(j), ...whileNot([...get(j), ...get(outRows), GE_U], perRow)];
 }
 
-function section(id: number, content: number[]): number[] {
-  return [id, ...uleb(content.length), ...content];
-}
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const str = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-function func(locals: Array<[number, number]>, body: number[]): number[] {
-  const content = [...vec(locals.map(([count, type]) => [...uleb(count), type])), ...body, END];
-  return [...uleb(content.length), ...content];
-}
-
 /** The module's bytes: imports env.mem, exports h and v. */
 export function resampleModuleBytes(): Uint8Array {
-  const I32 = 0x7f;
-  const V128 = 0x7b;
-  const type = (params: number): number[] => [0x60, ...vec(Array.from({length: params}, () => [I32])), 0];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([type(9), type(8)])),
-    ...section(2, vec([[...str('env'), ...str('mem'), 0x02, 0x00, 0x01]])),
-    ...section(3, vec([[0], [1]])),
-    ...section(7, vec([[...str('h'), 0x00, 0], [...str('v'), 0x00, 1]])),
-    ...section(10, vec([func([[6, I32], [1, V128]], horizontalBody()), func([[7, I32], [4, V128]], verticalBody())])),
-  ];
-  return Uint8Array.from(bytes);
+  return assembleModule([
+    {name: 'h', params: Array<number>(9).fill(I32), results: [], locals: [[6, I32], [1, V128]], body: horizontalBody()},
+    {name: 'v', params: Array<number>(8).fill(I32), results: [], locals: [[7, I32], [4, V128]], body: verticalBody()},
+  ]);
 }
 
 export interface WasmPasses {
   horizontal(src: Uint8Array, width: number, rowStart: number, rowEnd: number, taps: Taps): Uint8Array;
   vertical(src: Uint8Array, width: number, rowOffset: number, taps: Taps): Uint8Array;
-}
-
-/** The part of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: {initial: number}) => {buffer: ArrayBuffer; grow(pages: number): number};
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => {exports: Record<string, unknown>};
 }
 
 const SLACK = 16;
@@ -168,8 +129,8 @@ const align = (n: number): number => (n + 15) & ~15;
  */
 export function createWasmPasses(): WasmPasses | undefined {
   const bytes = resampleModuleBytes();
-  const wa = (globalThis as unknown as {WebAssembly?: WasmApi}).WebAssembly;
-  if (!wa || !wa.validate(bytes)) return undefined;
+  const wa = wasmApiFor(bytes);
+  if (!wa) return undefined;
   const mem = new wa.Memory({initial: 16});
   const instance = new wa.Instance(new wa.Module(bytes), {env: {mem}});
   const h = instance.exports.h as (...a: number[]) => void;

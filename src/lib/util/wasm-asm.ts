@@ -1,7 +1,8 @@
 /**
  * A tiny WebAssembly assembler: opcodes as byte arrays and the module framing, so small SIMD kernels can be written
  * in TypeScript and assembled at load time (no toolchain, no binary blob in the repository). Only what natix's
- * kernels use; every opcode is named as in the WebAssembly spec. See quality/pixel-kernels-wasm.ts.
+ * kernels use; every opcode is named as in the WebAssembly spec. Used by quality/pixel-kernels-wasm.ts and
+ * image/resample-wasm.ts.
  */
 
 export const uleb = (n: number): number[] => {
@@ -85,7 +86,10 @@ const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...
 export const v128Load = (offset = 0): number[] => simd(0, 4, ...uleb(offset));
 export const v128Store = (offset = 0): number[] => simd(11, 4, ...uleb(offset));
 export const v128Const = (bytes: number[]): number[] => simd(12, ...bytes);
+export const v128Load32Zero = (offset = 0): number[] => simd(92, 2, ...uleb(offset));
 export const v128Load64Zero = (offset = 0): number[] => simd(93, 3, ...uleb(offset));
+export const v128Store32Lane = (lane: number, offset = 0): number[] => simd(90, 2, ...uleb(offset), lane);
+export const v128Store64Lane = (lane: number, offset = 0): number[] => simd(91, 3, ...uleb(offset), lane);
 export const i8x16Shuffle = (lanes: number[]): number[] => simd(13, ...lanes);
 export const I8X16_SWIZZLE = simd(14);
 export const I16X8_SPLAT = simd(16);
@@ -94,6 +98,7 @@ export const i32x4ExtractLane = (lane: number): number[] => simd(27, lane);
 export const I32X4_LE_S = simd(61);
 export const I32X4_GE_S = simd(63);
 export const I8X16_NARROW_I16X8_U = simd(102);
+export const I16X8_NARROW_I32X4_U = simd(134);
 export const I32X4_EXTADD_PAIRWISE_I16X8_S = simd(126);
 export const I16X8_EXTEND_LOW_I8X16_U = simd(137);
 export const I16X8_EXTEND_HIGH_I8X16_U = simd(138);
@@ -102,6 +107,9 @@ export const I16X8_SHR_U = simd(141);
 export const I16X8_ADD = simd(142);
 export const I16X8_SUB = simd(145);
 export const I16X8_MUL = simd(149);
+export const I32X4_EXTEND_LOW_I16X8_U = simd(169);
+export const I32X4_EXTEND_HIGH_I16X8_U = simd(170);
+export const I32X4_SHR_S = simd(172);
 export const I32X4_ADD = simd(174);
 export const I32X4_SUB = simd(177);
 export const I32X4_MUL = simd(181);

@@ -1,10 +1,11 @@
 /**
- * The two convolution passes of the Pillow-exact resampler as a small WebAssembly SIMD module, assembled here from
- * opcodes with util/wasm-asm.ts (no toolchain, no binary blob): same integer arithmetic as the JavaScript passes in pillow-resample.ts
- * (22-bit fixed-point taps, start at 1 << 21, arithmetic shift, clip to 0..255), so results are identical; it only
- * runs faster. Horizontal pass: one i32x4 accumulator per output pixel with R, G, B in three lanes. Vertical pass:
- * eight bytes of a row at a time in two i32x4 accumulators. Clipping is the saturating narrow i32 -> u16 -> u8.
- * Used when the runtime validates the module (Node >= 16 has wasm SIMD); else the JavaScript passes run.
+ * The two convolution passes of the Pillow-exact resampler as a small WebAssembly SIMD module, assembled from opcodes
+ * with util/wasm-asm.ts (no toolchain, no binary blob): same integer arithmetic as the JavaScript passes in
+ * pillow-resample.ts (22-bit fixed-point taps, start at 1 << 21, arithmetic shift, clip to 0..255), so results are
+ * identical; it only runs faster. Horizontal pass: one i32x4 accumulator per output pixel with R, G, B in three
+ * lanes. Vertical pass: eight bytes of a row at a time in two i32x4 accumulators. Clipping is the saturating narrow
+ * i32 -> u16 -> u8. Used when the runtime validates the module (Node >= 16 has wasm SIMD); else the JavaScript passes
+ * run.
  */
 import {
   assembleModule,

@@ -64,6 +64,8 @@ export function writeBackbones(root: string, size: number, vitDepth: number): Re
 export interface TrainRun {
   trainMs: number;
   extractMs: number;
+  /** Seconds of each epoch (history.csv), validation included. */
+  epochSeconds: number[];
   /** SHA-256 of the last epoch's weights.bin. */
   weights: string;
 }
@@ -77,7 +79,9 @@ export function trainOnce(bench: FineTuneBench, name: string, backboneDir: strin
   const result = JSON.parse(r.stdout || '{}') as {result?: {timings: {trainMs: number; extractMs: number}}; message?: string};
   if (!result.result) return result.message ?? r.stderr.split('\n')[0] ?? `exit ${r.status}`;
   const last = path.join(runs, name, `epoch-${String(opts.epochs).padStart(4, '0')}`, 'weights.bin');
-  return {...result.result.timings, weights: createHash('sha256').update(readFileSync(last)).digest('hex')};
+  const [header, ...rows] = readFileSync(path.join(runs, name, 'history.csv'), 'utf8').trim().split('\n').map((line) => line.split(','));
+  const seconds = header!.indexOf('seconds');
+  return {...result.result.timings, epochSeconds: rows.map((r) => Number(r[seconds])), weights: createHash('sha256').update(readFileSync(last)).digest('hex')};
 }
 
 /**

@@ -62,7 +62,7 @@ for (const [name, dir] of Object.entries(backbones)) {
       for (const t of s % 2 === 0 ? [1, threads] : [threads, 1]) {
         const c0 = process.cpuUsage();
         const w0 = performance.now();
-        await tuners.get(t)!.step(input, labels, 1e-3, 1e-4, s + 1, `s${s}`);
+        await tuners.get(t)!.step({images: input}, labels, 1e-3, 1e-4, s + 1, `s${s}`);
         const used = process.cpuUsage(c0);
         if (s === 0) {
           if (t === 1) prefixMs = 0;

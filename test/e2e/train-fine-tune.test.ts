@@ -140,7 +140,12 @@ describe('natix train model.train: last:N', () => {
     it('trains the last block with the head and exports the same graph with the trained initializers (logits verified)', async () => {
       const r = await runNatix(['train', '--no-tracking', '--config', await config('vit-ref', 'gradient-threads: 2\n'), '--json'], {timeoutMs: 240_000});
       expect(r.code, r.stderr).toBe(0);
-      expect(r.json.result.train).toEqual({scope: 'last:1', trainFrom: '/blocks.0/Add_2_output_0', backboneParameters: 8608, prefixDevice: 'cpu', microBatch: 3, backboneLr: 0.001, gradientThreads: 2});
+      const {boundaryCache, ...train} = r.json.result.train;
+      expect(train).toEqual({scope: 'last:1', trainFrom: '/blocks.0/Add_2_output_0', backboneParameters: 8608, prefixDevice: 'cpu', microBatch: 3, backboneLr: 0.001, gradientThreads: 2});
+      // The boundary cache (on by default): every training image computed once, read back in epochs 2-4.
+      const cached = path.join(base, 'runs', 'vit-ref', 'boundary');
+      expect((await readdir(path.join(cached, (await readdir(cached))[0]!))).length).toBe(boundaryCache.misses);
+      expect(boundaryCache).toEqual({misses: 32, hits: 3 * 32, rejected: 0});
       expect(r.json.result.extraction).toMatchObject({items: 0});
       const run = path.join(base, 'runs', 'vit-ref');
       reference = await hashOf(path.join(run, 'epoch-0004', 'weights.bin'));
@@ -167,6 +172,14 @@ describe('natix train model.train: last:N', () => {
       expect(inference.code, inference.stderr + inference.stdout).toBe(0);
     }, 360_000);
 
+    it('without the boundary cache (decoding and the frozen prefix every epoch) the run ends with the same bits', async () => {
+      const r = await runNatix(['train', '--no-tracking', '--config', await config('vit-nocache', 'boundary-cache: false\n'), '--json'], {timeoutMs: 240_000});
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json.result.train.boundaryCache).toBe('off');
+      expect(await readdir(path.join(base, 'runs', 'vit-nocache'))).not.toContain('boundary');
+      expect(await hashOf(path.join(base, 'runs', 'vit-nocache', 'epoch-0004', 'weights.bin'))).toBe(reference);
+    }, 360_000);
+
     it('SIGKILL during fine-tuning on one thread, resumed on three: equals the uninterrupted two-thread run bit for bit', async () => {
       const cfg = await config('vit-killed', 'gradient-threads: 1\n');
       const run = path.join(base, 'runs', 'vit-killed');
@@ -184,9 +197,17 @@ describe('natix train model.train: last:N', () => {
       expect(await checkpoints()).toBeLessThan(4);
       // Gradients are added in micro-batch order whichever thread computed them: the thread count never changes a bit.
       await writeFile(cfg, (await readFile(cfg, 'utf8')).replace('gradient-threads: 1', 'gradient-threads: 3'));
+      // A damaged boundary-cache file is recomputed, never used.
+      const cacheDir = path.join(run, 'boundary', (await readdir(path.join(run, 'boundary')))[0]!);
+      const damaged = path.join(cacheDir, (await readdir(cacheDir)).sort()[0]!);
+      const bytes = await readFile(damaged);
+      bytes[bytes.length - 1]! ^= 0xff;
+      await writeFile(damaged, bytes);
       const final = await runNatix(['train', '--no-tracking', '--config', cfg, '--resume', '--json'], {timeoutMs: 240_000});
       expect(final.code, final.stderr).toBe(0);
       expect(final.json.result.train.gradientThreads).toBe(3);
+      expect(final.json.result.train.boundaryCache.rejected).toBe(1);
+      expect(final.json.warnings.join('\n')).toMatch(/Boundary cache: \S+\.f32 checksum mismatch; recomputing it/);
       expect(await hashOf(path.join(run, 'epoch-0004', 'weights.bin'))).toBe(reference);
       // A resume that changes what trains is refused.
       const other = await config('vit-killed', 'epochs: 5\n');

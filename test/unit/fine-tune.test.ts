@@ -48,8 +48,8 @@ describe('FineTuner', () => {
     const x = images(8);
     const whole = await tuner(8);
     const parts = await tuner(3);
-    const a = await whole.gradients(x, labels, 'seed');
-    const b = await parts.gradients(x, labels, 'seed');
+    const a = await whole.gradients({images: x}, labels, 'seed');
+    const b = await parts.gradients({images: x}, labels, 'seed');
     expect(b.loss).toBeCloseTo(a.loss, 5);
     expect(Array.from(b.logits)).toEqual(Array.from(a.logits).map((v) => expect.closeTo(v, 5)));
     expect(a.grads.length).toBe(14 + 4);
@@ -81,19 +81,19 @@ describe('FineTuner', () => {
     const labels = [0, 1, 1, 0, 1, 0];
     const x = images(6);
     const first = await tuner(4);
-    for (let t = 1; t <= 3; t++) await first.step(x, labels, 0.01, 0.001, t, `s${t}`);
+    for (let t = 1; t <= 3; t++) await first.step({images: x}, labels, 0.01, 0.001, t, `s${t}`);
     const weights = first.checkpointWeights();
     expect(weights.filter((w) => w.name.startsWith('onnx:')).length).toBe(14);
     expect(weights.filter((w) => w.name.startsWith('ema/')).length).toBe(18);
     const second = await tuner(4, weights);
     second.restoreOptimizer(first.optimizerState());
-    await first.step(x, labels, 0.01, 0.001, 4, 's4');
-    await second.step(x, labels, 0.01, 0.001, 4, 's4');
+    await first.step({images: x}, labels, 0.01, 0.001, 4, 's4');
+    await second.step({images: x}, labels, 0.01, 0.001, 4, 's4');
     const after = (t: FineTuner): number[] => t.checkpointWeights().flatMap((w) => Array.from(w.data));
     expect(after(second)).toEqual(after(first));
     // No tensor outlives a step or a TF.js-path evaluation (a leak would grow wasm memory every step).
     const tensorsBefore = tf.memory().numTensors;
-    await first.step(x, labels, 0.01, 0.001, 5, 's5');
+    await first.step({images: x}, labels, 0.01, 0.001, 5, 's5');
     await first.logits(x, 6);
     expect(tf.memory().numTensors).toBe(tensorsBefore);
 

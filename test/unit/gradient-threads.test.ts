@@ -46,7 +46,7 @@ async function train(t: FineTuner): Promise<Array<{loss: number; logits: number[
   const out = [];
   for (let step = 1; step <= 3; step++) {
     const labels = [0, 1, 1, 0, 1, 0, 1];
-    const r = await t.step(images(7, step), labels, 0.01, 0.002, step, `s${step}`);
+    const r = await t.step({images: images(7, step)}, labels, 0.01, 0.002, step, `s${step}`);
     out.push({loss: r.loss, logits: Array.from(r.logits)});
   }
   return out;
@@ -106,8 +106,8 @@ describe('gradient threads', () => {
     const warnings: string[] = [];
     const one = await tuner(1);
     const two = await tuner(2, warnings);
-    await one.step(images(7, 1), [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
-    await two.step(images(7, 1), [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
+    await one.step({images: images(7, 1)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
+    await two.step({images: images(7, 1)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
     // Stopping an idle worker is safe (it is not inside onnxruntime's native run).
     const live = (two as unknown as {workers: {live: Array<{worker: {terminate(): Promise<number>}}>}}).workers.live;
     await live[0]!.worker.terminate();
@@ -115,8 +115,8 @@ describe('gradient threads', () => {
     expect(two.gradientThreads).toBe(1);
     expect(warnings.join('\n')).toMatch(/gradient worker stopped/);
     for (let step = 2; step <= 3; step++) {
-      await one.step(images(7, step), [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
-      await two.step(images(7, step), [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
+      await one.step({images: images(7, step)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
+      await two.step({images: images(7, step)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
     }
     expect(state(two).equals(state(one))).toBe(true);
     await release(one);
@@ -137,7 +137,7 @@ describe('gradient threads', () => {
     // A share the worker cannot compute (one image's pixels for a micro-batch of two): the call rejects and the worker is dropped.
     const wrong = await GradientWorkers.start(1, {...init, selection: {last: 1}}, (m) => warnings.push(m));
     expect(wrong.size).toBe(1);
-    await expect(wrong.compute(0, {input: images(1, 1), parts: [{size: 2, targets: new Float32Array(4), weights: new Float32Array(2)}], totalWeight: 2})).rejects.toThrow();
+    await expect(wrong.compute(0, {input: {images: images(1, 1)}, parts: [{size: 2, targets: new Float32Array(4), weights: new Float32Array(2)}], totalWeight: 2})).rejects.toThrow();
     expect(wrong.size).toBe(0);
     expect(warnings.at(-1)).toMatch(/gradient worker stopped/);
     await wrong.close();

@@ -150,7 +150,8 @@ describe('MLflow file store', () => {
 
 describe('MLflow REST client', () => {
   it('creates the experiment and run, batches metrics, uploads artifacts, registers a model, with bearer auth', async () => {
-    const tracker = openTracker({uri: server.url, cwd: dir, env: {MLFLOW_TRACKING_TOKEN: TOKEN}, warn: () => {}});
+    // What the REST calls carry, not the deadlines (tracking-faults.test.ts): a loaded machine must not spool them.
+    const tracker = openTracker({uri: server.url, cwd: dir, env: {MLFLOW_TRACKING_TOKEN: TOKEN}, warn: () => {}, deadlineMs: 60_000});
     expect(tracker).toBeInstanceOf(RestTracker);
     const run = await tracker.startRun({experimentName: 'exp', runName: 'r1', tags: {'natix.version': '0.1.0'}});
     await run.logParams({a: 1});
@@ -192,7 +193,7 @@ describe('MLflow REST client', () => {
 
   it('retries 500s, timeouts and dropped connections with back-off, then succeeds', async () => {
     server.faults = ['http500', 'drop', 'hang'];
-    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 300, retries: 3, backoffMs: 10, spoolDir: spoolDir(dir), warn: () => {}});
+    const tracker = new RestTracker({baseUrl: server.url, env: {}, timeoutMs: 300, retries: 3, backoffMs: 10, startDeadlineMs: 60_000, endDeadlineMs: 60_000, spoolDir: spoolDir(dir), warn: () => {}});
     const run = await tracker.startRun({experimentName: 'e', runName: 'r'});
     expect(run.info.runId).toBe('run1');
     await run.end('FINISHED');

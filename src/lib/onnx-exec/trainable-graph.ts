@@ -72,6 +72,31 @@ export class TrainableGraph {
   async prefix(tf: Tf, batch: Float32Array, dims: number[]): Promise<Record<string, Feed>> {
     if (!this.session) return {[this.input]: tf.tensor(batch, dims)};
     const out = await this.session.run({[this.input]: new ort.Tensor('float32', batch, dims)});
+    return this.feedsOf(tf, batch, dims, out);
+  }
+
+  /**
+   * The boundary values of a batch as float arrays (each with its dims), to be kept and fed later as they are (the
+   * boundary cache); undefined when nothing is frozen in onnxruntime or a boundary value is not a float32 tensor
+   * with the batch as its first dimension (shape values).
+   */
+  async boundaryArrays(batch: Float32Array, dims: number[]): Promise<Array<{name: string; dims: number[]; data: Float32Array}> | undefined> {
+    if (!this.session) return undefined;
+    const out = await this.session.run({[this.input]: new ort.Tensor('float32', batch, dims)});
+    const arrays: Array<{name: string; dims: number[]; data: Float32Array}> = [];
+    for (const name of this.cut.boundary) {
+      if (name === this.input) {
+        arrays.push({name, dims: [...dims], data: batch});
+        continue;
+      }
+      const t = out[name]!;
+      if (t.type !== 'float32' || t.dims[0] !== dims[0]) return undefined;
+      arrays.push({name, dims: [...t.dims], data: t.data as Float32Array});
+    }
+    return arrays;
+  }
+
+  private feedsOf(tf: Tf, batch: Float32Array, dims: number[], out: ort.InferenceSession.OnnxValueMapType): Record<string, Feed> {
     const feeds: Record<string, Feed> = {};
     for (const name of this.cut.boundary) {
       if (name === this.input) {

@@ -31,8 +31,7 @@ import type {NamedArray} from './checkpoint.js';
 import {GradientWorkers} from './gradient-workers.js';
 import {adamwUpdate, type Head, type OptimizerSpec, type StepResult} from './head.js';
 import type {TrainScope} from './train-scope.js';
-import {microBatches, ONNX_PREFIX, TunedModel, type MicroBatch, type MicroBatchTargets, type Param} from './tuned-model.js';
-
+import {microBatches, ONNX_PREFIX, sliceInput, TunedModel, type MicroBatch, type MicroBatchTargets, type ModelInput, type Param} from './tuned-model.js';
 
 /** The executor's selection for a scope (never `head`). */
 export function selectionOf(scope: Exclude<TrainScope, {kind: 'head'}>): TrainSelection {
@@ -60,6 +59,8 @@ export class FineTuner {
   private readonly m: Variable[];
   private readonly v: Variable[];
   private readonly ema: Variable[] | undefined;
+  /** The gradient worker threads, when more than one thread computes gradients. */
+  private workers: GradientWorkers | undefined;
 
   private constructor(
     private readonly tf: Tf,
@@ -68,7 +69,6 @@ export class FineTuner {
     private readonly backbone: Pick<Backbone, 'info' | 'featureGraph'>,
     private readonly options: FineTuneOptions,
     weights: NamedArray[] | undefined,
-    private workers?: GradientWorkers,
   ) {
     this.model = new TunedModel(tf, graph, head, backbone.info.preprocessing);
     this.params = this.model.params;
@@ -127,15 +127,14 @@ export class FineTuner {
   }
 
   /**
-   * Loss and summed gradients of a batch (preprocessed images packed in `input`) over micro-batches; the caller
+   * Loss and summed gradients of a batch (its packed images, or their boundary values) over micro-batches; the caller
    * disposes the gradients. The loss of each micro-batch is divided by the weight of the WHOLE batch, so the sum of
    * the micro-batch gradients is the full-batch gradient. The micro-batches are shared out in order between the
    * main thread (the first share) and the gradient workers, and added in micro-batch order whoever computed them.
    */
-  async gradients(input: Float32Array, labels: ArrayLike<number>, dropoutSeed: string): Promise<{loss: number; logits: Float32Array; grads: Tensor[]}> {
+  async gradients(input: ModelInput, labels: ArrayLike<number>, dropoutSeed: string): Promise<{loss: number; logits: Float32Array; grads: Tensor[]}> {
     const tf = this.tf;
     const n = labels.length;
-    const perImage = input.length / n;
     const {targets, weights} = this.head.targets(labels);
     const totalWeight = weights.reduce((s, w) => s + w, 0);
     const mask = this.head.dropoutMask(n, dropoutSeed);
@@ -150,9 +149,8 @@ export class FineTuner {
     const shares = Array.from({length: threads}, (_, r) => plan.slice(Math.floor((r * plan.length) / threads), Math.floor(((r + 1) * plan.length) / threads)));
     // Shares 1.. go to the workers first (copies of their images: the input is handed over), then the main thread computes share 0.
     const remote = shares.slice(1).map((share, r) => {
-      const from = share[0]!.start * perImage;
-      const to = (share.at(-1)!.start + share.at(-1)!.size) * perImage;
-      return this.workers!.compute(r, {input: input.slice(from, to), parts: share.map((mb) => ({size: mb.size, ...against(mb)})), totalWeight}).catch(() => undefined);
+      const end = share.at(-1)!.start + share.at(-1)!.size;
+      return this.workers!.compute(r, {input: sliceInput(input, n, share[0]!.start, end, true), parts: share.map((mb) => ({size: mb.size, ...against(mb)})), totalWeight}).catch(() => undefined);
     });
     const logits = new Float32Array(n * classes);
     let loss = 0;
@@ -168,7 +166,7 @@ export class FineTuner {
       tf.dispose([...sums, ...result.grads]);
       sums = next;
     };
-    const local = async (mb: MicroBatch): Promise<void> => add(await this.model.gradients(input.subarray(mb.start * perImage, (mb.start + mb.size) * perImage), mb.size, {...against(mb), totalWeight}), mb);
+    const local = async (mb: MicroBatch): Promise<void> => add(await this.model.gradients(sliceInput(input, n, mb.start, mb.start + mb.size), mb.size, {...against(mb), totalWeight}), mb);
     for (const mb of shares[0]!) await local(mb);
     for (const [r, pending] of remote.entries()) {
       const share = shares[r + 1]!;
@@ -183,7 +181,7 @@ export class FineTuner {
   }
 
   /** One AdamW step on a batch: head at `lr`, backbone at `backboneLr` (t = 1-based step, for the bias correction). */
-  async step(input: Float32Array, labels: ArrayLike<number>, lr: number, backboneLr: number, t: number, dropoutSeed: string): Promise<StepResult> {
+  async step(input: ModelInput, labels: ArrayLike<number>, lr: number, backboneLr: number, t: number, dropoutSeed: string): Promise<StepResult> {
     const tf = this.tf;
     const o = this.options.optimizer;
     const {loss, logits, grads} = await this.gradients(input, labels, dropoutSeed);

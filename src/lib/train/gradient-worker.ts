@@ -12,7 +12,7 @@ import {TrainableGraph} from '../onnx-exec/trainable-graph.js';
 import {loadTfjs} from '../runtime/tfjs.js';
 import type {FromGradientWorker, GradientWorkerInit, ToGradientWorker} from './gradient-workers.js';
 import {Head} from './head.js';
-import {TunedModel} from './tuned-model.js';
+import {sliceInput, TunedModel} from './tuned-model.js';
 
 const port = parentPort!;
 const init = workerData as GradientWorkerInit;
@@ -43,11 +43,11 @@ async function answer(model: TunedModel, message: ToGradientWorker): Promise<voi
     return;
   }
   try {
-    const perImage = message.input.length / message.parts.reduce((s, p) => s + p.size, 0);
+    const n = message.parts.reduce((s, p) => s + p.size, 0);
     const results: Extract<FromGradientWorker, {type: 'gradients'}>['results'] = [];
     let offset = 0;
     for (const part of message.parts) {
-      const {loss, logits, grads} = await model.gradients(message.input.subarray(offset * perImage, (offset + part.size) * perImage), part.size, {...part, totalWeight: message.totalWeight});
+      const {loss, logits, grads} = await model.gradients(sliceInput(message.input, n, offset, offset + part.size), part.size, {...part, totalWeight: message.totalWeight});
       offset += part.size;
       results.push({loss, logits: owned(logits), grads: grads.map((g) => owned(g.dataSync() as Float32Array))});
       for (const g of grads) g.dispose();

@@ -21,7 +21,7 @@ import type {OnnxModelSpec} from '../onnx/model.js';
 import type {TrainSelection} from '../onnx-exec/trainable-graph.js';
 import {workerEntry} from '../util/worker-entry.js';
 import type {HeadSpec} from './head.js';
-import type {MicroBatchTargets} from './tuned-model.js';
+import {inputBuffers, type MicroBatchTargets, type ModelInput} from './tuned-model.js';
 
 export interface GradientWorkerInit {
   backend: 'wasm' | 'cpu';
@@ -39,9 +39,9 @@ export interface GradientWorkerInit {
   values: Float32Array[];
 }
 
-/** A share of a batch: consecutive micro-batches, their packed images, and the whole batch's weight. */
+/** A share of a batch: consecutive micro-batches, their input (images or boundary values), and the whole batch's weight. */
 export interface GradientShare {
-  input: Float32Array;
+  input: ModelInput;
   parts: Array<{size: number} & Omit<MicroBatchTargets, 'totalWeight'>>;
   totalWeight: number;
 }
@@ -150,7 +150,7 @@ export class GradientWorkers {
     return new Promise<WireResult[]>((resolve, reject) => {
       slot.pending = {id, resolve, reject};
       // The input is the caller's copy for this worker: hand it over.
-      slot.worker.postMessage({type: 'gradients', id, ...share} satisfies ToGradientWorker, [share.input.buffer as ArrayBuffer]);
+      slot.worker.postMessage({type: 'gradients', id, ...share} satisfies ToGradientWorker, inputBuffers(share.input));
     });
   }
 

@@ -23,7 +23,8 @@ import {checkpointName, latestValidCheckpoint, pruneCheckpoints, readCheckpoint,
 import {contentHash, extractFeatures, itemKey, viewInput, type CacheItem, type ExtractionStats, type ViewSpec} from './feature-cache.js';
 import {FineTuner, fineTunedModel, modelLogits, selectionOf} from './fine-tune.js';
 import {resolveGradientThreads} from './gradient-workers.js';
-import {microBatches} from './tuned-model.js';
+import {microBatches, type ModelInput} from './tuned-model.js';
+import {cachedBoundaryInput, openBoundaryCache, type BoundaryCache, type BoundaryCacheStats} from './boundary-cache.js';
 import {Head, headShapes, type HeadSpec, type OptimizerSpec, type StepResult} from './head.js';
 import {writeHistory, type EpochRecord} from './history.js';
 import {epochSampleOrder, loadSources, resolveSources, type ResolvedSource, type SourceCounts, type SourcedSample} from './sources.js';
@@ -40,7 +41,7 @@ export interface ResolvedHeadConfig extends RunSettings {
   model: {from: string; features: string; pool: PoolChoice; preprocessor?: string; sha256?: string};
   head: {type: 'linear' | 'mlp'; hidden: number; dropout: number};
   /** What trains: the head alone, or also the end of the backbone (absent in runs made before fine-tuning existed). */
-  train?: {scope: TrainScope; backboneLr?: number; microBatch: number; gradientThreads?: number | 'auto'};
+  train?: {scope: TrainScope; backboneLr?: number; microBatch: number; gradientThreads?: number | 'auto'; boundaryCache?: boolean | 'auto'};
   features: {views: number; batchSize: number; shardSize: number};
   optimizer: {name: 'adamw'; weightDecay: number; beta1: number; beta2: number; schedule: 'constant' | 'step' | 'cosine'; warmupEpochs: number; stepSize: number; gamma: number};
   classWeights: 'none' | 'auto' | number[];
@@ -62,7 +63,7 @@ export function resolveHeadConfig(c: TrainConfig, overrides: RunOverrides, root:
     head: {type: c.head?.type ?? 'linear', hidden: c.head?.hidden ?? 768, dropout: c.head?.dropout ?? (c.head?.type === 'mlp' ? 0.3 : 0)},
     train: (() => {
       const {scope, backboneLr} = resolveTrainScope(c, overrides.lr ?? c.lr ?? 0.001);
-      return {scope, ...(backboneLr === undefined ? {} : {backboneLr}), microBatch: c['micro-batch'] ?? 8, gradientThreads: c['gradient-threads'] ?? 'auto'};
+      return {scope, ...(backboneLr === undefined ? {} : {backboneLr}), microBatch: c['micro-batch'] ?? 8, gradientThreads: c['gradient-threads'] ?? 'auto', boundaryCache: c['boundary-cache'] ?? 'auto'};
     })(),
     features: {views: c.features?.views ?? 1, batchSize: c.features?.['batch-size'] ?? 32, shardSize: c.features?.['shard-size'] ?? 512},
     optimizer: {
@@ -105,7 +106,7 @@ export interface HeadTrainResult {
   extraction: ExtractionStats;
   calibration?: Calibration;
   /** What trained: `head`, or a fine-tuning scope with the value it starts from and the backbone parameters it trained. */
-  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none' | 'tfjs'; microBatch?: number; backboneLr?: number; gradientThreads?: number};
+  train: {scope: string; trainFrom?: string; backboneParameters?: number; prefixDevice?: 'cpu' | 'cuda' | 'none' | 'tfjs'; microBatch?: number; backboneLr?: number; gradientThreads?: number; boundaryCache?: BoundaryCacheStats | 'off'};
   timings: {hashMs: number; extractMs: number; trainMs: number; wallMs: number};
 }
 
@@ -251,15 +252,18 @@ function headLearner(tf: Tf, head: Head, features: Float32Array, dim: number, tr
 /** Preprocessed validation images fine-tuning keeps in memory between epochs (a 224 px float image is 602 KB). */
 const VAL_CACHE_BYTES = 512 * 1024 * 1024;
 
-function fineTuneLearner(tuner: FineTuner, backbone: Backbone, trainItems: CacheItem[][], valItems: CacheItem[], viewSpec: ViewSpec, settings: {device: 'auto' | 'cpu' | 'cuda'; threads: number}, ema: boolean): Learner {
+function fineTuneLearner(tuner: FineTuner, backbone: Backbone, trainItems: CacheItem[][], valItems: CacheItem[], viewSpec: ViewSpec, settings: {device: 'auto' | 'cpu' | 'cuda'; threads: number}, ema: boolean, boundaryCache: BoundaryCache | undefined): Learner {
   const p = backbone.info.preprocessing;
   const perImage = 3 * p.width * p.height;
-  const pending = new Map<string, Promise<Float32Array>>();
+  const pending = new Map<string, Promise<ModelInput>>();
   const keyOf = (b: TrainBatch): string => `${b.idx.join(',')}|${b.views.join(',')}`;
-  const prepare = async (b: TrainBatch): Promise<Float32Array> => {
+  // A batch's input: its images (the frozen prefix runs in the step), or their boundary values from the cache.
+  const prepare = async (b: TrainBatch): Promise<ModelInput> => {
+    const items = b.idx.map((k, i) => trainItems[k]![b.views[i]!]!);
+    if (boundaryCache) return cachedBoundaryInput(boundaryCache, tuner.graph, items, viewSpec, p);
     const packed = new Float32Array(b.idx.length * perImage);
-    await Promise.all(b.idx.map(async (k, i) => packed.set((await viewInput(trainItems[k]![b.views[i]!]!, viewSpec, p)).data, i * perImage)));
-    return packed;
+    await Promise.all(items.map(async (item, i) => packed.set((await viewInput(item, viewSpec, p)).data, i * perImage)));
+    return {images: packed};
   };
   // Validation runs every epoch on the same images: keep their tensors when they fit in VAL_CACHE_BYTES, else decode again.
   const keep = valItems.length * perImage * 4 <= VAL_CACHE_BYTES;
@@ -432,7 +436,10 @@ export async function trainHead(tf: Tf, backendName: string, cfg: ResolvedHeadCo
       hooks.info(`Learning rates: head ${cfg.lr}, backbone ${cfg.train!.backboneLr}; ${microBatch} images per forward/backward pass (micro-batch), gradients accumulated to ${cfg.batchSize} on ${tuner.gradientThreads} thread(s)`);
       const trainItems = data.train.map((s, i) => Array.from({length: cfg.features.views}, (_, v) => ({hash: hashes[i]!, view: v, sample: s.sample})));
       const valItems = data.val.map((s, i) => ({hash: hashes[data.train.length + i]!, view: 0, sample: s.sample}));
-      learner = fineTuneLearner(tuner, backbone, trainItems, valItems, viewSpec, settings, cfg.ema > 0);
+      const {cache: boundaryCache, note} = await openBoundaryCache(tuner.graph, cfg.train!.boundaryCache ?? 'auto', {root: path.join(runDir, 'boundary'), backboneSha256: backbone.info.sha256, preprocessing: backbone.info.preprocessing, views: viewSpec, items: trainItems.length * cfg.features.views, warn: hooks.warn});
+      hooks.info(note);
+      base.train.boundaryCache = boundaryCache ? boundaryCache.stats : 'off';
+      learner = fineTuneLearner(tuner, backbone, trainItems, valItems, viewSpec, settings, cfg.ema > 0, boundaryCache);
     }
     const headInfo = {backboneSha256: backbone.info.sha256, inputDim: dim, classes, feature: backbone.info.feature.name, pool: backbone.info.pool, ...(trainFrom === undefined ? {} : {trainFrom})};
     let state: HeadState = {...(resumed?.state ?? emptyState), epochsPlanned: cfg.epochs, backend: backendName, head: headInfo};

@@ -9,6 +9,7 @@
  */
 import type {Scalar, Tensor, Variable} from '@tensorflow/tfjs';
 import type {Preprocessing} from '../image/preprocess.js';
+import type {Feed} from '../onnx-exec/executor.js';
 import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
 import type {Tf} from '../runtime/tf-type.js';
 import {headShapes, type Head} from './head.js';
@@ -53,6 +54,33 @@ export function microBatches(n: number, microBatch: number): MicroBatch[] {
   return out;
 }
 
+/** One boundary value of several images, packed: `dims` are one image's (the batch dimension left out). */
+export interface BoundaryArray {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+/**
+ * What a batch is computed from: its preprocessed images (packed; the frozen prefix runs on them), or the frozen
+ * prefix's outputs for them, as the boundary cache keeps them.
+ */
+export type ModelInput = {images: Float32Array} | {boundary: BoundaryArray[]};
+
+/** Images [start, end) of an input of `n` images: views, or copies (for another thread) when `copy`. */
+export function sliceInput(input: ModelInput, n: number, start: number, end: number, copy = false): ModelInput {
+  const cut = (data: Float32Array): Float32Array => {
+    const per = data.length / n;
+    return copy ? data.slice(start * per, end * per) : data.subarray(start * per, end * per);
+  };
+  return 'images' in input ? {images: cut(input.images)} : {boundary: input.boundary.map((b) => ({...b, data: cut(b.data)}))};
+}
+
+/** The buffers of an input, to hand it over to another thread. */
+export function inputBuffers(input: ModelInput): ArrayBuffer[] {
+  return ('images' in input ? [input.images] : input.boundary.map((b) => b.data)).map((d) => d.buffer as ArrayBuffer);
+}
+
 /** What a micro-batch is trained against: label-smoothed targets, sample weights and the head's dropout mask. */
 export interface MicroBatchTargets {
   targets: Float32Array;
@@ -90,12 +118,12 @@ export class TunedModel {
     return p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3];
   }
 
-  /** Loss, logits and gradients of one micro-batch of `size` packed preprocessed images. */
-  async gradients(input: Float32Array, size: number, against: MicroBatchTargets): Promise<MicroBatchResult> {
+  /** Loss, logits and gradients of one micro-batch of `size` images. */
+  async gradients(input: ModelInput, size: number, against: MicroBatchTargets): Promise<MicroBatchResult> {
     const tf = this.tf;
     const {classes, hidden} = this.head.spec;
     const variables = this.params.map((p) => p.variable);
-    const feeds = await this.graph.prefix(tf, input, this.dims(size));
+    const feeds: Record<string, Feed> = 'images' in input ? await this.graph.prefix(tf, input.images, this.dims(size)) : Object.fromEntries(input.boundary.map((b) => [b.name, tf.tensor(b.data, [size, ...b.dims])]));
     try {
       const result = tf.tidy(() => {
         const ts = tf.tensor2d(against.targets, [size, classes]);

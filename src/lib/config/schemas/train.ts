@@ -28,6 +28,12 @@ export const trainConfigSchema = {
      * one per core, at most 4 and at most the micro-batches of a batch; tfjs-node backends always use 1.
      */
     'gradient-threads': {anyOf: [{type: 'integer', minimum: 1, maximum: 64}, {const: 'auto'}]},
+    /**
+     * Keep the frozen prefix's outputs per training image and view on disk (`<run>/boundary/`) when part of the backbone
+     * trains, so epochs after the first skip decoding and the prefix; the numbers do not change. Default auto: on up
+     * to 4 GB of cached values.
+     */
+    'boundary-cache': {anyOf: [{type: 'boolean'}, {const: 'auto'}]},
     seed: {type: 'integer', minimum: 0, maximum: 4294967295},
     'keep-last': {type: 'integer', minimum: 1, maximum: 100000},
     /** One dataset, or (head training on a backbone) a list of sources mixed by weight. */

@@ -1,0 +1,62 @@
+/**
+ * BoundaryCache (src/lib/train/boundary-cache.ts): values come back exactly; a file that is truncated, damaged or
+ * written for another item is rejected (recomputed by the caller), and anything that changes a value changes the folder.
+ */
+import {mkdtemp, readFile, readdir, writeFile} from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {describe, expect, it} from 'vitest';
+import {DEFAULT_PREPROCESSING} from '../../src/lib/image/preprocess.js';
+import {BoundaryCache, concatBoundary, packBoundary} from '../../src/lib/train/boundary-cache.js';
+
+const views = {views: 2, validator: false, seed: 1};
+const layout = [{name: 'tokens', dims: [3, 4]}, {name: 'extra', dims: [2]}];
+
+describe('boundary cache', () => {
+  it('round-trips values, rejects damaged / truncated / foreign files, and keys the folder by what changes values', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'natix-boundary-'));
+    const warnings: string[] = [];
+    const identity = {backboneSha256: 'a'.repeat(64), from: '/blocks.0/Add_output_0', preprocessing: DEFAULT_PREPROCESSING, views};
+    const cache = new BoundaryCache(root, identity, layout, (m) => warnings.push(m));
+    expect(cache.floatsPerItem).toBe(14);
+    const values = Float32Array.from({length: 14}, (_, i) => i / 7 - 1);
+    expect(await cache.get('img:plain')).toBeUndefined();
+    await cache.put('img:plain', values);
+    await cache.put('other:plain', values.map((v) => v * 2));
+    expect(Array.from((await cache.get('img:plain'))!)).toEqual(Array.from(values));
+    expect(cache.stats).toEqual({hits: 1, misses: 2, rejected: 0});
+
+    const files = await readdir(cache.dir);
+    const contents = await Promise.all(files.map((f) => readFile(path.join(cache.dir, f))));
+    const k = contents.findIndex((c) => c.includes('img:plain'));
+    const mine = files[k]!;
+    // Another item's file under this item's name.
+    await writeFile(path.join(cache.dir, mine), contents[1 - k]!);
+    expect(await cache.get('img:plain')).toBeUndefined();
+    // Truncated, and damaged.
+    await cache.put('img:plain', values);
+    const file = path.join(cache.dir, mine);
+    const whole = await readFile(file);
+    await writeFile(file, whole.subarray(0, whole.length - 4));
+    expect(await cache.get('img:plain')).toBeUndefined();
+    whole[whole.length - 2]! ^= 1;
+    await writeFile(file, whole);
+    expect(await cache.get('img:plain')).toBeUndefined();
+    expect(cache.stats.rejected).toBe(3);
+    expect(warnings.join('\n')).toMatch(/written for other items[\s\S]*truncated[\s\S]*checksum mismatch/);
+
+    // Anything that changes a value selects another folder.
+    const dirOf = (changes: object, l = layout): string => new BoundaryCache(root, {...identity, ...changes}, l, () => undefined).dir;
+    const others = [dirOf({backboneSha256: 'b'.repeat(64)}), dirOf({from: '/blocks.1/Add_output_0'}), dirOf({views: {...views, seed: 2}}), dirOf({preprocessing: {...DEFAULT_PREPROCESSING, width: 99}}), dirOf({}, [{name: 'tokens', dims: [4, 3]}, {name: 'extra', dims: [2]}])];
+    expect(new Set([cache.dir, ...others]).size).toBe(6);
+  });
+
+  it('packs images in layout order and back', () => {
+    const one = Float32Array.from({length: 14}, (_, i) => i);
+    const two = Float32Array.from({length: 14}, (_, i) => 100 + i);
+    const packed = packBoundary(layout, [one, two]);
+    expect(packed.map((p) => [p.name, p.dims, p.data.length])).toEqual([['tokens', [3, 4], 24], ['extra', [2], 4]]);
+    expect(Array.from(packed[1]!.data)).toEqual([12, 13, 112, 113]);
+    expect(Array.from(concatBoundary(packBoundary(layout, [two])))).toEqual(Array.from(two));
+  });
+});

@@ -24,7 +24,8 @@ const bench = await fineTuneBench(size, images, vitDepth);
 const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 console.log(`natix train, wasm, ${size} px, ${images} training images, ${epochs} epoch(s), batch 16, micro-batch 4, ${rounds} interleaved round(s); ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);
-console.log(`| model | model.train | A "${a}" ms / image / epoch | B "${b}" ms / image / epoch | A / B |${epochs > 1 ? ' epochs 2+: A / B ms / image (A / B) |' : ''} weights identical |`);
+const label = (line: string): string => line.replace(/\n/g, '; ');
+console.log(`| model | model.train | A "${label(a)}" ms / image / epoch | B "${label(b)}" ms / image / epoch | A / B |${epochs > 1 ? ' epochs 2+: A / B ms / image (A / B) |' : ''} weights identical |`);
 console.log(`|---|---|---|---|---|${epochs > 1 ? '---|' : ''}---|`);
 for (const [name, dir] of Object.entries(bench.models)) {
   for (const scope of scopes) {

@@ -1,13 +1,21 @@
 /**
  * BoundaryCache (src/lib/train/boundary-cache.ts): values come back exactly; a file that is truncated, damaged or
  * written for another item is rejected (recomputed by the caller), and anything that changes a value changes the folder.
+ * And what the cache relies on to leave a run's numbers unchanged: onnxruntime's prefix gives an image the same
+ * bits alone (how the cache computes it) as in a batch (how a run without the cache does).
  */
 import {mkdtemp, readFile, readdir, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import {fileURLToPath} from 'node:url';
 import {describe, expect, it} from 'vitest';
 import {DEFAULT_PREPROCESSING} from '../../src/lib/image/preprocess.js';
+import {loadTfjs} from '../../src/lib/runtime/tfjs.js';
+import {loadBackbone} from '../../src/lib/train/backbone.js';
 import {BoundaryCache, concatBoundary, packBoundary} from '../../src/lib/train/boundary-cache.js';
+import {FineTuner} from '../../src/lib/train/fine-tune.js';
+import {SeededRandom} from '../../src/lib/util/random.js';
+import {resnetGraph} from '../helpers/onnx-graphs.js';
 
 const views = {views: 2, validator: false, seed: 1};
 const layout = [{name: 'tokens', dims: [3, 4]}, {name: 'extra', dims: [2]}];
@@ -58,5 +66,30 @@ describe('boundary cache', () => {
     expect(packed.map((p) => [p.name, p.dims, p.data.length])).toEqual([['tokens', [3, 4], 24], ['extra', [2], 4]]);
     expect(Array.from(packed[1]!.data)).toEqual([12, 13, 112, 113]);
     expect(Array.from(concatBoundary(packBoundary(layout, [two])))).toEqual(Array.from(two));
+  });
+});
+
+describe('what the boundary cache relies on', () => {
+  it('onnxruntime gives each image the same bits alone as in a batch (torch-exported ViT, a ResNet-shaped graph)', async () => {
+    const {tf} = await loadTfjs('wasm');
+    const vit = await loadBackbone(fileURLToPath(new URL('../fixtures/models/tiny-vit', import.meta.url)), {features: 'auto', pool: 'auto', device: 'cpu', threads: 0});
+    const resnet = {info: {...vit.info, onnxFile: 'resnet', preprocessing: {...vit.info.preprocessing, width: 48, height: 48, dtype: 'float32' as const}}, featureGraph: resnetGraph({image: 48, widths: [8, 16], blocks: [2, 1], classes: 2})};
+    for (const backbone of [vit, resnet]) {
+      const size = backbone.info.preprocessing.width;
+      const graph = await FineTuner.split(tf, backbone, {last: 1}, 'cpu', 0);
+      const rng = new SeededRandom(3);
+      const per = 3 * size * size;
+      const x = Float32Array.from({length: 5 * per}, () => rng.normal());
+      const batched = (await graph.boundaryArrays(x, [5, 3, size, size]))!;
+      for (let i = 0; i < 5; i++) {
+        const alone = (await graph.boundaryArrays(x.subarray(i * per, (i + 1) * per), [1, 3, size, size]))!;
+        alone.forEach((a, k) => {
+          const n = a.data.length;
+          expect(Buffer.from(a.data.buffer, a.data.byteOffset, n * 4).equals(Buffer.from(batched[k]!.data.buffer, batched[k]!.data.byteOffset + i * n * 4, n * 4))).toBe(true);
+        });
+      }
+      await graph.dispose();
+    }
+    await vit.close();
   });
 });

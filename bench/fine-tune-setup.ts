@@ -97,3 +97,43 @@ export async function coresObtained(ms = 1000): Promise<number> {
   const used = process.cpuUsage(cpu);
   return (used.user + used.system) / 1000 / (performance.now() - start);
 }
+
+/**
+ * The machine's ceiling for data parallelism on wasm: the same convolution + matrix-product work done by one worker
+ * thread, then split over one worker per core (each with its own tfjs-backend-wasm); the wall-time ratio. The
+ * gradient-thread speed-ups of fine-tuning are bounded by it.
+ */
+export async function wasmParallelCeiling(jobs = 40): Promise<number> {
+  const {Worker} = await import('node:worker_threads');
+  const {createRequire} = await import('node:module');
+  const {pathToFileURL} = await import('node:url');
+  const require = createRequire(import.meta.url);
+  const urls = [require.resolve('@tensorflow/tfjs'), require.resolve('@tensorflow/tfjs-backend-wasm')].map((p) => pathToFileURL(p).href);
+  const code = `
+    const {parentPort, workerData} = require('node:worker_threads');
+    (async () => {
+      const tf = await import(workerData.urls[0]);
+      await import(workerData.urls[1]);
+      await tf.setBackend('wasm');
+      await tf.ready();
+      const x = tf.randomNormal([2, 56, 56, 64]), w = tf.randomNormal([3, 3, 64, 64]), a = tf.randomNormal([256, 768]), b = tf.randomNormal([768, 768]);
+      const work = (n) => { for (let i = 0; i < n; i++) tf.tidy(() => { tf.conv2d(x, w, 1, 'same').dataSync(); tf.matMul(a, b).dataSync(); }); };
+      work(3);
+      parentPort.postMessage('ready');
+      parentPort.once('message', () => { const t = performance.now(); work(workerData.n); parentPort.postMessage(performance.now() - t); });
+    })();`;
+  const run = async (workers: number, n: number): Promise<number> => {
+    const all = Array.from({length: workers}, () => new Worker(code, {eval: true, workerData: {urls, n}}));
+    await Promise.all(all.map((w) => new Promise((resolve) => w.once('message', resolve))));
+    const start = performance.now();
+    await Promise.all(all.map((w) => new Promise((resolve) => {
+      w.once('message', resolve);
+      w.postMessage('go');
+    })));
+    const wall = performance.now() - start;
+    await Promise.all(all.map((w) => w.terminate()));
+    return wall;
+  };
+  const cores = os.availableParallelism();
+  return (await run(1, jobs)) / (await run(cores, Math.ceil(jobs / cores)));
+}

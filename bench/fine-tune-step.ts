@@ -16,7 +16,7 @@ import {FineTuner, selectionOf} from '../src/lib/train/fine-tune.js';
 import {Head} from '../src/lib/train/head.js';
 import {resolveTrainScope} from '../src/lib/train/train-scope.js';
 import {SeededRandom} from '../src/lib/util/random.js';
-import {coresObtained, writeBackbones} from './fine-tune-setup.js';
+import {coresObtained, wasmParallelCeiling, writeBackbones} from './fine-tune-setup.js';
 
 const threads = Number(process.argv[2] ?? 2);
 const steps = Number(process.argv[3] ?? 3);
@@ -82,4 +82,5 @@ for (const [name, dir] of Object.entries(backbones)) {
   }
   await backbone.close();
 }
+console.log(`the machine's ceiling: the same wasm work on one worker vs one worker per core, ${(await wasmParallelCeiling()).toFixed(2)}x`);
 console.log(`at the end: load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, cores obtained by a spin test ${(await coresObtained()).toFixed(2)}`);

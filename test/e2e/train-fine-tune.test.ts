@@ -209,6 +209,11 @@ describe('natix train model.train: last:N', () => {
       expect(final.json.result.train.boundaryCache.rejected).toBe(1);
       expect(final.json.warnings.join('\n')).toMatch(/Boundary cache: \S+\.f32 checksum mismatch; recomputing it/);
       expect(await hashOf(path.join(run, 'epoch-0004', 'weights.bin'))).toBe(reference);
+      // Like the threads, the boundary cache is this machine's setting, not the run's: a resume may turn it off.
+      await writeFile(cfg, `${await readFile(cfg, 'utf8')}boundary-cache: false\n`);
+      const off = await runNatix(['train', '--no-tracking', '--config', cfg, '--resume', '--epochs', '5', '--json'], {timeoutMs: 240_000});
+      expect(off.code, off.stderr).toBe(0);
+      expect(off.json.result.train.boundaryCache).toBe('off');
       // A resume that changes what trains is refused.
       const other = await config('vit-killed', 'epochs: 5\n');
       await writeFile(other, (await readFile(other, 'utf8')).replace('epochs: 4\n', '').replace('train: last:1', 'train: last:2'));

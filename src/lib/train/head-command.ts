@@ -84,8 +84,9 @@ export async function runHeadTraining(host: HeadCommandHost, fileConfig: TrainCo
     }
     cfg = {...previous, epochs: flags.epochs ?? fileConfig.epochs ?? previous.epochs};
   }
-  // Threads are this machine's, not the run's (they never change a result): the flag, else the config here, else auto.
-  if (cfg.train) cfg = {...cfg, train: {...cfg.train, gradientThreads: flags['gradient-threads'] ?? fileConfig['gradient-threads'] ?? 'auto'}};
+  // Threads and the boundary cache are this machine's settings, not the run's (neither changes a result): on resume
+  // too they come from the flag, else the config here, else auto.
+  if (cfg.train) cfg = {...cfg, train: {...cfg.train, gradientThreads: flags['gradient-threads'] ?? fileConfig['gradient-threads'] ?? 'auto', boundaryCache: fileConfig['boundary-cache'] ?? 'auto'}};
   const {tf, backend, reason} = await loadTfjs(flags.backend as TfjsBackendChoice);
   host.info(`Head backend: ${backend} (${reason})`);
   let stopRequested: NodeJS.Signals | undefined;

@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import {Ajv} from 'ajv';
 import fg from 'fast-glob';
-import {parquetWriteBuffer} from 'hyparquet-writer';
 import sharp from 'sharp';
 import {beforeAll, describe, expect, it} from 'vitest';
 import {validateDataResultSchema} from '../../src/lib/config/schemas/validate-data.js';
 import {lcg, pngBomb} from '../helpers/corrupt.js';
 import {REPO_ROOT, runNatix} from '../helpers/cli.js';
+import {natixShard} from '../helpers/parquet.js';
 import {snapshot} from '../helpers/snapshot.js';
 
 const SAMPLE = path.join(REPO_ROOT, 'datasets', 'sample');
@@ -218,32 +218,13 @@ describe('natix validate-data on manifests, YOLO, COCO and parquet', () => {
     await mkdir(path.join(root, 'data'), {recursive: true});
     const jpeg = new Uint8Array(await readFile(path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE})).sort()[3]!)));
     const other = new Uint8Array(await readFile(path.join(SAMPLE, (await fg('test/*/*.jpg', {cwd: SAMPLE})).sort()[60]!)));
-    const shard = (rows: Array<{img: Uint8Array; label: number; desc: string; vid: string}>): ArrayBuffer =>
-      parquetWriteBuffer({
-        columnData: [
-          {name: 'image', data: rows.map((r) => ({bytes: r.img, path: 'x.jpg'}))},
-          {name: 'label', data: rows.map((r) => BigInt(r.label))},
-          {name: 'scene_description', data: rows.map((r) => r.desc)},
-          {name: 'video_info', data: rows.map((r) => ({vid_id: r.vid}))},
-        ],
-        schema: [
-          {name: 'root', num_children: 4},
-          {name: 'image', repetition_type: 'OPTIONAL', num_children: 2},
-          {name: 'bytes', type: 'BYTE_ARRAY', repetition_type: 'OPTIONAL'},
-          {name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
-          {name: 'label', type: 'INT64', repetition_type: 'OPTIONAL'},
-          {name: 'scene_description', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
-          {name: 'video_info', repetition_type: 'OPTIONAL', num_children: 1},
-          {name: 'vid_id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL'},
-        ] as never,
-        rowGroupSize: 2,
-      });
-    await writeFile(path.join(root, 'data', 'train-00000-of-00001.parquet'), new Uint8Array(shard([
+    const shard = (rows: Array<{img: Uint8Array; label: number; desc: string; vid: string}>): Uint8Array => natixShard(rows.map((r) => ({image: r.img, label: r.label, description: r.desc, videoId: r.vid})), 2);
+    await writeFile(path.join(root, 'data', 'train-00000-of-00001.parquet'), shard([
       {img: jpeg, label: 1, desc: 'cones on the right', vid: 'v1'},
       {img: other, label: 1, desc: '', vid: 'v2'},
       {img: jpeg.subarray(0, 100), label: 0, desc: '', vid: 'v3'},
-    ])));
-    await writeFile(path.join(root, 'data', 'test-00000-of-00001.parquet'), new Uint8Array(shard([{img: other, label: 0, desc: 'a barrier', vid: 'v1'}])));
+    ]));
+    await writeFile(path.join(root, 'data', 'test-00000-of-00001.parquet'), shard([{img: other, label: 0, desc: 'a barrier', vid: 'v1'}]));
     const r = await runNatix(['validate-data', root, '--json']);
     expect(r.json.result.dataset).toMatchObject({format: 'parquet', images: 4, splits: {train: 3, test: 1}});
     const f = (p: string): string[] => checksOf(r.json, p);

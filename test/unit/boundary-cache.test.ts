@@ -4,7 +4,8 @@
  * And what the cache relies on to leave a run's numbers unchanged: onnxruntime's prefix gives an image the same
  * bits alone (how the cache computes it) as in a batch (how a run without the cache does).
  */
-import {mkdtemp, readFile, readdir, writeFile} from 'node:fs/promises';
+import {execFileSync} from 'node:child_process';
+import {mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
@@ -52,6 +53,14 @@ describe('boundary cache', () => {
     expect(await cache.get('img:plain')).toBeUndefined();
     expect(cache.stats.rejected).toBe(3);
     expect(warnings.join('\n')).toMatch(/written for other items[\s\S]*truncated[\s\S]*checksum mismatch/);
+    // A FIFO in a file's place is neither opened for reading (no hang) nor fatal: rejected, then replaced by `put`.
+    await rm(file);
+    execFileSync('mkfifo', [file]);
+    expect(await cache.get('img:plain')).toBeUndefined();
+    expect(cache.stats.rejected).toBe(4);
+    expect(warnings.at(-1)).toMatch(/not a regular file|FIFO/i);
+    await cache.put('img:plain', values);
+    expect(Array.from((await cache.get('img:plain'))!)).toEqual(Array.from(values));
 
     // Anything that changes a value selects another folder.
     const dirOf = (changes: object, l = layout): string => new BoundaryCache(root, {...identity, ...changes}, l, () => undefined).dir;

@@ -61,12 +61,14 @@ export class BoundaryCache {
 
   /** One image's values (concatenated in layout order), or undefined when not cached or not valid. */
   async get(item: string): Promise<Float32Array | undefined> {
+    // Regular files only (a FIFO or a folder in its place is never opened for reading); anything but a missing file
+    // is rejected like a damaged one, and `put` renames the recomputed file over it.
     const bytes = await readUserFile(this.file(item)).catch((error: unknown) => {
-      if (error instanceof UserFileError && error.reason === 'missing') return undefined;
+      if (error instanceof UserFileError) return error.reason === 'missing' ? undefined : error.what;
       throw error;
     });
     if (!bytes) return undefined;
-    const values = decodeShard(bytes, this.key, [item], this.floatsPerItem);
+    const values = typeof bytes === 'string' ? bytes : decodeShard(bytes, this.key, [item], this.floatsPerItem);
     if (typeof values === 'string') {
       this.stats.rejected++;
       this.warn(`Boundary cache: ${path.basename(this.file(item))} ${values}; recomputing it`);

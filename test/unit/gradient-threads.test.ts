@@ -41,12 +41,16 @@ function state(t: FineTuner): Buffer {
   return Buffer.concat([...t.checkpointWeights(), ...t.optimizerState()].map((a) => Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength)));
 }
 
-/** Three steps on batches of 7 (micro-batches 2+2+2+1... as microBatches splits them); losses and logits of each. */
+/** Step `k` (1-based) on its own batch of 7 (micro-batch 2: 2+2+2+1, as microBatches splits them). */
+function step(t: FineTuner, k: number): ReturnType<FineTuner['step']> {
+  return t.step({images: images(7, k)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, k, `s${k}`);
+}
+
+/** Three steps; the loss and logits of each. */
 async function train(t: FineTuner): Promise<Array<{loss: number; logits: number[]}>> {
   const out = [];
-  for (let step = 1; step <= 3; step++) {
-    const labels = [0, 1, 1, 0, 1, 0, 1];
-    const r = await t.step({images: images(7, step)}, labels, 0.01, 0.002, step, `s${step}`);
+  for (let k = 1; k <= 3; k++) {
+    const r = await step(t, k);
     out.push({loss: r.loss, logits: Array.from(r.logits)});
   }
   return out;
@@ -106,17 +110,17 @@ describe('gradient threads', () => {
     const warnings: string[] = [];
     const one = await tuner(1);
     const two = await tuner(2, warnings);
-    await one.step({images: images(7, 1)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
-    await two.step({images: images(7, 1)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, 1, 's1');
+    await step(one, 1);
+    await step(two, 1);
     // Stopping an idle worker is safe (it is not inside onnxruntime's native run).
     const live = (two as unknown as {workers: {live: Array<{worker: {terminate(): Promise<number>}}>}}).workers.live;
     await live[0]!.worker.terminate();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(two.gradientThreads).toBe(1);
     expect(warnings.join('\n')).toMatch(/gradient worker stopped/);
-    for (let step = 2; step <= 3; step++) {
-      await one.step({images: images(7, step)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
-      await two.step({images: images(7, step)}, [0, 1, 1, 0, 1, 0, 1], 0.01, 0.002, step, `s${step}`);
+    for (let k = 2; k <= 3; k++) {
+      await step(one, k);
+      await step(two, k);
     }
     expect(state(two).equals(state(one))).toBe(true);
     await release(one);

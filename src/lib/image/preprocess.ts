@@ -211,6 +211,11 @@ export function levelTable(p: Preprocessing): Float32Array {
   return table;
 }
 
+/** The input shape of `n` images of the model's size, in its layout. */
+export function batchDims(p: Pick<Preprocessing, 'layout' | 'width' | 'height'>, n: number): number[] {
+  return p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3];
+}
+
 /** Converts interleaved RGB (the image's own size) to the model's tensor layout and dtype. */
 export function toTensor(rgb: Uint8Array | RgbImage, p: Preprocessing): InputTensor {
   const {data, width: w, height: h} = rgb instanceof Uint8Array ? {data: rgb, width: p.width, height: p.height} : rgb;

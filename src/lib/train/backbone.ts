@@ -13,7 +13,7 @@ import {resolveModelKind} from '../cascade/model.js';
 import {preprocessingFromHf} from '../image/hf-processor.js';
 import {openSession, ort, type SessionSettings} from '../cascade/onnx-session.js';
 import {ExitCode, NatixError} from '../errors.js';
-import {explainPreprocessing, type Preprocessing} from '../image/preprocess.js';
+import {batchDims, explainPreprocessing, type Preprocessing} from '../image/preprocess.js';
 import {readOnnxModel} from '../onnx/decode.js';
 import {WorkerPool} from '../runtime/worker-pool.js';
 import {writeFileAtomic} from '../util/fs.js';
@@ -259,7 +259,7 @@ export function resolveBackboneFiles(from: string, preprocessor?: string): {kind
 }
 
 /** The input shape of one image. */
-const p0 = (p: Preprocessing): number[] => (p.layout === 'nchw' ? [1, 3, p.height, p.width] : [1, p.height, p.width, 3]);
+const p0 = (p: Preprocessing): number[] => batchDims(p, 1);
 
 async function probe(session: ort.InferenceSession, inputName: string, p: Preprocessing, outputs: string[]): Promise<Record<string, readonly number[]>> {
   const dims = p0(p);
@@ -341,7 +341,7 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
   };
   const p = preprocessing;
   const perImage = 3 * p.width * p.height;
-  const shapeOf = (n: number): number[] => (p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3]);
+  const shapeOf = (n: number): number[] => batchDims(p, n);
   if (workerPool) {
     const workers = workerPool;
     return {

@@ -11,7 +11,7 @@
  */
 import {createHash} from 'node:crypto';
 import path from 'node:path';
-import {preprocessingKey, type Preprocessing} from '../image/preprocess.js';
+import {batchDims, preprocessingKey, type Preprocessing} from '../image/preprocess.js';
 import {writeFileAtomic} from '../util/fs.js';
 import {readUserFile, UserFileError} from '../util/user-files.js';
 import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
@@ -117,8 +117,7 @@ export const AUTO_CACHE_BYTES = 4 * 1024 ** 3;
 export async function openBoundaryCache(graph: TrainableGraph, setting: boolean | 'auto', options: {root: string; backboneSha256: string; preprocessing: Preprocessing; views: ViewSpec; items: number; warn: (message: string) => void}): Promise<{cache?: BoundaryCache; note: string}> {
   if (setting === false) return {note: 'Boundary cache: off (boundary-cache: false)'};
   const p = options.preprocessing;
-  const dims = p.layout === 'nchw' ? [1, 3, p.height, p.width] : [1, p.height, p.width, 3];
-  const probe = await graph.boundaryArrays(new Float32Array(3 * p.width * p.height), dims);
+  const probe = await graph.boundaryArrays(new Float32Array(3 * p.width * p.height), batchDims(p, 1));
   if (!probe) {
     const why = graph.prefixDevice === 'none' ? 'nothing is frozen' : graph.prefixDevice === 'tfjs' ? 'the frozen prefix runs on TF.js' : 'a boundary value is not a per-image float tensor';
     return {note: `Boundary cache: not used (${why})`};
@@ -136,7 +135,7 @@ export async function openBoundaryCache(graph: TrainableGraph, setting: boolean 
  * (`viewInput`), run through the frozen prefix on its own, and stored.
  */
 export async function cachedBoundaryInput(cache: BoundaryCache, graph: TrainableGraph, items: CacheItem[], views: ViewSpec, p: Preprocessing): Promise<ModelInput> {
-  const dims = p.layout === 'nchw' ? [1, 3, p.height, p.width] : [1, p.height, p.width, 3];
+  const dims = batchDims(p, 1);
   const perImage = await Promise.all(
     items.map(async (item) => {
       const key = itemKey(item, views);

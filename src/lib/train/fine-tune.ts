@@ -19,7 +19,7 @@
 import type {Tensor, Variable} from '@tensorflow/tfjs';
 import {openSession, ort, type Device} from '../cascade/onnx-session.js';
 import {ExitCode, NatixError} from '../errors.js';
-import type {InputTensor} from '../image/preprocess.js';
+import {batchDims, type InputTensor} from '../image/preprocess.js';
 import {stitchHead} from '../export/stitch-head.js';
 import type {OnnxModelSpec} from '../onnx/model.js';
 import {encodeOnnxModel} from '../onnx/model.js';
@@ -273,7 +273,7 @@ export async function modelLogits(model: OnnxModelSpec | Uint8Array, info: Backb
       const tensors = await images.batch(start, end);
       const packed = p.dtype === 'uint8' ? new Uint8Array((end - start) * perImage) : new Float32Array((end - start) * perImage);
       tensors.forEach((t, i) => packed.set(t.data, i * perImage));
-      const dims = p.layout === 'nchw' ? [end - start, 3, p.height, p.width] : [end - start, p.height, p.width, 3];
+      const dims = batchDims(p, end - start);
       const input = packed instanceof Uint8Array ? new ort.Tensor('uint8', packed, dims) : new ort.Tensor('float32', packed, dims);
       const result = await session.run({[info.inputName]: input}, ['logits']);
       out.set(result.logits!.data as Float32Array, start * classes);

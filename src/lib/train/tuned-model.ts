@@ -8,7 +8,7 @@
  * always added in micro-batch order, so a step gives the same bits on one thread or several.
  */
 import type {Scalar, Tensor, Variable} from '@tensorflow/tfjs';
-import type {Preprocessing} from '../image/preprocess.js';
+import {batchDims, type Preprocessing} from '../image/preprocess.js';
 import type {Feed} from '../onnx-exec/executor.js';
 import type {TrainableGraph} from '../onnx-exec/trainable-graph.js';
 import type {Tf} from '../runtime/tf-type.js';
@@ -114,8 +114,7 @@ export class TunedModel {
 
   /** Input dims of `n` packed images. */
   dims(n: number): number[] {
-    const p = this.preprocessing;
-    return p.layout === 'nchw' ? [n, 3, p.height, p.width] : [n, p.height, p.width, 3];
+    return batchDims(this.preprocessing, n);
   }
 
   /** Loss, logits and gradients of one micro-batch of `size` images. */

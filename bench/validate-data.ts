@@ -4,8 +4,9 @@
  *      concurrency), (b) the full validate-data analysis on the same folder, (c) the same with the per-image pixel
  *      work placed the other way (one worker thread where the default is none, else none) and (d) the same with the
  *      JavaScript pixel kernels instead of the WebAssembly SIMD ones, in interleaved rounds (NATIX_BENCH_ROUNDS,
- *      default 7; NATIX_BENCH_PASSES=ab skips c and d) -> medians of images/s and of CPU ms per image, and the
- *      per-round ratios b/a (goal <= 1.15), c/a, d/a and b/d as median [min-max] (the spread shows the noise);
+ *      default 7; NATIX_BENCH_PASSES=ab skips c and d) -> medians of images/s, of CPU ms per image (all threads, and
+ *      the main thread's alone where Linux tells it) and of major (mark-compact) GCs per pass, and the per-round
+ *      ratios b/a (goal <= 1.15), c/a, d/a and b/d as median [min-max] (the spread shows the noise);
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
  *      rows: memory must stay flat, not grow with the dataset.
  * Inputs are generated once with natix's synth generator and cached under bench/.cache/.
@@ -13,9 +14,10 @@
  *   npx tsx bench/validate-data.ts [images=1000]      (NATIX_BENCH_RSS=0 skips the parquet memory part)
  */
 import {spawn} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {constants as perfConstants, type PerformanceEntry, PerformanceObserver} from 'node:perf_hooks';
 import {fileURLToPath} from 'node:url';
 import fg from 'fast-glob';
 import {openDataset} from '../src/lib/data/open.js';
@@ -58,13 +60,39 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<v
 interface Timing {
   seconds: number;
   cpuMsPerImage: number;
+  /** The main thread's share of cpuMsPerImage (Linux only): JavaScript, WebAssembly and GC; libvips decodes elsewhere. */
+  mainMsPerImage: number | undefined;
+  /** Major GCs (mark-compacts) of the main thread during the pass, and their total pause. */
+  majorGcs: number;
+  majorGcMs: number;
+}
+// Every major GC's start and duration (delivered asynchronously: each pass waits a tick before counting its own).
+const majorGcs: Array<{start: number; ms: number}> = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if ((e as PerformanceEntry & {detail?: {kind?: number}}).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majorGcs.push({start: e.startTime, ms: e.duration});
+}).observe({entryTypes: ['gc']});
+/** The main thread's CPU ms so far (Linux: /proc/self/task/<pid>/stat, 10 ms ticks), else undefined. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
 }
 async function timed(fn: () => Promise<unknown>): Promise<Timing> {
   const cpu = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const t0 = performance.now();
   await fn();
   const used = process.cpuUsage(cpu);
-  return {seconds: (performance.now() - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length};
+  const main1 = mainThreadCpuMs();
+  const t1 = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const gcs = majorGcs.filter((g) => g.start >= t0 && g.start < t1);
+  const mainMsPerImage = main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / files.length;
+  return {seconds: (t1 - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length, mainMsPerImage, majorGcs: gcs.length, majorGcMs: gcs.reduce((sum, g) => sum + g.ms, 0)};
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
@@ -106,6 +134,8 @@ const spread = (f: (r: Partial<Record<Pass, Timing>>) => number): string => {
 };
 const seconds = (p: Pass): number => median(runs.map((r) => r[p]!.seconds));
 const cpu = (p: Pass): number => median(runs.map((r) => r[p]!.cpuMsPerImage));
+const main = (p: Pass): string => (runs[0]![p]!.mainMsPerImage === undefined ? '' : `, main thread ${median(runs.map((r) => r[p]!.mainMsPerImage!)).toFixed(2)} CPU ms/image`);
+const gcs = (p: Pass): string => `${median(runs.map((r) => r[p]!.majorGcs))} major GCs (${median(runs.map((r) => r[p]!.majorGcMs)).toFixed(0)} ms of pauses)`;
 const wallRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.seconds / r[q]!.seconds);
 const cpuRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.cpuMsPerImage / r[q]!.cpuMsPerImage);
 
@@ -125,8 +155,8 @@ const propsMs = propertiesMs(new PropertiesScratch());
 const propsJsMs = propertiesMs(new PropertiesScratch(jsKernels));
 
 console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}, ${rounds} interleaved rounds (medians; per-round ratios as median [min-max]), load average ${os.loadavg()[0]!.toFixed(1)}, pixel kernels ${defaultPixelKernels().kind}`);
-console.log(`  (a) bare decode at 256 px : ${(files.length / seconds('a')).toFixed(1)} images/s, ${cpu('a').toFixed(2)} CPU ms/image`);
-console.log(`  (b) validate-data         : ${(files.length / seconds('b')).toFixed(1)} images/s, ${cpu('b').toFixed(2)} CPU ms/image, ${findings} findings`);
+console.log(`  (a) bare decode at 256 px : ${(files.length / seconds('a')).toFixed(1)} images/s, ${cpu('a').toFixed(2)} CPU ms/image${main('a')}, ${gcs('a')}`);
+console.log(`  (b) validate-data         : ${(files.length / seconds('b')).toFixed(1)} images/s, ${cpu('b').toFixed(2)} CPU ms/image${main('b')}, ${gcs('b')}, ${findings} findings`);
 console.log(`  ratio b/a, wall time      : ${wallRatio('b')}  (goal <= 1.15)`);
 console.log(`  ratio b/a, CPU per image  : ${cpuRatio('b')}`);
 if (chosen.includes('c')) console.log(`  (c) the same with pixelWorkers ${otherWorkers} (default here ${defaultPixelWorkers()}): ${(files.length / seconds('c')).toFixed(1)} images/s, ${cpu('c').toFixed(2)} CPU ms/image, ratio c/a wall ${wallRatio('c')}, CPU ${cpuRatio('c')}`);

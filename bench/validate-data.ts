@@ -3,10 +3,12 @@
  *  (a) a bare pass that only decodes every image once at the reduced size validate-data uses (256 px, same
  *      concurrency), (b) the full validate-data analysis on the same folder, (c) the same with the per-image pixel
  *      work placed the other way (one worker thread where the default is none, else none) and (d) the same with the
- *      JavaScript pixel kernels instead of the WebAssembly SIMD ones, in interleaved rounds (NATIX_BENCH_ROUNDS,
- *      default 7; NATIX_BENCH_PASSES=ab skips c and d) -> medians of images/s, of CPU ms per image (all threads, and
- *      the main thread's alone where Linux tells it) and of major (mark-compact) GCs per pass, and the per-round
- *      ratios b/a (goal <= 1.15), c/a, d/a and b/d as median [min-max] (the spread shows the noise);
+ *      JavaScript pixel kernels instead of the WebAssembly SIMD ones and (e) the same with exactBrightness: false
+ *      (--no-exact-brightness: the thumbnail's dark / light verdicts, no full-resolution decodes), in interleaved
+ *      rounds (NATIX_BENCH_ROUNDS, default 7; NATIX_BENCH_PASSES=ab skips c, d and e) -> medians of images/s, of CPU
+ *      ms per image (all threads, and the main thread's alone where Linux tells it) and of major (mark-compact) GCs
+ *      per pass, and the per-round ratios b/a (goal <= 1.15), c/a, d/a, b/d, e/a and b/e as median [min-max] (the
+ *      spread shows the noise);
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
  *      rows: memory must stay flat, not grow with the dataset.
  * Inputs are generated once with natix's synth generator and cached under bench/.cache/.
@@ -96,10 +98,10 @@ async function timed(fn: () => Promise<unknown>): Promise<Timing> {
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
-const analyse = async (pixelWorkers?: number, pixelKernels?: PixelKernels): Promise<unknown> => {
+const analyse = async (pixelWorkers?: number, pixelKernels?: PixelKernels, exactBrightness?: boolean): Promise<unknown> => {
   const issues: DataIssue[] = [];
   const dataset = await openDataset(hd, 'auto', {onIssue: (i) => issues.push(i)});
-  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers, pixelKernels});
+  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers, pixelKernels, exactBrightness});
   findings = result.findings.length;
   return result;
 };
@@ -112,10 +114,13 @@ const mainThread = (): Promise<unknown> => analyse(otherWorkers);
 // what the kernels buy, measured in the same rounds.
 const jsKernels = new JsPixelKernels();
 const withJsKernels = (): Promise<unknown> => analyse(undefined, jsKernels);
+// (e) the same analysis keeping the thumbnail's dark / light verdicts (no full-resolution decodes): what the exact
+// CleanVision verdicts cost, measured in the same rounds.
+const thumbnailVerdicts = (): Promise<unknown> => analyse(undefined, undefined, false);
 const rounds = Number(process.env.NATIX_BENCH_ROUNDS ?? 7);
-type Pass = 'a' | 'b' | 'c' | 'd';
-const all: Record<Pass, () => Promise<unknown>> = {a: bare, b: full, c: mainThread, d: withJsKernels};
-const chosen = [...new Set(['a', 'b', ...(process.env.NATIX_BENCH_PASSES ?? 'abcd')])].filter((p): p is Pass => p in all);
+type Pass = 'a' | 'b' | 'c' | 'd' | 'e';
+const all: Record<Pass, () => Promise<unknown>> = {a: bare, b: full, c: mainThread, d: withJsKernels, e: thumbnailVerdicts};
+const chosen = [...new Set(['a', 'b', ...(process.env.NATIX_BENCH_PASSES ?? 'abcde')])].filter((p): p is Pass => p in all);
 await bare(); // warm the page cache and libvips
 const runs: Array<Partial<Record<Pass, Timing>>> = [];
 for (let r = 0; r < rounds; r++) {
@@ -161,6 +166,7 @@ console.log(`  ratio b/a, wall time      : ${wallRatio('b')}  (goal <= 1.15)`);
 console.log(`  ratio b/a, CPU per image  : ${cpuRatio('b')}`);
 if (chosen.includes('c')) console.log(`  (c) the same with pixelWorkers ${otherWorkers} (default here ${defaultPixelWorkers()}): ${(files.length / seconds('c')).toFixed(1)} images/s, ${cpu('c').toFixed(2)} CPU ms/image, ratio c/a wall ${wallRatio('c')}, CPU ${cpuRatio('c')}`);
 if (chosen.includes('d')) console.log(`  (d) the same with the JavaScript pixel kernels: ${(files.length / seconds('d')).toFixed(1)} images/s, ${cpu('d').toFixed(2)} CPU ms/image, ratio d/a wall ${wallRatio('d')}, CPU ${cpuRatio('d')}; b/d (what the WebAssembly kernels save) wall ${wallRatio('b', 'd')}, CPU ${cpuRatio('b', 'd')}`);
+if (chosen.includes('e')) console.log(`  (e) the same with --no-exact-brightness: ${(files.length / seconds('e')).toFixed(1)} images/s, ${cpu('e').toFixed(2)} CPU ms/image${main('e')}, ${gcs('e')}, ratio e/a wall ${wallRatio('e')}, CPU ${cpuRatio('e')}; b/e (what the exact verdicts cost) wall ${wallRatio('b', 'e')}, CPU ${cpuRatio('b', 'e')}`);
 console.log(`  per-image properties      : ${propsMs.toFixed(3)} ms (${defaultPixelKernels().kind}), ${propsJsMs.toFixed(3)} ms (js) on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
 if (process.env.NATIX_BENCH_RSS === '0') process.exit(0);
 

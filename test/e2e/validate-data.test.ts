@@ -1,13 +1,14 @@
-import {copyFile, mkdir, mkdtemp, readFile, symlink, writeFile} from 'node:fs/promises';
+import {copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {Ajv} from 'ajv';
 import fg from 'fast-glob';
 import sharp from 'sharp';
-import {beforeAll, describe, expect, it} from 'vitest';
+import {beforeAll, describe, expect, it, onTestFinished} from 'vitest';
 import {validateDataResultSchema} from '../../src/lib/config/schemas/validate-data.js';
 import {lcg, pngBomb} from '../helpers/corrupt.js';
 import {REPO_ROOT, runNatix} from '../helpers/cli.js';
+import {NIGHT_HEIGHT, NIGHT_WIDTH, nightScene} from '../helpers/night-scenes.js';
 import {natixShard} from '../helpers/parquet.js';
 import {snapshot} from '../helpers/snapshot.js';
 
@@ -128,6 +129,13 @@ describe('natix validate-data on class folders', () => {
     expect(missing.stderr).toMatch(/missing shard \d\/3/);
     const mixed = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: path.join(base, 'shards-3'), absolute: true})), path.join(base, 'shards-1', 'validate-shard-1-of-1.jsonl')]);
     expect(mixed.code).toBe(2);
+    // Shards whose dark / light verdicts were decided differently are not one run either.
+    const differing = path.join(base, 'shards-differing');
+    await runNatix(['validate-data', root, '--shard', '1/2', '--shard-output', differing, '--no-exact-brightness']);
+    await runNatix(['validate-data', root, '--shard', '2/2', '--shard-output', differing]);
+    const refused = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: differing, absolute: true}))]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/other options \(.*--exact-brightness\)/);
     expect((await runNatix(['validate-data', root, '--shard', '4/3'])).code).toBe(2);
   }, 240_000);
 
@@ -275,4 +283,30 @@ describe('fuzzing', () => {
     expect(checksOf(r.json, 'train/roadwork/bomb.jpg')).toEqual(expect.arrayContaining(['too-large']));
     expect(r.json.result.dataset.images).toBe(2001);
   }, 240_000);
+});
+
+describe('natix validate-data --no-exact-brightness', () => {
+  it("keeps the thumbnail's dark verdicts (the flag, and `exact-brightness: false` in a config); the default decides as CleanVision", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'natix-vd-exact-'));
+    onTestFinished(() => rm(dir, {recursive: true, force: true}));
+    const reference = JSON.parse(await readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'brightness', 'reference.json'), 'utf8')) as {scenes: Record<string, {dark: boolean}>};
+    const data = path.join(dir, 'data');
+    await mkdir(path.join(data, 'none'), {recursive: true});
+    const scenes = Array.from({length: 24}, (_, i) => i);
+    for (const i of scenes) await sharp(nightScene(i), {raw: {width: NIGHT_WIDTH, height: NIGHT_HEIGHT, channels: 3}}).png({compressionLevel: 1}).toFile(path.join(data, 'none', `scene-${i}.png`));
+    const dark = (r: Awaited<ReturnType<typeof runNatix>>): Array<{path: string; message: string}> => (r.json.result.findings as Array<{check: string; path: string; message: string}>).filter((f) => f.check === 'dark');
+    const exact = await runNatix(['validate-data', data, '--json', '--fail-on', 'never']);
+    expect(exact.code, exact.stderr).toBe(0);
+    expect(dark(exact).map((f) => f.path).sort()).toEqual(scenes.filter((i) => reference.scenes[i]!.dark).map((i) => `none/scene-${i}.png`).sort());
+    expect(dark(exact).every((f) => f.message.endsWith('(full resolution)'))).toBe(true);
+    const fast = await runNatix(['validate-data', data, '--json', '--fail-on', 'never', '--no-exact-brightness']);
+    expect(fast.code, fast.stderr).toBe(0);
+    expect(dark(fast).every((f) => f.message.endsWith('(thumbnail)'))).toBe(true);
+    // Small highlights average away in the thumbnail: it flags more scenes dark than CleanVision does.
+    expect(dark(fast).length).toBeGreaterThan(dark(exact).length);
+    const config = path.join(dir, 'validate.yaml');
+    await writeFile(config, 'exact-brightness: false\n');
+    const viaConfig = await runNatix(['validate-data', data, '--json', '--fail-on', 'never', '--config', config]);
+    expect(dark(viaConfig)).toEqual(dark(fast));
+  }, 120_000);
 });

@@ -23,7 +23,7 @@ export interface ShardHeader {
   natixValidateShard: number;
   shard: Shard;
   dataset: {root: string; format: string; detectedBy: string};
-  options: Pick<ValidateOptions, 'thresholds' | 'severities' | 'hamming' | 'expectedSplits'>;
+  options: Pick<ValidateOptions, 'thresholds' | 'severities' | 'hamming' | 'expectedSplits' | 'exactBrightness'>;
   images: number;
   seconds: number;
 }
@@ -123,7 +123,7 @@ export async function mergeShards(files: string[], onSearch?: (done: number, tot
     const name = path.basename(files[k]!);
     if (header.shard.count !== first.shard.count) throw usage(`${name} is shard ${header.shard.index}/${header.shard.count}, ${path.basename(files[0]!)} is one of ${first.shard.count}`);
     if (header.dataset.root !== first.dataset.root || header.dataset.format !== first.dataset.format) throw usage(`${name} checked ${header.dataset.root} (${header.dataset.format}), ${path.basename(files[0]!)} ${first.dataset.root} (${first.dataset.format})`);
-    if (JSON.stringify(header.options) !== JSON.stringify(first.options)) throw usage(`${name} was run with other options (thresholds, severities, hamming or expected splits) than ${path.basename(files[0]!)}`);
+    if (JSON.stringify(header.options) !== JSON.stringify(first.options)) throw usage(`${name} was run with other options (thresholds, severities, hamming, expected splits or --exact-brightness) than ${path.basename(files[0]!)}`);
     if (seen.has(header.shard.index)) throw usage(`shard ${header.shard.index}/${header.shard.count} given twice (${seen.get(header.shard.index)} and ${name})`);
     seen.set(header.shard.index, name);
   });

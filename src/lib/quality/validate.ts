@@ -92,6 +92,11 @@ export interface ValidateOptions {
   pixelWorkers?: number;
   /** The pixel kernels of the main-thread path (default: WebAssembly where available; identical results either way). */
   pixelKernels?: PixelKernels;
+  /**
+   * Settle CleanVision's dark / light verdicts on full-resolution pixels where the thumbnail cannot (default true);
+   * false keeps the thumbnail's verdict for every image (faster; findings then say "(thumbnail)").
+   */
+  exactBrightness?: boolean;
   /** Analyse only this shard's images (by a stable hash of the sample id) and skip the cross-image checks. */
   shard?: Shard;
   onImage?: (done: number) => void;
@@ -211,7 +216,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
     // Dark / light as CleanVision decides them (99th / 5th percentile over every full-resolution pixel): when the
     // thumbnail cannot settle the verdict, decode again at full size and compute the exact percentiles.
     let exactBrightness = false;
-    if (needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
+    if (options.exactBrightness !== false && needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
         Object.assign(p, await pixels.fullResolutionBrightness(full.data, p, t.dark, t.light));

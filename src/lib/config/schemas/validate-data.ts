@@ -47,6 +47,7 @@ export const validateDataConfigSchema = {
     concurrency: {type: 'integer', minimum: 1},
     'class-map': {type: 'string'},
     'max-findings': {type: 'integer', minimum: 1},
+    'exact-brightness': {type: 'boolean'},
     thresholds: {
       type: 'object',
       additionalProperties: false,

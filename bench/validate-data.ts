@@ -6,7 +6,7 @@
  *      JavaScript pixel kernels instead of the WebAssembly SIMD ones and (e) the same with exactBrightness: false
  *      (--no-exact-brightness: the thumbnail's dark / light verdicts, no full-resolution decodes), in interleaved
  *      rounds (NATIX_BENCH_ROUNDS, default 7; NATIX_BENCH_PASSES=ab skips c, d and e) -> medians of images/s, of CPU
- *      ms per image (all threads, and the main thread's alone where Linux tells it) and of major (mark-compact) GCs
+ *      ms per image (all threads, and by thread group where Linux tells it) and of major (mark-compact) GCs
  *      per pass, and the per-round ratios b/a (goal <= 1.15), c/a, d/a, b/d, e/a and b/e as median [min-max] (the
  *      spread shows the noise);
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
@@ -16,7 +16,7 @@
  *   npx tsx bench/validate-data.ts [images=1000]      (NATIX_BENCH_RSS=0 skips the parquet memory part)
  */
 import {spawn} from 'node:child_process';
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync, readdirSync, readFileSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {constants as perfConstants, type PerformanceEntry, PerformanceObserver} from 'node:perf_hooks';
@@ -27,7 +27,7 @@ import type {DataIssue} from '../src/lib/data/sample.js';
 import {decodeImage} from '../src/lib/image/decode.js';
 import {defaultPixelKernels, JsPixelKernels, type PixelKernels} from '../src/lib/quality/pixel-kernels.js';
 import {defaultPixelWorkers} from '../src/lib/quality/pixel-pool.js';
-import {DEFAULT_THRESHOLDS, validateDataset} from '../src/lib/quality/validate.js';
+import {DEFAULT_THRESHOLDS, validateDataset, type ValidationResult} from '../src/lib/quality/validate.js';
 import {synthesizeDataset} from '../src/lib/synth/dataset.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -62,8 +62,8 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<v
 interface Timing {
   seconds: number;
   cpuMsPerImage: number;
-  /** The main thread's share of cpuMsPerImage (Linux only): JavaScript, WebAssembly and GC; libvips decodes elsewhere. */
-  mainMsPerImage: number | undefined;
+  /** cpuMsPerImage by thread group (Linux only): the main thread runs JavaScript, WebAssembly and GC; libvips decodes on its own and libuv's threads. */
+  threads: ThreadGroups | undefined;
   /** Major GCs (mark-compacts) of the main thread during the pass, and their total pause. */
   majorGcs: number;
   majorGcMs: number;
@@ -73,39 +73,56 @@ const majorGcs: Array<{start: number; ms: number}> = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) if ((e as PerformanceEntry & {detail?: {kind?: number}}).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) majorGcs.push({start: e.startTime, ms: e.duration});
 }).observe({entryTypes: ['gc']});
-/** The main thread's CPU ms so far (Linux: /proc/self/task/<pid>/stat, 10 ms ticks), else undefined. */
-function mainThreadCpuMs(): number | undefined {
+/**
+ * CPU ms so far by thread group (Linux: /proc/self/task/<tid>/stat, in ticks of 10 ms): the main thread, libvips'
+ * workers, and the rest (libuv's pool, where sharp runs each pipeline, and V8's helpers). Undefined elsewhere.
+ */
+type ThreadGroups = {main: number; libvips: number; other: number};
+function threadCpuMs(): ThreadGroups | undefined {
+  const groups: ThreadGroups = {main: 0, libvips: 0, other: 0};
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        groups[Number(tid) === process.pid ? 'main' : name.startsWith('libvips') ? 'libvips' : 'other'] += ms;
+      } catch {
+        // a thread that ended between the listing and the read
+      }
+    }
+    return groups;
   } catch {
     return undefined;
   }
 }
 async function timed(fn: () => Promise<unknown>): Promise<Timing> {
   const cpu = process.cpuUsage();
-  const main0 = mainThreadCpuMs();
+  const threads0 = threadCpuMs();
   const t0 = performance.now();
   await fn();
   const used = process.cpuUsage(cpu);
-  const main1 = mainThreadCpuMs();
+  const threads1 = threadCpuMs();
   const t1 = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 20));
   const gcs = majorGcs.filter((g) => g.start >= t0 && g.start < t1);
-  const mainMsPerImage = main0 === undefined || main1 === undefined ? undefined : (main1 - main0) / files.length;
-  return {seconds: (t1 - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length, mainMsPerImage, majorGcs: gcs.length, majorGcMs: gcs.reduce((sum, g) => sum + g.ms, 0)};
+  // Threads that ended during the pass are missing from threads1: the groups can add up to a little less than the total.
+  const perImage = (g: keyof ThreadGroups): number => (threads1![g] - threads0![g]) / files.length;
+  const threads = threads0 && threads1 ? {main: perImage('main'), libvips: perImage('libvips'), other: perImage('other')} : undefined;
+  return {seconds: (t1 - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length, threads, majorGcs: gcs.length, majorGcMs: gcs.reduce((sum, g) => sum + g.ms, 0)};
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
-const analyse = async (pixelWorkers?: number, pixelKernels?: PixelKernels, exactBrightness?: boolean): Promise<unknown> => {
+const analyse = async (pixelWorkers?: number, pixelKernels?: PixelKernels, exactBrightness?: boolean): Promise<ValidationResult> => {
   const issues: DataIssue[] = [];
   const dataset = await openDataset(hd, 'auto', {onIssue: (i) => issues.push(i)});
-  const result = await validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers, pixelKernels, exactBrightness});
-  findings = result.findings.length;
-  return result;
+  return validateDataset(dataset, issues, {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency, maxSide: 256, pixelWorkers, pixelKernels, exactBrightness});
 };
-const full = (): Promise<unknown> => analyse();
+// (b)'s finding count is the one printed (the other passes differ on purpose: (e) keeps the thumbnail's verdicts).
+const full = async (): Promise<void> => {
+  findings = (await analyse()).findings.length;
+};
 // (c) the same analysis with the other placement of the pixel work: one worker thread where the default is none
 // (<= 2 cores), else none (main thread). What the worker pool would buy or cost here.
 const otherWorkers = defaultPixelWorkers() === 0 ? 1 : 0;
@@ -139,7 +156,11 @@ const spread = (f: (r: Partial<Record<Pass, Timing>>) => number): string => {
 };
 const seconds = (p: Pass): number => median(runs.map((r) => r[p]!.seconds));
 const cpu = (p: Pass): number => median(runs.map((r) => r[p]!.cpuMsPerImage));
-const main = (p: Pass): string => (runs[0]![p]!.mainMsPerImage === undefined ? '' : `, main thread ${median(runs.map((r) => r[p]!.mainMsPerImage!)).toFixed(2)} CPU ms/image`);
+const byThread = (p: Pass): string => {
+  if (!runs[0]![p]!.threads) return '';
+  const group = (g: keyof ThreadGroups): string => median(runs.map((r) => r[p]!.threads![g])).toFixed(2);
+  return ` (main thread ${group('main')}, libvips ${group('libvips')}, libuv and V8 ${group('other')})`;
+};
 const gcs = (p: Pass): string => `${median(runs.map((r) => r[p]!.majorGcs))} major GCs (${median(runs.map((r) => r[p]!.majorGcMs)).toFixed(0)} ms of pauses)`;
 const wallRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.seconds / r[q]!.seconds);
 const cpuRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.cpuMsPerImage / r[q]!.cpuMsPerImage);
@@ -160,13 +181,13 @@ const propsMs = propertiesMs(new PropertiesScratch());
 const propsJsMs = propertiesMs(new PropertiesScratch(jsKernels));
 
 console.log(`\n${files.length} JPEGs of 1920x1080, ${os.availableParallelism()} cores, concurrency ${concurrency}, ${rounds} interleaved rounds (medians; per-round ratios as median [min-max]), load average ${os.loadavg()[0]!.toFixed(1)}, pixel kernels ${defaultPixelKernels().kind}`);
-console.log(`  (a) bare decode at 256 px : ${(files.length / seconds('a')).toFixed(1)} images/s, ${cpu('a').toFixed(2)} CPU ms/image${main('a')}, ${gcs('a')}`);
-console.log(`  (b) validate-data         : ${(files.length / seconds('b')).toFixed(1)} images/s, ${cpu('b').toFixed(2)} CPU ms/image${main('b')}, ${gcs('b')}, ${findings} findings`);
+console.log(`  (a) bare decode at 256 px : ${(files.length / seconds('a')).toFixed(1)} images/s, ${cpu('a').toFixed(2)} CPU ms/image${byThread('a')}, ${gcs('a')}`);
+console.log(`  (b) validate-data         : ${(files.length / seconds('b')).toFixed(1)} images/s, ${cpu('b').toFixed(2)} CPU ms/image${byThread('b')}, ${gcs('b')}, ${findings} findings`);
 console.log(`  ratio b/a, wall time      : ${wallRatio('b')}  (goal <= 1.15)`);
 console.log(`  ratio b/a, CPU per image  : ${cpuRatio('b')}`);
 if (chosen.includes('c')) console.log(`  (c) the same with pixelWorkers ${otherWorkers} (default here ${defaultPixelWorkers()}): ${(files.length / seconds('c')).toFixed(1)} images/s, ${cpu('c').toFixed(2)} CPU ms/image, ratio c/a wall ${wallRatio('c')}, CPU ${cpuRatio('c')}`);
 if (chosen.includes('d')) console.log(`  (d) the same with the JavaScript pixel kernels: ${(files.length / seconds('d')).toFixed(1)} images/s, ${cpu('d').toFixed(2)} CPU ms/image, ratio d/a wall ${wallRatio('d')}, CPU ${cpuRatio('d')}; b/d (what the WebAssembly kernels save) wall ${wallRatio('b', 'd')}, CPU ${cpuRatio('b', 'd')}`);
-if (chosen.includes('e')) console.log(`  (e) the same with --no-exact-brightness: ${(files.length / seconds('e')).toFixed(1)} images/s, ${cpu('e').toFixed(2)} CPU ms/image${main('e')}, ${gcs('e')}, ratio e/a wall ${wallRatio('e')}, CPU ${cpuRatio('e')}; b/e (what the exact verdicts cost) wall ${wallRatio('b', 'e')}, CPU ${cpuRatio('b', 'e')}`);
+if (chosen.includes('e')) console.log(`  (e) the same with --no-exact-brightness: ${(files.length / seconds('e')).toFixed(1)} images/s, ${cpu('e').toFixed(2)} CPU ms/image${byThread('e')}, ${gcs('e')}, ratio e/a wall ${wallRatio('e')}, CPU ${cpuRatio('e')}; b/e (what the exact verdicts cost) wall ${wallRatio('b', 'e')}, CPU ${cpuRatio('b', 'e')}`);
 console.log(`  per-image properties      : ${propsMs.toFixed(3)} ms (${defaultPixelKernels().kind}), ${propsJsMs.toFixed(3)} ms (js) on ${sampleBuffers[0]!.width}x${sampleBuffers[0]!.height} buffers`);
 if (process.env.NATIX_BENCH_RSS === '0') process.exit(0);
 

@@ -3,7 +3,7 @@ import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest';
 import {openDataset} from '../../src/lib/data/open.js';
 import {decodeImage} from '../../src/lib/image/decode.js';
 import {JsPixelKernels} from '../../src/lib/quality/pixel-kernels.js';
@@ -11,6 +11,19 @@ import {computeProperties} from '../../src/lib/quality/properties.js';
 import {DEFAULT_THRESHOLDS, validateDataset, type Finding} from '../../src/lib/quality/validate.js';
 import {REPO_ROOT} from '../helpers/cli.js';
 import {NIGHT_HEIGHT, NIGHT_SCENES, NIGHT_WIDTH, nightScene} from '../helpers/night-scenes.js';
+
+// Counts the full-resolution decodes (no maxSide / minSide) validate-data asks for; every call still decodes.
+const fullDecodes = vi.hoisted(() => ({count: 0}));
+vi.mock('../../src/lib/image/decode.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/lib/image/decode.js')>();
+  return {
+    ...original,
+    decodeImage: (input: string | Uint8Array, options: Parameters<typeof original.decodeImage>[1] = {}) => {
+      if (!options.maxSide && !options.minSide) fullDecodes.count++;
+      return original.decodeImage(input, options);
+    },
+  };
+});
 
 interface Reference {
   scenes: Record<string, {rawSha256: string; p5: number; p99: number; dark: boolean; light: boolean}>;
@@ -67,6 +80,24 @@ describe('dark and light verdicts agree with CleanVision (numpy + Pillow referen
     const viaJs = await validateDataset(await openDataset(dir, 'folder', {onIssue: () => {}}), [], {thresholds: DEFAULT_THRESHOLDS, severities: {}, hamming: 8, concurrency: 2, maxSide: 256, pixelKernels: new JsPixelKernels()});
     expect(viaJs.findings).toEqual(result.findings);
     expect(viaJs.statistics).toEqual(result.statistics);
+  }, 120_000);
+
+  it('decodes at full resolution only for a check that is on: none with dark and light off, the dark-uncertain ones with light off', async () => {
+    const run = async (severities: Record<string, 'off'>): Promise<{findings: Finding[]; decodes: number}> => {
+      const before = fullDecodes.count;
+      const result = await validateDataset(await openDataset(dir, 'folder', {onIssue: () => {}}), [], {thresholds: DEFAULT_THRESHOLDS, severities, hamming: 8, concurrency: 2, maxSide: 256});
+      return {findings: result.findings, decodes: fullDecodes.count - before};
+    };
+    const both = await run({});
+    const darkOnly = await run({light: 'off'});
+    const none = await run({dark: 'off', light: 'off'});
+    expect(none.decodes).toBe(0);
+    expect(darkOnly.decodes).toBeGreaterThan(0);
+    expect(darkOnly.decodes).toBeLessThan(both.decodes); // the over-exposed scenes (28-30) need the light side only
+    // The verdicts of the checks that are on do not change.
+    const dark = (findings: Finding[]): Finding[] => findings.filter((f) => f.check === 'dark');
+    expect(dark(darkOnly.findings)).toEqual(dark(both.findings));
+    expect(none.findings.filter((f) => f.check === 'dark' || f.check === 'light')).toEqual([]);
   }, 120_000);
 
   it('exactBrightness: false (--no-exact-brightness) keeps every thumbnail verdict: no full decode, findings say "(thumbnail)"', async () => {

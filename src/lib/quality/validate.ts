@@ -191,6 +191,8 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
   const fingerprints = new FingerprintTable();
   // The per-image pixel work, on worker threads where cores allow (pixel-pool.ts), else on the main thread.
   const pixels = new PixelWorkPool(options.pixelWorkers, options.pixelKernels);
+  const checkOn = (check: CheckId): boolean => (options.severities[check] ?? DEFAULT_SEVERITIES[check]) !== 'off';
+  const brightnessThresholds = {dark: checkOn('dark') ? t.dark : -1, light: checkOn('light') ? t.light : -1};
 
   const analyse = async (sample: Sample, record: ImageRecord): Promise<void> => {
     const input = sample.absPath ?? sample.bytes!;
@@ -214,12 +216,13 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       return add({check: 'unreadable', path: sample.path, message: `cannot decode: ${message.split('\n')[0]}`});
     }
     // Dark / light as CleanVision decides them (99th / 5th percentile over every full-resolution pixel): when the
-    // thumbnail cannot settle the verdict, decode again at full size and compute the exact percentiles.
+    // thumbnail cannot settle the verdict, decode again at full size and compute the exact percentiles. Only for a
+    // check that is on: a threshold of -1 is never uncertain, so that side keeps its thumbnail value unused.
     let exactBrightness = false;
-    if (options.exactBrightness !== false && needsExactBrightness(p, t.dark, t.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
+    if (options.exactBrightness !== false && needsExactBrightness(p, brightnessThresholds.dark, brightnessThresholds.light) && p.width * p.height <= EXACT_BRIGHTNESS_MAX_PIXELS) {
       const full = await decodeImage(input, {pixelLimit: t['too-large'], strict: false}).catch(() => undefined);
       if (full) {
-        Object.assign(p, await pixels.fullResolutionBrightness(full.data, p, t.dark, t.light));
+        Object.assign(p, await pixels.fullResolutionBrightness(full.data, p, brightnessThresholds.dark, brightnessThresholds.light));
         exactBrightness = true;
       }
     }

@@ -54,7 +54,7 @@ writing its findings and fingerprints to a file, then \`natix validate-data merg
     'max-findings': Flags.integer({description: 'Findings listed in --json (the summary counts them all).', default: 10_000, min: 1, max: LIMITS.count}),
     'exact-brightness': Flags.boolean({
       description:
-        "Decide dark / light as CleanVision does, on every full-resolution pixel, for the images whose thumbnail cannot settle it (about 4% of 1080p street scenes, more at night; one more full decode each). --no-exact-brightness keeps the thumbnail's verdict: faster, and it may flag images dark whose small highlights CleanVision would count.",
+        "Decide dark / light as CleanVision does, on every full-resolution pixel, for the images whose thumbnail cannot settle it (4% of the bench's synthetic 1080p scenes, more on night footage; one more full decode each). --no-exact-brightness keeps the thumbnail's verdict: faster, and it may flag images dark whose small highlights CleanVision would count.",
       default: true,
       allowNo: true,
     }),

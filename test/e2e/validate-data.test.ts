@@ -299,9 +299,18 @@ describe('natix validate-data --no-exact-brightness', () => {
     expect(exact.code, exact.stderr).toBe(0);
     expect(dark(exact).map((f) => f.path).sort()).toEqual(scenes.filter((i) => reference.scenes[i]!.dark).map((i) => `none/scene-${i}.png`).sort());
     expect(dark(exact).every((f) => f.message.endsWith('(full resolution)'))).toBe(true);
+    // Every night scene needed the second decode; the statistic survives sharding.
+    expect(exact.json.result.statistics.fullResolution).toBe(scenes.length);
+    const shards = path.join(dir, 'shards');
+    for (const i of [1, 2]) expect((await runNatix(['validate-data', data, '--shard', `${i}/2`, '--shard-output', shards])).code).toBe(0);
+    const merged = await runNatix(['validate-data', 'merge', ...(await fg('*.jsonl', {cwd: shards, absolute: true})), '--json', '--fail-on', 'never']);
+    expect(merged.json.result.statistics).toEqual(exact.json.result.statistics);
+    const text = await runNatix(['validate-data', data, '--fail-on', 'never']);
+    expect(text.stdout).toContain(`${scenes.length} of ${scenes.length} images decoded again at full resolution`);
     const fast = await runNatix(['validate-data', data, '--json', '--fail-on', 'never', '--no-exact-brightness']);
     expect(fast.code, fast.stderr).toBe(0);
     expect(dark(fast).every((f) => f.message.endsWith('(thumbnail)'))).toBe(true);
+    expect(fast.json.result.statistics.fullResolution).toBe(0);
     // Small highlights average away in the thumbnail: it flags more scenes dark than CleanVision does.
     expect(dark(fast).length).toBeGreaterThan(dark(exact).length);
     const config = path.join(dir, 'validate.yaml');

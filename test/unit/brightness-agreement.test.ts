@@ -86,6 +86,8 @@ describe('dark and light verdicts agree with CleanVision (numpy + Pillow referen
     const run = async (severities: Record<string, 'off'>): Promise<{findings: Finding[]; decodes: number}> => {
       const before = fullDecodes.count;
       const result = await validateDataset(await openDataset(dir, 'folder', {onIssue: () => {}}), [], {thresholds: DEFAULT_THRESHOLDS, severities, hamming: 8, concurrency: 2, maxSide: 256});
+      // The statistic the report prints is the count of those decodes.
+      expect(result.statistics.fullResolution).toBe(fullDecodes.count - before);
       return {findings: result.findings, decodes: fullDecodes.count - before};
     };
     const both = await run({});

@@ -16,7 +16,8 @@ import type {PairSearchStats} from './hash-index.js';
 import type {Shard} from './shard-key.js';
 import {crossImageChecks, datasetStatistics, findingSink, sortFindings, type Finding, type ImageRecord, type ValidateOptions, type ValidationResult} from './validate.js';
 
-export const SHARD_FORMAT_VERSION = 2;
+/** 3: images carry `fr` (decided at full resolution) and the header the exact-brightness option. */
+export const SHARD_FORMAT_VERSION = 3;
 
 /** What every shard of one run must agree on (and what merge needs to run the cross-image checks). */
 export interface ShardHeader {
@@ -36,6 +37,8 @@ interface RecordLine {
   v?: string;
   src?: string;
   fp?: {w: number; h: number; b: number; ph: string; sig: string; px: string};
+  /** ImageRecord.fullResolution */
+  fr?: 1;
 }
 
 /** The default file name of shard i of n. */
@@ -57,6 +60,7 @@ export async function writeShardFile(file: string, header: Omit<ShardHeader, 'na
     if (r.split !== undefined) line.s = r.split;
     if (r.video !== undefined) line.v = r.video;
     if (typeof r.source === 'string') line.src = r.source;
+    if (r.fullResolution) line.fr = 1;
     const fp = r.fingerprint === undefined ? undefined : result.fingerprints.get(r.fingerprint);
     if (fp) line.fp = {w: fp.width, h: fp.height, b: fp.meanBrightness, ph: fp.phash.toString(16), sig: Buffer.from(fp.signature.buffer, fp.signature.byteOffset, fp.signature.byteLength).toString('base64'), px: fp.pixelKey};
     await writeLine(stream, {i: line});
@@ -93,6 +97,7 @@ export async function readShardFile(file: string, fingerprints: FingerprintTable
         if (r.s !== undefined) record.split = r.s;
         if (r.v !== undefined) record.video = r.v;
         if (r.src !== undefined) record.source = r.src;
+        if (r.fr) record.fullResolution = true;
         if (r.fp) record.fingerprint = fingerprints.add({width: r.fp.w, height: r.fp.h, meanBrightness: r.fp.b, phash: BigInt(`0x${r.fp.ph}`), signature: new Int8Array(Buffer.from(r.fp.sig, 'base64')), pixelKey: r.fp.px});
         images.push(record);
       }

@@ -77,6 +77,7 @@ export function validationText(dataset: DatasetInfo, result: ValidationResult, f
   out.push(formatTable(['split', 'label 0', 'label 1', 'images'], splitRows, ['left', 'right', 'right', 'right']));
   if (stats.width && stats.height) out.push(`size: width ${stats.width.min}..${stats.width.max} (median ${stats.width.median}), height ${stats.height.min}..${stats.height.max} (median ${stats.height.median})`);
   if (stats.brightness) out.push(`mean brightness: p5 ${stats.brightness.p5.toFixed(3)}, median ${stats.brightness.median.toFixed(3)}, p95 ${stats.brightness.p95.toFixed(3)}`);
+  if (stats.fullResolution > 0) out.push(`${stats.fullResolution} of ${images} images decoded again at full resolution for CleanVision's dark / light verdicts (--no-exact-brightness keeps the thumbnail's)`);
   if (findings.length === 0) {
     out.push(c.green('No findings.'));
     return out.join('\n');

@@ -114,6 +114,8 @@ export interface ImageRecord {
   video?: string;
   /** Its row in the run's FingerprintTable; absent when the image could not be decoded. */
   fingerprint?: number;
+  /** Its dark / light verdict needed a second decode at full resolution (the thumbnail could not settle it). */
+  fullResolution?: true;
   /**
    * Where to read the image again (report thumbnails, duplicate confirmation, quarantine): a file path, or - for
    * rows inside a file (parquet) - the bytes, kept only when `keepBytes` is set so memory stays flat by default.
@@ -129,6 +131,8 @@ export interface ValidationStatistics {
   height: {min: number; median: number; max: number} | null;
   brightness: {p5: number; median: number; p95: number} | null;
   unreadable: number;
+  /** Images decoded a second time, at full resolution, for CleanVision's exact dark / light verdicts. */
+  fullResolution: number;
 }
 
 export interface ValidationResult {
@@ -224,6 +228,7 @@ export async function validateDataset(dataset: Dataset, issues: DataIssue[], opt
       if (full) {
         Object.assign(p, await pixels.fullResolutionBrightness(full.data, p, brightnessThresholds.dark, brightnessThresholds.light));
         exactBrightness = true;
+        record.fullResolution = true;
       }
     }
     const resolution = exactBrightness ? 'full resolution' : 'thumbnail';
@@ -303,6 +308,7 @@ export function datasetStatistics(images: ImageRecord[], fingerprints: Fingerpri
     height: heights.length ? {min: heights[0]!, median: quantile(heights, 0.5), max: heights.at(-1)!} : null,
     brightness: brightness.length ? {p5: quantile(brightness, 0.05), median: quantile(brightness, 0.5), p95: quantile(brightness, 0.95)} : null,
     unreadable: findings.filter((f) => f.check === 'unreadable').length,
+    fullResolution: images.filter((r) => r.fullResolution).length,
   };
 }
 

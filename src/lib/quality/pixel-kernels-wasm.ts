@@ -194,9 +194,6 @@ function countKeys(): WasmFunction {
   const [rgb, groups, keyAbove, keyBelow, out] = [0, 1, 2, 3, 4];
   const [g] = [5];
   const [key, accB, accD, above, below, t] = [6, 7, 8, 9, 10, 11];
-  const z = 0x80; // swizzle lanes >= 16 read as zero
-  const lanes = (c: number): number[] => [0, 1, 2, 3].flatMap((p) => [3 * p + c, z, z, z]);
-  const square = (c: number, coefficient: number): number[] => [...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...tee(key), ...get(key), ...I32X4_MUL, ...i32(coefficient), ...I32X4_SPLAT, ...I32X4_MUL];
   const sumLanes = (acc: number): number[] => [...get(acc), ...i32x4ExtractLane(0), ...get(acc), ...i32x4ExtractLane(1), I32_ADD, ...get(acc), ...i32x4ExtractLane(2), I32_ADD, ...get(acc), ...i32x4ExtractLane(3), I32_ADD];
   return {
     name: 'countKeys',
@@ -208,8 +205,7 @@ function countKeys(): WasmFunction {
       ...get(keyAbove), ...I32X4_SPLAT, ...set(above), ...get(keyBelow), ...I32X4_SPLAT, ...set(below),
       ...i32(0), ...set(g),
       ...whileNot([...get(g), ...get(groups), I32_GE_S], [
-        ...get(rgb), ...v128Load(), ...set(t),
-        ...square(0, 241), ...square(1, 691), ...I32X4_ADD, ...square(2, 68), ...I32X4_ADD, ...set(key),
+        ...keys4(rgb, t, key), ...set(key),
         ...get(accB), ...get(key), ...get(above), ...I32X4_GE_S, ...I32X4_SUB, ...set(accB),
         ...get(accD), ...get(key), ...get(below), ...I32X4_LE_S, ...I32X4_SUB, ...set(accD),
         ...inc(rgb, 12), ...inc(g, 1),
@@ -220,11 +216,14 @@ function countKeys(): WasmFunction {
   };
 }
 
-/** The brightness keys of the 4 pixels at `rgb` (12 bytes) as an i32x4, using local `t` as scratch. */
-function keys4(rgb: number, t: number): number[] {
+/**
+ * The brightness keys 241 R^2 + 691 G^2 + 68 B^2 of the 4 pixels at `rgb` (12 bytes) as an i32x4, using the v128
+ * locals `t` (the loaded bytes) and `scratch` (one channel) as scratch; the caller may store the result in `scratch`.
+ */
+function keys4(rgb: number, t: number, scratch: number): number[] {
   const z = 0x80; // swizzle lanes >= 16 read as zero
   const lanes = (c: number): number[] => [0, 1, 2, 3].flatMap((p) => [3 * p + c, z, z, z]);
-  const square = (c: number, coefficient: number): number[] => [...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...I32X4_MUL, ...i32(coefficient), ...I32X4_SPLAT, ...I32X4_MUL];
+  const square = (c: number, coefficient: number): number[] => [...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...tee(scratch), ...get(scratch), ...I32X4_MUL, ...i32(coefficient), ...I32X4_SPLAT, ...I32X4_MUL];
   return [...get(rgb), ...v128Load(), ...set(t), ...square(0, 241), ...square(1, 691), ...I32X4_ADD, ...square(2, 68), ...I32X4_ADD];
 }
 
@@ -241,7 +240,7 @@ function keyHistogram(): WasmFunction {
     locals: [[2, I32], [2, V128]],
     body: [
       ...i32(0), ...set(g),
-      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t), ...set(key), ...bump(0), ...bump(1), ...bump(2), ...bump(3), ...inc(rgb, 12), ...inc(g, 1)]),
+      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t, key), ...set(key), ...bump(0), ...bump(1), ...bump(2), ...bump(3), ...inc(rgb, 12), ...inc(g, 1)]),
     ],
   };
 }
@@ -272,7 +271,7 @@ function keyCollect(): WasmFunction {
     locals: [[4, I32], [2, V128]],
     body: [
       ...i32(0), ...set(g),
-      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t), ...set(key), ...one(0), ...one(1), ...one(2), ...one(3), ...inc(rgb, 12), ...inc(g, 1)]),
+      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...keys4(rgb, t, key), ...set(key), ...one(0), ...one(1), ...one(2), ...one(3), ...inc(rgb, 12), ...inc(g, 1)]),
     ],
   };
 }

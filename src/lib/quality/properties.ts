@@ -175,9 +175,6 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
   return p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN || 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN;
 }
 
-
-
-
 /**
  * The dark / light percentiles at full resolution, for an image needsExactBrightness sent here (`thumbnail`: its
  * thumbnail values, `full`: its full-resolution RGB pixels). Most such images are not dark after all (small
@@ -234,7 +231,6 @@ export function settleBrightnessByCount(data: Uint8Array, dark: number, light: n
  */
 export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[], exactWanted: (q: number, low: number, high: number) => boolean = () => true, kernels: PixelKernels = defaultPixelKernels()): number[] {
   const n = data.length / 3;
-  const SHIFT = KEY_SHIFT;
   const hist = kernels.keyHistogram(data);
   // The ranks needed: both neighbours of each percentile's fractional index.
   const ranks = [...new Set(quantiles.flatMap((q) => {
@@ -251,8 +247,8 @@ export function exactBrightnessPercentiles(data: Uint8Array, quantiles: number[]
   const brightnessOfKey = (key: number): number => Math.sqrt(key / 1000) / 255;
   const pinned = quantiles.map((q) => {
     const index = (q / 100) * (n - 1);
-    const low = binOf.get(Math.floor(index))!.bin << SHIFT;
-    const high = ((binOf.get(Math.min(n - 1, Math.floor(index) + 1))!.bin + 1) << SHIFT) - 1;
+    const low = binOf.get(Math.floor(index))!.bin << KEY_SHIFT;
+    const high = ((binOf.get(Math.min(n - 1, Math.floor(index) + 1))!.bin + 1) << KEY_SHIFT) - 1;
     return [brightnessOfKey(low), brightnessOfKey(high)] as const;
   });
   if (!quantiles.some((q, k) => exactWanted(q, pinned[k]![0], pinned[k]![1]))) return pinned.map(([low, high]) => (low + high) / 2);

@@ -258,11 +258,8 @@ export function resolveBackboneFiles(from: string, preprocessor?: string): {kind
   return {kind, onnxFile, preprocessorFile: found};
 }
 
-/** The input shape of one image. */
-const p0 = (p: Preprocessing): number[] => batchDims(p, 1);
-
 async function probe(session: ort.InferenceSession, inputName: string, p: Preprocessing, outputs: string[]): Promise<Record<string, readonly number[]>> {
-  const dims = p0(p);
+  const dims = batchDims(p, 1);
   const size = dims.reduce((a, b) => a * b, 1);
   const tensor = p.dtype === 'uint8' ? new ort.Tensor('uint8', new Uint8Array(size), dims) : new ort.Tensor('float32', new Float32Array(size), dims);
   const result = await session.run({[inputName]: tensor}, outputs);
@@ -304,7 +301,7 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
   let workerPool: WorkerPool | undefined;
   let opened: Awaited<ReturnType<typeof openSession>> | undefined;
   let dims: readonly number[];
-  const probeDims = p0(preprocessing);
+  const probeDims = batchDims(preprocessing, 1);
   if (options.graphFile) {
     await mkdir(path.dirname(options.graphFile), {recursive: true});
     await writeFileAtomic(options.graphFile, graphBytes);
@@ -341,7 +338,6 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
   };
   const p = preprocessing;
   const perImage = 3 * p.width * p.height;
-  const shapeOf = (n: number): number[] => batchDims(p, n);
   if (workerPool) {
     const workers = workerPool;
     return {
@@ -353,7 +349,7 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
       runtime: 'worker',
       async run(batch, n) {
         const data = batch.subarray(0, n * perImage);
-        return (await workers.run({data, dims: shapeOf(n), dtype: data instanceof Uint8Array ? 'uint8' : 'float32'}, {transfer: data.byteLength === data.buffer.byteLength})).data;
+        return (await workers.run({data, dims: batchDims(p, n), dtype: data instanceof Uint8Array ? 'uint8' : 'float32'}, {transfer: data.byteLength === data.buffer.byteLength})).data;
       },
       close: () => workers.close(),
     };
@@ -365,7 +361,7 @@ export async function loadBackbone(from: string, options: BackboneOptions): Prom
     runtime: 'in-process',
     async run(batch, n) {
       const data = batch.subarray(0, n * perImage);
-      const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, shapeOf(n)) : new ort.Tensor('float32', data, shapeOf(n));
+      const tensor = data instanceof Uint8Array ? new ort.Tensor('uint8', data, batchDims(p, n)) : new ort.Tensor('float32', data, batchDims(p, n));
       const out = (await session.run({[info.inputName]: tensor}, [FEATURES_VALUE]))[FEATURES_VALUE]!;
       return out.data instanceof Float32Array ? out.data : Float32Array.from(out.data as ArrayLike<number>);
     },

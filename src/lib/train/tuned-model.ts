@@ -112,9 +112,15 @@ export class TunedModel {
     this.params = [...backboneParams, ...headParams];
   }
 
-  /** Input dims of `n` packed images. */
-  dims(n: number): number[] {
-    return batchDims(this.preprocessing, n);
+  /** What the trainable tail starts from for `size` images: the frozen prefix run on them, or their cached values. */
+  private async feeds(input: ModelInput, size: number): Promise<Record<string, Feed>> {
+    if ('images' in input) return this.graph.prefix(this.tf, input.images, batchDims(this.preprocessing, size));
+    return Object.fromEntries(input.boundary.map((b) => [b.name, this.tf.tensor(b.data, [size, ...b.dims])]));
+  }
+
+  /** Frees the feeds that are tensors (the others are plain shape values). */
+  private release(feeds: Record<string, Feed>): void {
+    this.tf.dispose(Object.values(feeds).filter((f): f is Tensor => 'dataSync' in f));
   }
 
   /** Loss, logits and gradients of one micro-batch of `size` images. */
@@ -122,7 +128,7 @@ export class TunedModel {
     const tf = this.tf;
     const {classes, hidden} = this.head.spec;
     const variables = this.params.map((p) => p.variable);
-    const feeds: Record<string, Feed> = 'images' in input ? await this.graph.prefix(tf, input.images, this.dims(size)) : Object.fromEntries(input.boundary.map((b) => [b.name, tf.tensor(b.data, [size, ...b.dims])]));
+    const feeds = await this.feeds(input, size);
     try {
       const result = tf.tidy(() => {
         const ts = tf.tensor2d(against.targets, [size, classes]);
@@ -141,7 +147,7 @@ export class TunedModel {
       tf.dispose([result.value, result.out]);
       return {loss, logits, grads: result.grads};
     } finally {
-      tf.dispose(Object.values(feeds).filter((f): f is Tensor => 'dataSync' in f));
+      this.release(feeds);
     }
   }
 
@@ -151,10 +157,14 @@ export class TunedModel {
     const perImage = input.length / n;
     const out = new Float32Array(n * this.head.spec.classes);
     for (const {start, size} of microBatches(n, microBatch)) {
-      const feeds = await this.graph.prefix(tf, input.subarray(start * perImage, (start + size) * perImage), this.dims(size));
-      const logits = tf.tidy(() => this.head.forward(this.graph.forward(feeds), this.head.params));
-      out.set((await logits.data()) as Float32Array, start * this.head.spec.classes);
-      tf.dispose([logits, ...Object.values(feeds).filter((f): f is Tensor => 'dataSync' in f)]);
+      const feeds = await this.feeds({images: input.subarray(start * perImage, (start + size) * perImage)}, size);
+      try {
+        const logits = tf.tidy(() => this.head.forward(this.graph.forward(feeds), this.head.params));
+        out.set((await logits.data()) as Float32Array, start * this.head.spec.classes);
+        logits.dispose();
+      } finally {
+        this.release(feeds);
+      }
     }
     return out;
   }

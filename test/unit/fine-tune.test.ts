@@ -3,41 +3,30 @@
  * norms and learned tokens, the checkpoint arrays restore the exact state, and the model a checkpoint describes
  * (onnxruntime) gives the training path's logits.
  */
-import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadTfjs} from '../../src/lib/runtime/tfjs.js';
 import {loadBackbone, type Backbone} from '../../src/lib/train/backbone.js';
 import {FineTuner, fineTunedModel, modelLogits, type FineTuneOptions} from '../../src/lib/train/fine-tune.js';
 import {decays} from '../../src/lib/train/tuned-model.js';
-import {Head, type HeadSpec, type OptimizerSpec} from '../../src/lib/train/head.js';
-import {SeededRandom} from '../../src/lib/util/random.js';
+import {Head} from '../../src/lib/train/head.js';
+import {releaseTuner, TINY_VIT, TUNE_OPTIMIZER, tuneHead, vitImages} from '../helpers/fine-tune.js';
 
-const VIT = fileURLToPath(new URL('../fixtures/models/tiny-vit', import.meta.url));
 let backbone: Backbone;
-
-const optimizer: OptimizerSpec = {weightDecay: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: 1, ema: 0.5, labelSmoothing: 0.1, classWeights: [1, 3]};
+const optimizer = TUNE_OPTIMIZER;
 const options = (microBatch: number): FineTuneOptions => ({selection: {last: 1}, optimizer, device: 'cpu', microBatch});
 
 async function tuner(microBatch: number, weights?: Parameters<typeof FineTuner.create>[4]): Promise<FineTuner> {
-  const spec: HeadSpec = {type: 'mlp', hidden: 16, dropout: 0.25, inputDim: backbone.info.dim, classes: 2, seed: 5};
-  return FineTuner.create(tf, backbone, new Head(tf, spec, {...optimizer, ema: 0}, weights), options(microBatch), weights);
+  return FineTuner.create(tf, backbone, new Head(tf, tuneHead(backbone.info.dim), {...optimizer, ema: 0}, weights), options(microBatch), weights);
 }
 
-function images(n: number): Float32Array {
-  const rng = new SeededRandom(11);
-  return Float32Array.from({length: n * 3 * 32 * 32}, () => rng.normal());
-}
-
-async function release(t: FineTuner): Promise<void> {
-  t.head.dispose();
-  await t.dispose();
-}
+const images = (n: number): Float32Array => vitImages(n, 11);
+const release = releaseTuner;
 
 describe('FineTuner', () => {
   beforeAll(async () => {
     await loadTfjs('wasm');
-    backbone = await loadBackbone(VIT, {features: 'auto', pool: 'auto', device: 'cpu', threads: 1});
+    backbone = await loadBackbone(TINY_VIT, {features: 'auto', pool: 'auto', device: 'cpu', threads: 1});
   });
   afterAll(async () => {
     await backbone.close();

@@ -4,36 +4,24 @@
  * replaced by the main thread without changing a bit, and a worker that cannot start or fails a share is dropped
  * with a warning.
  */
-import {fileURLToPath} from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {loadTfjs} from '../../src/lib/runtime/tfjs.js';
 import {loadBackbone, FEATURES_VALUE, type Backbone} from '../../src/lib/train/backbone.js';
 import {FineTuner} from '../../src/lib/train/fine-tune.js';
 import {GradientWorkers, resolveGradientThreads} from '../../src/lib/train/gradient-workers.js';
-import {Head, type HeadSpec, type OptimizerSpec} from '../../src/lib/train/head.js';
+import {Head} from '../../src/lib/train/head.js';
 import {microBatches} from '../../src/lib/train/tuned-model.js';
-import {SeededRandom} from '../../src/lib/util/random.js';
+import {releaseTuner, TINY_VIT, TUNE_OPTIMIZER, tuneHead, vitImages} from '../helpers/fine-tune.js';
 
-const VIT = fileURLToPath(new URL('../fixtures/models/tiny-vit', import.meta.url));
 let backbone: Backbone;
-
-const optimizer: OptimizerSpec = {weightDecay: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, maxGradNorm: 1, ema: 0.5, labelSmoothing: 0.1, classWeights: [1, 3]};
-const spec: HeadSpec = {type: 'mlp', hidden: 16, dropout: 0.25, inputDim: 0, classes: 2, seed: 5};
+const optimizer = TUNE_OPTIMIZER;
+const images = vitImages;
+const release = releaseTuner;
 
 async function tuner(threads: number, warnings: string[] = [], selection: {last: number} | {all: true} = {last: 1}): Promise<FineTuner> {
-  const head = new Head(tf, {...spec, inputDim: backbone.info.dim}, {...optimizer, ema: 0});
+  const head = new Head(tf, tuneHead(backbone.info.dim), {...optimizer, ema: 0});
   return FineTuner.create(tf, backbone, head, {selection, optimizer, device: 'cpu', microBatch: 2, gradientThreads: {count: threads, backend: 'wasm', warn: (m) => warnings.push(m)}});
-}
-
-function images(n: number, seed: number): Float32Array {
-  const rng = new SeededRandom(seed);
-  return Float32Array.from({length: n * 3 * 32 * 32}, () => rng.normal());
-}
-
-async function release(t: FineTuner): Promise<void> {
-  t.head.dispose();
-  await t.dispose();
 }
 
 /** Every checkpoint array's bytes, and the optimizer's: the whole state, for a bit-for-bit comparison. */
@@ -59,7 +47,7 @@ async function train(t: FineTuner): Promise<Array<{loss: number; logits: number[
 describe('gradient threads', () => {
   beforeAll(async () => {
     await loadTfjs('wasm');
-    backbone = await loadBackbone(VIT, {features: 'auto', pool: 'auto', device: 'cpu', threads: 1});
+    backbone = await loadBackbone(TINY_VIT, {features: 'auto', pool: 'auto', device: 'cpu', threads: 1});
   });
   afterAll(async () => {
     await backbone.close();
@@ -132,7 +120,7 @@ describe('gradient threads', () => {
     const reference = await tuner(1);
     const values = reference.model.values();
     await release(reference);
-    const init = {backend: 'wasm' as const, featureGraph: backbone.featureGraph, model: 'tiny-vit', output: FEATURES_VALUE, device: 'cpu' as const, prefixThreads: 1, head: {...spec, inputDim: backbone.info.dim}, preprocessing: {layout: 'nchw' as const, width: 32, height: 32}, values};
+    const init = {backend: 'wasm' as const, featureGraph: backbone.featureGraph, model: 'tiny-vit', output: FEATURES_VALUE, device: 'cpu' as const, prefixThreads: 1, head: tuneHead(backbone.info.dim), preprocessing: {layout: 'nchw' as const, width: 32, height: 32}, values};
     const broken = await GradientWorkers.start(1, {...init, selection: {from: 'no-such-value'}}, (m) => warnings.push(m));
     expect(broken.size).toBe(0);
     expect(warnings[0]).toMatch(/1 of 1 gradient worker\(s\) did not start \(.*no-such-value/);

@@ -5,7 +5,10 @@
  *      and how many rows from the top the "not dark" count needs (what a top band would have to cover);
  *  (2) a lower bound from the green channel alone (sqrt(0.691) G <= brightness): how many "not dark" images it settles;
  *  (3) a mask built by libvips' float operations (recomb + linear), per image;
- *  (4) the start of a worker thread that loads sharp (what moving the full decodes to a worker would cost first).
+ *  (4) the start of a worker thread that loads sharp (what moving the full decodes to a worker would cost first);
+ *  (5) the floor of the exact verdicts: per such image, the full-size decode, sharp's bare raw() decode and the verdict
+ *      on the decoded pixels, against the 256 px decode every image gets (docs/validate-data.md: b/a >= e/a + share x
+ *      full decode / a).
  * Needs the bench's images: run `npm run bench:validate-data` once.
  *
  *   npx tsx bench/full-resolution-probes.ts
@@ -17,7 +20,7 @@ import {Worker} from 'node:worker_threads';
 import fg from 'fast-glob';
 import sharp from 'sharp';
 import {decodeImage} from '../src/lib/image/decode.js';
-import {computeProperties, needsExactBrightness, PropertiesScratch} from '../src/lib/quality/properties.js';
+import {computeProperties, fullResolutionBrightness, needsExactBrightness, PropertiesScratch} from '../src/lib/quality/properties.js';
 import {DEFAULT_THRESHOLDS} from '../src/lib/quality/validate.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,8 +83,28 @@ const workerStart = await cpuMs(async () => {
   await worker.terminate();
 });
 
+// (5) What validate-data pays per image that needs the exact verdict, one image after another (no other decode running),
+// median of 3 passes over all of them: its full-size decode (decodeImage), sharp's bare raw() decode, the verdict on the
+// decoded pixels, and the 256 px decode every image gets (the bench's pass a, per image).
+const passMs = async (fn: (f: string, k: number) => unknown): Promise<number> => {
+  const passes: number[] = [];
+  for (let round = 0; round < 3; round++) passes.push((await cpuMs(async () => {
+    for (let k = 0; k < uncertain.length; k++) await fn(uncertain[k]!, k);
+  })) / uncertain.length);
+  return median(passes);
+};
+const fullPixels = await Promise.all(uncertain.map((f) => decodeImage(f, {strict: false})));
+const thumbnails = await Promise.all(uncertain.map((f) => decodeImage(f, {maxSide: 256}).then((d) => computeProperties(d, scratch))));
+const floor = {
+  decodeImage: await passMs((f) => decodeImage(f, {strict: false})),
+  raw: await passMs((f) => sharp(f, opts).raw().toBuffer()),
+  verdict: await passMs((_, k) => fullResolutionBrightness(fullPixels[k]!.data, thumbnails[k]!, dark, light)),
+  thumbnail: await passMs((f) => decodeImage(f, {maxSide: 256})),
+};
+
 console.log(`${uncertain.length} of ${files.length} images need a full-resolution verdict; ${notDark} of them are not dark`);
 console.log(`(1) CPU ms per image: whole decode ${range(fullMs)}, top 20% of the rows ${range(bandMs)}; rows from the top the "not dark" count needs: ${range(rowsNeeded.map((r) => r * 100), 0)} %`);
 console.log(`(2) the green channel alone settles ${greenSettles} of the ${notDark} "not dark" images`);
 console.log(`(3) recomb + linear mask: ${range(maskMs)} CPU ms per image`);
 console.log(`(4) a worker thread that loads sharp: ${workerStart.toFixed(0)} CPU ms to its first message`);
+console.log(`(5) CPU ms per image, one after another: decodeImage at full size ${floor.decodeImage.toFixed(2)} (sharp raw() alone ${floor.raw.toFixed(2)}), the verdict ${floor.verdict.toFixed(2)}; the 256 px decode ${floor.thumbnail.toFixed(2)}`);

@@ -6,8 +6,8 @@
  *      JavaScript pixel kernels instead of the WebAssembly SIMD ones and (e) the same with exactBrightness: false
  *      (--no-exact-brightness: the thumbnail's dark / light verdicts, no full-resolution decodes), in interleaved
  *      rounds (NATIX_BENCH_ROUNDS, default 7; NATIX_BENCH_PASSES=ab skips c, d and e) -> medians of images/s, of CPU
- *      ms per image (all threads, and by thread group where Linux tells it) and of major (mark-compact) GCs
- *      per pass, and the per-round ratios b/a (goal <= 1.15), c/a, d/a, b/d, e/a and b/e as median [min-max] (the
+ *      ms per image (all threads, and by thread group where Linux tells it), of major (mark-compact) GCs
+ *      and of minor page faults per pass, and the per-round ratios b/a (goal <= 1.15), c/a, d/a, b/d, e/a and b/e as median [min-max] (the
  *      spread shows the noise);
  *  peak RSS of `natix validate-data` (the real binary, in a child process) on parquet datasets of 2,000 and 10,000
  *      rows: memory must stay flat, not grow with the dataset.
@@ -67,6 +67,8 @@ interface Timing {
   /** Major GCs (mark-compacts) of the main thread during the pass, and their total pause. */
   majorGcs: number;
   majorGcMs: number;
+  /** Minor page faults per image (fresh memory touched: libvips' 6 MB full-resolution buffers when glibc unmaps them). */
+  faultsPerImage: number;
 }
 // Every major GC's start and duration (delivered asynchronously: each pass waits a tick before counting its own).
 const majorGcs: Array<{start: number; ms: number}> = [];
@@ -99,10 +101,12 @@ function threadCpuMs(): ThreadGroups | undefined {
 }
 async function timed(fn: () => Promise<unknown>): Promise<Timing> {
   const cpu = process.cpuUsage();
+  const faults = process.resourceUsage().minorPageFault;
   const threads0 = threadCpuMs();
   const t0 = performance.now();
   await fn();
   const used = process.cpuUsage(cpu);
+  const faultsPerImage = (process.resourceUsage().minorPageFault - faults) / files.length;
   const threads1 = threadCpuMs();
   const t1 = performance.now();
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -110,7 +114,7 @@ async function timed(fn: () => Promise<unknown>): Promise<Timing> {
   // Threads that ended during the pass are missing from threads1: the groups can add up to a little less than the total.
   const perImage = (g: keyof ThreadGroups): number => (threads1![g] - threads0![g]) / files.length;
   const threads = threads0 && threads1 ? {main: perImage('main'), libvips: perImage('libvips'), other: perImage('other')} : undefined;
-  return {seconds: (t1 - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length, threads, majorGcs: gcs.length, majorGcMs: gcs.reduce((sum, g) => sum + g.ms, 0)};
+  return {seconds: (t1 - t0) / 1000, cpuMsPerImage: (used.user + used.system) / 1000 / files.length, threads, majorGcs: gcs.length, majorGcMs: gcs.reduce((sum, g) => sum + g.ms, 0), faultsPerImage};
 }
 const bare = (): Promise<unknown> => pool(files, (f) => decodeImage(f, {maxSide: 256}));
 let findings = 0;
@@ -161,7 +165,7 @@ const byThread = (p: Pass): string => {
   const group = (g: keyof ThreadGroups): string => median(runs.map((r) => r[p]!.threads![g])).toFixed(2);
   return ` (main thread ${group('main')}, libvips ${group('libvips')}, libuv and V8 ${group('other')})`;
 };
-const gcs = (p: Pass): string => `${median(runs.map((r) => r[p]!.majorGcs))} major GCs (${median(runs.map((r) => r[p]!.majorGcMs)).toFixed(0)} ms of pauses)`;
+const gcs = (p: Pass): string => `${median(runs.map((r) => r[p]!.majorGcs))} major GCs (${median(runs.map((r) => r[p]!.majorGcMs)).toFixed(0)} ms of pauses), ${median(runs.map((r) => r[p]!.faultsPerImage)).toFixed(0)} minor page faults/image`;
 const wallRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.seconds / r[q]!.seconds);
 const cpuRatio = (p: Pass, q: Pass = 'a'): string => spread((r) => r[p]!.cpuMsPerImage / r[q]!.cpuMsPerImage);
 

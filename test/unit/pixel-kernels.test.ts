@@ -2,7 +2,7 @@ import {fileURLToPath} from 'node:url';
 import fg from 'fast-glob';
 import {describe, expect, it} from 'vitest';
 import {decodeImage, type DecodedImage} from '../../src/lib/image/decode.js';
-import {createWasmPixelKernels, defaultPixelKernels, JsPixelKernels, SQ241, SQ68, SQ691, type PixelKernels, type ThumbnailStatistics} from '../../src/lib/quality/pixel-kernels.js';
+import {createWasmPixelKernels, defaultPixelKernels, JsPixelKernels, screenBytes, SQ241, SQ68, SQ691, type PixelKernels, type ThumbnailStatistics} from '../../src/lib/quality/pixel-kernels.js';
 import {computeProperties, PropertiesScratch} from '../../src/lib/quality/properties.js';
 import {SeededRandom} from '../../src/lib/util/random.js';
 
@@ -107,6 +107,58 @@ describe('pixel kernels: WebAssembly SIMD and JavaScript give identical results'
             const counts = kernels.countKeys(data, above!, below!, need, 0);
             expect(counts.bright >= need).toBe(bright >= need);
           }
+        }
+      }
+    }
+  });
+
+  it('screenBytes: the largest byte under keyAbove and the smallest over keyBelow, for the 1,000-weight key', () => {
+    for (const [above, below] of [[6_658_562, 60_000_000], [1, -1], [0, -1], [1000, 999], [1001, 1000], [65_025_000, 65_024_999], [65_025_001, 65_025_000], [70_000_000, -1]] as const) {
+      const [high, low] = screenBytes(above, below);
+      if (high < 0) {
+        expect(above <= 0 || below >= 65_025_000, `${above} ${below}`).toBe(true);
+        continue;
+      }
+      expect(1000 * high * high).toBeLessThan(above);
+      if (high < 255) expect(1000 * (high + 1) ** 2).toBeGreaterThanOrEqual(above);
+      expect(1000 * low * low).toBeGreaterThan(below);
+      if (low > 0) expect(1000 * (low - 1) ** 2).toBeLessThanOrEqual(below);
+    }
+    expect(screenBytes(6_658_562, -1)).toEqual([81, 0]); // validate-data's default dark threshold: bytes <= 81 are never bright
+  });
+
+  it('countKeys on night scenes: pixels the 16-pixel screen skips are never counted, those next to the screen bytes always are', () => {
+    // Dark pixels (every byte <= the screen's high byte) with a few bright ones, and light pixels (every byte >= the
+    // low byte) with a few darker ones, planted at every position of a 16-pixel block, at chunk boundaries and in the
+    // 0-3 pixel tail. The planted pixels sit on the screen's edges: one channel or all three just past the screen byte
+    // (counted only when the key crosses the bound), or exactly at it (never counted).
+    const rng = new SeededRandom('count-keys-screen');
+    // Each side alone (as settleBrightnessByCount asks when one verdict is uncertain): the other side's bound counts
+    // nothing, so the screen can skip. keyAbove is validate-data's default dark threshold (0.32).
+    const bounds = {bright: [6_658_562, -1], darker: [70_000_000, 60_000_000]} as const;
+    const [high] = screenBytes(bounds.bright[0], bounds.bright[1]);
+    const [, low] = screenBytes(bounds.darker[0], bounds.darker[1]);
+    const key = (p: ArrayLike<number>, i: number): number => SQ241[p[i]!]! + SQ691[p[i + 1]!]! + SQ68[p[i + 2]!]!;
+    const brightEdges: Array<[number, number, number]> = [[high + 1, 0, 0], [0, high + 1, 0], [0, 0, high + 1], [high + 1, high + 1, high + 1], [255, 255, 255], [high, high, high]];
+    const darkerEdges: Array<[number, number, number]> = [[low - 1, 255, 255], [255, low - 1, 255], [255, 255, low - 1], [low - 1, low - 1, low - 1], [0, 0, 0], [low, low, low]];
+    for (const n of [15, 16, 17, 47, 48, 131_071, 131_072, 131_077, 262_150]) {
+      for (const side of ['bright', 'darker'] as const) {
+        const plant = new Set<number>([0, 15, 16, 31, n - 1, n - 2, n - 4, Math.floor(n / 2), 131_071, 131_072, 131_088].filter((p) => p < n));
+        for (let k = 0; k < 40; k++) plant.add(rng.int(n));
+        const data = rgb(n, (i) => {
+          if (side === 'bright') return plant.has(i) ? brightEdges[i % brightEdges.length]! : [rng.int(high + 1), rng.int(high + 1), rng.int(high + 1)];
+          return plant.has(i) ? darkerEdges[i % darkerEdges.length]! : [low + rng.int(256 - low), low + rng.int(256 - low), low + rng.int(256 - low)];
+        });
+        const [keyAbove, keyBelow] = bounds[side];
+        let bright = 0;
+        let darker = 0;
+        for (let i = 0; i < n * 3; i += 3) {
+          bright += key(data, i) >= keyAbove ? 1 : 0;
+          darker += key(data, i) <= keyBelow ? 1 : 0;
+        }
+        expect(side === 'bright' ? bright : darker, `${side} n=${n}: the planted pixels count`).toBeGreaterThan(0);
+        for (const kernels of [js, wasm!] as PixelKernels[]) {
+          expect(kernels.countKeys(data, keyAbove, keyBelow, Infinity, Infinity), `${kernels.kind} ${side} n=${n}`).toEqual({bright, darker});
         }
       }
     }

@@ -10,7 +10,8 @@
  *   scalar f64 with the same tables and operation order as JavaScript (IEEE: bit-identical), in pixel order.
  * - cellRows: per row, the sums of the grey values in each of 32 equal column cells (widths that are multiples of 32).
  * - countKeys: how many pixels have a CleanVision brightness key 241 R^2 + 691 G^2 + 68 B^2 at or above / at or below
- *   two bounds, 4 pixels per step (one 16-byte load, three swizzles into i32 lanes).
+ *   two bounds, 4 pixels per step (one 16-byte load, three swizzles into i32 lanes), after a screen of 16 pixels at a
+ *   time by their largest and smallest byte that skips pixels no bound can count.
  * - keyHistogram / keyCollect: the two passes of the exact brightness percentiles (a histogram of key >> 10, then the
  *   low bits of the keys in the wanted bins), keys 4 at a time, histogram updates scalar.
  */
@@ -19,8 +20,8 @@ import {
   I32_AND, I32_GE_S, I32_GT_S, I32_LT_S, I32_LE_U, I32_MUL, I32_SHL, I32_SHR_U, I32_SUB, I32_TRUNC_F64_S, I32X4_ADD, I32X4_DOT_I16X8_S,
   I32X4_EXTADD_PAIRWISE_I16X8_S, i32x4ExtractLane, I32X4_GE_S, I32X4_LE_S, I32X4_MUL, I32X4_SPLAT, I32X4_SUB, I16X8_ADD,
   I16X8_EXTEND_HIGH_I8X16_U, I16X8_EXTEND_LOW_I8X16_U, I16X8_MUL, I16X8_SHL, I16X8_SHR_U, I16X8_SPLAT, I16X8_SUB, I64, I64_ADD,
-  I64_EXTEND_I32_S, i64Store, i64Zero, I8X16_NARROW_I16X8_U, I8X16_SWIZZLE, i8x16Shuffle, i32Load, i32Load8U, i32Store,
-  i32Store8, IF, inc, SELECT, set, tee, V128, v128Const, v128Load, v128Load64Zero, v128Store, whileNot, type WasmFunction,
+  I64_EXTEND_I32_S, i64Store, i64Zero, I8X16_GT_U, I8X16_LT_U, I8X16_MAX_U, I8X16_MIN_U, I8X16_NARROW_I16X8_U, I8X16_SPLAT, I8X16_SWIZZLE, i8x16Shuffle, i32Load, i32Load8U, i32Store,
+  i32Store8, IF, inc, SELECT, set, tee, V128, v128Const, v128Load, v128Load64Zero, v128Store, V128_ANY_TRUE, V128_OR, whileNot, type WasmFunction,
 } from '../util/wasm-asm.js';
 
 /** Fixed layout of the module's memory: brightness tables, histograms, results, then the data. */
@@ -189,27 +190,45 @@ function cellRows(): WasmFunction {
   };
 }
 
-/** countKeys(rgb, groups, keyAbove, keyBelow, out) -> pixels with key >= keyAbove; out: pixels with key <= keyBelow. */
+/**
+ * countKeys(rgb, groups, keyAbove, keyBelow, out, high, low) -> pixels with key >= keyAbove; out: pixels with key <=
+ * keyBelow. With high >= 0, 16 pixels (48 bytes) at a time are first screened: when every byte is <= high and >= low,
+ * no pixel of them can be counted (the caller derives the bytes from the bounds: key <= 1000 high^2 < keyAbove, and
+ * key >= 1000 low^2 > keyBelow), so they are skipped. Most pixels of the images sent here (night scenes) are, which
+ * leaves one max / min per 16 pixels instead of their keys.
+ */
 function countKeys(): WasmFunction {
-  const [rgb, groups, keyAbove, keyBelow, out] = [0, 1, 2, 3, 4];
-  const [g] = [5];
-  const [key, accB, accD, above, below, t] = [6, 7, 8, 9, 10, 11];
+  const [rgb, groups, keyAbove, keyBelow, out, high, low] = [0, 1, 2, 3, 4, 5, 6];
+  const [g] = [7];
+  const [key, accB, accD, above, below, t, x0, x1, x2, highs, lows] = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18];
   const sumLanes = (acc: number): number[] => [...get(acc), ...i32x4ExtractLane(0), ...get(acc), ...i32x4ExtractLane(1), I32_ADD, ...get(acc), ...i32x4ExtractLane(2), I32_ADD, ...get(acc), ...i32x4ExtractLane(3), I32_ADD];
+  // Four pixels at rgb + offset, counted on both sides.
+  const count4 = (offset: number): number[] => [
+    ...keys4(rgb, t, key, offset), ...set(key),
+    ...get(accB), ...get(key), ...get(above), ...I32X4_GE_S, ...I32X4_SUB, ...set(accB),
+    ...get(accD), ...get(key), ...get(below), ...I32X4_LE_S, ...I32X4_SUB, ...set(accD),
+  ];
+  const extreme = (op: number[]): number[] => [...get(x0), ...get(x1), ...op, ...get(x2), ...op];
   return {
     name: 'countKeys',
-    params: [I32, I32, I32, I32, I32],
+    params: [I32, I32, I32, I32, I32, I32, I32],
     results: [I32],
-    locals: [[1, I32], [6, V128]],
+    locals: [[1, I32], [11, V128]],
     body: [
       ...ZERO, ...set(accB), ...ZERO, ...set(accD),
       ...get(keyAbove), ...I32X4_SPLAT, ...set(above), ...get(keyBelow), ...I32X4_SPLAT, ...set(below),
       ...i32(0), ...set(g),
-      ...whileNot([...get(g), ...get(groups), I32_GE_S], [
-        ...keys4(rgb, t, key), ...set(key),
-        ...get(accB), ...get(key), ...get(above), ...I32X4_GE_S, ...I32X4_SUB, ...set(accB),
-        ...get(accD), ...get(key), ...get(below), ...I32X4_LE_S, ...I32X4_SUB, ...set(accD),
-        ...inc(rgb, 12), ...inc(g, 1),
+      ...get(high), ...i32(0), I32_GE_S,
+      ...IF,
+      ...get(high), ...I8X16_SPLAT, ...set(highs), ...get(low), ...I8X16_SPLAT, ...set(lows),
+      ...whileNot([...get(g), ...i32(4), I32_ADD, ...get(groups), I32_GT_S], [
+        ...get(rgb), ...v128Load(0), ...set(x0), ...get(rgb), ...v128Load(16), ...set(x1), ...get(rgb), ...v128Load(32), ...set(x2),
+        ...extreme(I8X16_MAX_U), ...get(highs), ...I8X16_GT_U, ...extreme(I8X16_MIN_U), ...get(lows), ...I8X16_LT_U, ...V128_OR, ...V128_ANY_TRUE,
+        ...IF, ...count4(0), ...count4(12), ...count4(24), ...count4(36), END,
+        ...inc(rgb, 48), ...inc(g, 4),
       ]),
+      END,
+      ...whileNot([...get(g), ...get(groups), I32_GE_S], [...count4(0), ...inc(rgb, 12), ...inc(g, 1)]),
       ...get(out), ...sumLanes(accD), ...i32Store(),
       ...sumLanes(accB),
     ],
@@ -217,14 +236,14 @@ function countKeys(): WasmFunction {
 }
 
 /**
- * The brightness keys 241 R^2 + 691 G^2 + 68 B^2 of the 4 pixels at `rgb` (12 bytes) as an i32x4, using the v128
+ * The brightness keys 241 R^2 + 691 G^2 + 68 B^2 of the 4 pixels at `rgb` + `offset` (12 bytes) as an i32x4, using the v128
  * locals `t` (the loaded bytes) and `scratch` (one channel) as scratch; the caller may store the result in `scratch`.
  */
-function keys4(rgb: number, t: number, scratch: number): number[] {
+function keys4(rgb: number, t: number, scratch: number, offset = 0): number[] {
   const z = 0x80; // swizzle lanes >= 16 read as zero
   const lanes = (c: number): number[] => [0, 1, 2, 3].flatMap((p) => [3 * p + c, z, z, z]);
   const square = (c: number, coefficient: number): number[] => [...get(t), ...v128Const(lanes(c)), ...I8X16_SWIZZLE, ...tee(scratch), ...get(scratch), ...I32X4_MUL, ...i32(coefficient), ...I32X4_SPLAT, ...I32X4_MUL];
-  return [...get(rgb), ...v128Load(), ...set(t), ...square(0, 241), ...square(1, 691), ...I32X4_ADD, ...square(2, 68), ...I32X4_ADD];
+  return [...get(rgb), ...v128Load(offset), ...set(t), ...square(0, 241), ...square(1, 691), ...I32X4_ADD, ...square(2, 68), ...I32X4_ADD];
 }
 
 /** keyHistogram(rgb, groups, hist): hist[key >> 10]++ for the 4 * groups pixels at rgb (u32 bins). */

@@ -44,7 +44,8 @@ export interface PixelKernels {
   /**
    * Counts pixels of an RGB buffer by CleanVision's integer brightness key 241 R^2 + 691 G^2 + 68 B^2, stopping
    * (at a chunk boundary) once `brightNeeded` pixels at or above `keyAbove` and `darkNeeded` at or below `keyBelow`
-   * are found: whether each need is met is exact, the counts beyond it are not.
+   * are found: whether each need is met is exact, the counts beyond it are not (a side needing 0 pixels may not be
+   * counted at all).
    */
   countKeys(data: Uint8Array, keyAbove: number, keyBelow: number, brightNeeded: number, darkNeeded: number): KeyCounts;
   /** The histogram of key >> KEY_SHIFT over every pixel (KEY_BINS bins; a view valid until the kernels' next call). */
@@ -221,9 +222,23 @@ interface KernelExports {
   laplacian(grey: number, width: number, height: number, out: number): void;
   sampled(rgb: number, grey: number, width: number, height: number, step: number, out: number): void;
   cellRows(grey: number, width: number, height: number, out: number): void;
-  countKeys(rgb: number, groups: number, keyAbove: number, keyBelow: number, out: number): number;
+  countKeys(rgb: number, groups: number, keyAbove: number, keyBelow: number, out: number, high: number, low: number): number;
   keyHistogram(rgb: number, groups: number, hist: number): void;
   keyCollect(rgb: number, groups: number, wanted: number, low: number, first: number, base: number): void;
+}
+
+/**
+ * The bytes that screen pixels for countKeys: a pixel whose channels are all <= high has a key <= 1000 high^2, under
+ * keyAbove, and one whose channels are all >= low has a key >= 1000 low^2, over keyBelow (the key's weights sum to
+ * 1,000): neither bound counts it. [-1, 0] when no byte qualifies (keyAbove <= 0, or keyBelow >= 1000 * 255^2): no
+ * screening.
+ */
+export function screenBytes(keyAbove: number, keyBelow: number): [high: number, low: number] {
+  let high = 255;
+  while (high >= 0 && 1000 * high * high >= keyAbove) high--;
+  let low = 0;
+  while (low <= 255 && 1000 * low * low <= keyBelow) low++;
+  return high < 0 || low > 255 ? [-1, 0] : [high, low];
 }
 
 /** Larger thumbnails go to the JavaScript kernels (wasm memory never shrinks; i32 Laplacian lanes need w <= 8,192). */
@@ -288,8 +303,10 @@ class WasmPixelKernels implements PixelKernels {
   countKeys(data: Uint8Array, keyAbove: number, keyBelow: number, brightNeeded: number, darkNeeded: number): KeyCounts {
     // Keys lie in 0..65,025,000: bounds clamped to i32 compare the same way.
     if (!Number.isFinite(keyAbove) || !Number.isFinite(keyBelow)) return this.fallback.countKeys(data, keyAbove, keyBelow, brightNeeded, darkNeeded);
-    const above = Math.max(-1, Math.min(70_000_000, keyAbove));
-    const below = Math.max(-1, Math.min(70_000_000, keyBelow));
+    // A side whose need is met from the start is not counted (its count beyond the need is not promised).
+    const above = brightNeeded > 0 ? Math.max(-1, Math.min(70_000_000, keyAbove)) : 70_000_000;
+    const below = darkNeeded > 0 ? Math.max(-1, Math.min(70_000_000, keyBelow)) : -1;
+    const [high, low] = screenBytes(above, below);
     const chunk = 3 * COUNT_CHUNK;
     this.reserve(LAYOUT.data + chunk + SLACK);
     const heap = new Uint8Array(this.memory.buffer);
@@ -300,12 +317,12 @@ class WasmPixelKernels implements PixelKernels {
       const end = Math.min(data.length, start + chunk);
       const groups = Math.floor((end - start) / 12);
       heap.set(data.subarray(start, start + groups * 12), LAYOUT.data);
-      bright += this.k.countKeys(LAYOUT.data, groups, above, below, LAYOUT.out + 32);
+      bright += this.k.countKeys(LAYOUT.data, groups, above, below, LAYOUT.out + 32, high, low);
       darker += darkerAt[0]!;
       for (let i = start + groups * 12; i < end; i += 3) {
         const key = keyAt(data, i);
-        bright += key >= keyAbove ? 1 : 0;
-        darker += key <= keyBelow ? 1 : 0;
+        bright += key >= above ? 1 : 0;
+        darker += key <= below ? 1 : 0;
       }
     }
     return {bright, darker};

@@ -8,7 +8,11 @@
  *  (4) the start of a worker thread that loads sharp (what moving the full decodes to a worker would cost first);
  *  (5) the floor of the exact verdicts: per such image, the full-size decode, sharp's bare raw() decode and the verdict
  *      on the decoded pixels, against the 256 px decode every image gets (docs/validate-data.md: b/a >= e/a + share x
- *      full decode / a).
+ *      full decode / a);
+ *  (6) the share of 16-pixel groups that countKeys' screen skips on these images;
+ *  (7) how many are sent only by the margin (thumbnail p99 at or above the threshold), and how far the full-resolution
+ *      p99 lies from the thumbnail's;
+ *  (8) decodes at 1/2 and 1/4 scale (libjpeg-turbo's scaled IDCT), against the whole decode of line 1.
  * Needs the bench's images: run `npm run bench:validate-data` once.
  *
  *   npx tsx bench/full-resolution-probes.ts
@@ -20,7 +24,8 @@ import {Worker} from 'node:worker_threads';
 import fg from 'fast-glob';
 import sharp from 'sharp';
 import {decodeImage} from '../src/lib/image/decode.js';
-import {computeProperties, fullResolutionBrightness, needsExactBrightness, PropertiesScratch} from '../src/lib/quality/properties.js';
+import {screenBytes} from '../src/lib/quality/pixel-kernels.js';
+import {computeProperties, exactBrightnessPercentiles, fullResolutionBrightness, needsExactBrightness, PropertiesScratch, type ImageProperties} from '../src/lib/quality/properties.js';
 import {DEFAULT_THRESHOLDS} from '../src/lib/quality/validate.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,18 +45,32 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const range = (xs: number[], digits = 1): string => `median ${median(xs).toFixed(digits)} [${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}]`;
 
 const uncertain: string[] = [];
-for (const f of files) if (needsExactBrightness(computeProperties(await decodeImage(f, {maxSide: 256}), scratch), dark, light)) uncertain.push(f);
+const thumbnails: ImageProperties[] = [];
+for (const f of files) {
+  const thumbnail = computeProperties(await decodeImage(f, {maxSide: 256}), scratch);
+  if (!needsExactBrightness(thumbnail, dark, light)) continue;
+  uncertain.push(f);
+  thumbnails.push(thumbnail);
+}
 
 const opts = {failOn: 'none' as const, sequentialRead: true};
 const fullMs: number[] = [];
+const halfMs: number[] = [];
+const quarterMs: number[] = [];
 const bandMs: number[] = [];
 const maskMs: number[] = [];
 const rowsNeeded: number[] = [];
 let notDark = 0;
 let greenSettles = 0;
 const greenAbove = Math.floor((255 * dark + 0.01) / Math.sqrt(0.691)); // G above this: brightness > dark, margin 0.01
-for (const f of uncertain) {
+const fullPixels: Uint8Array[] = [];
+const [screenHigh] = screenBytes(keyAbove, -1);
+const screened: number[] = [];
+const p99Gain: number[] = [];
+for (const [k, f] of uncertain.entries()) {
   fullMs.push(await cpuMs(() => sharp(f, opts).raw().toBuffer()));
+  halfMs.push(await cpuMs(() => sharp(f, opts).resize(960, 960, {fit: 'inside', fastShrinkOnLoad: true}).raw().toBuffer()));
+  quarterMs.push(await cpuMs(() => sharp(f, opts).resize(480, 480, {fit: 'inside', fastShrinkOnLoad: true}).raw().toBuffer()));
   bandMs.push(await cpuMs(async () => {
     const {width, height} = await sharp(f).metadata();
     return sharp(f, opts).extract({left: 0, top: 0, width: width!, height: Math.round(height! * 0.2)}).raw().toBuffer();
@@ -59,6 +78,14 @@ for (const f of uncertain) {
   const w: [number, number, number] = [0.241, 0.691, 0.068];
   maskMs.push(await cpuMs(() => sharp(f, opts).recomb([w, w, w]).linear(1e4, -1e4 * (255 * dark + 0.01)).extractChannel(0).raw().toBuffer()));
   const {data, width, height} = await decodeImage(f, {strict: false});
+  fullPixels.push(data);
+  // (6) The share of 16-pixel groups countKeys' screen skips (every byte <= the screen byte of the dark threshold).
+  let groups = 0;
+  let skipped = 0;
+  for (let i = 0; i + 48 <= data.length; i += 48, groups++) if (data.subarray(i, i + 48).every((v) => v <= screenHigh)) skipped++;
+  screened.push((100 * skipped) / groups);
+  // (7) How far the full-resolution 99th percentile lies from the thumbnail's.
+  p99Gain.push(exactBrightnessPercentiles(data, [99])[0]! - thumbnails[k]!.brightnessP99);
   const n = width * height;
   const need = n - Math.floor(0.99 * (n - 1));
   let bright = 0;
@@ -93,12 +120,10 @@ const passMs = async (fn: (f: string, k: number) => unknown): Promise<number> =>
   })) / uncertain.length);
   return median(passes);
 };
-const fullPixels = await Promise.all(uncertain.map((f) => decodeImage(f, {strict: false})));
-const thumbnails = await Promise.all(uncertain.map((f) => decodeImage(f, {maxSide: 256}).then((d) => computeProperties(d, scratch))));
 const floor = {
   decodeImage: await passMs((f) => decodeImage(f, {strict: false})),
   raw: await passMs((f) => sharp(f, opts).raw().toBuffer()),
-  verdict: await passMs((_, k) => fullResolutionBrightness(fullPixels[k]!.data, thumbnails[k]!, dark, light)),
+  verdict: await passMs((_, k) => fullResolutionBrightness(fullPixels[k]!, thumbnails[k]!, dark, light)),
   thumbnail: await passMs((f) => decodeImage(f, {maxSide: 256})),
 };
 
@@ -107,4 +132,8 @@ console.log(`(1) CPU ms per image: whole decode ${range(fullMs)}, top 20% of the
 console.log(`(2) the green channel alone settles ${greenSettles} of the ${notDark} "not dark" images`);
 console.log(`(3) recomb + linear mask: ${range(maskMs)} CPU ms per image`);
 console.log(`(4) a worker thread that loads sharp: ${workerStart.toFixed(0)} CPU ms to its first message`);
+const byMargin = thumbnails.filter((t) => t.brightnessP99 >= dark).length;
 console.log(`(5) CPU ms per image, one after another: decodeImage at full size ${floor.decodeImage.toFixed(2)} (sharp raw() alone ${floor.raw.toFixed(2)}), the verdict ${floor.verdict.toFixed(2)}; the 256 px decode ${floor.thumbnail.toFixed(2)}`);
+console.log(`(6) countKeys' screen (every byte <= ${screenHigh}) skips ${range(screened, 0)} % of the 16-pixel groups`);
+console.log(`(7) ${byMargin} of the ${uncertain.length} are sent only by the margin (thumbnail p99 >= ${dark}); full-resolution p99 minus the thumbnail's: ${range(p99Gain, 3)}`);
+console.log(`(8) scaled decodes, CPU ms per image: 1/2 ${range(halfMs)}, 1/4 ${range(quarterMs)} (whole: line 1)`);

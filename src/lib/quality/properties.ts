@@ -172,7 +172,13 @@ export const THUMBNAIL_BRIGHTNESS_MARGIN = 0.025;
  * its light score below light + margin.
  */
 export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number): boolean {
-  return p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN || 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN;
+  const uncertain = uncertainVerdicts(p, dark, light);
+  return uncertain.dark || uncertain.light;
+}
+
+/** Which of the two verdicts the thumbnail's percentiles cannot settle (see needsExactBrightness). */
+function uncertainVerdicts(p: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number): {dark: boolean; light: boolean} {
+  return {dark: p.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - p.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN};
 }
 
 /**
@@ -183,7 +189,7 @@ export function needsExactBrightness(p: Pick<ImageProperties, 'brightnessP99' | 
  * finding will quote them (or the threshold falls inside the pinned interval).
  */
 export function fullResolutionBrightness(full: Uint8Array, thumbnail: Pick<ImageProperties, 'brightnessP99' | 'brightnessP5'>, dark: number, light: number, kernels: PixelKernels = defaultPixelKernels()): {brightnessP5: number; brightnessP99: number} {
-  const uncertain = {dark: thumbnail.brightnessP99 < dark + THUMBNAIL_BRIGHTNESS_MARGIN, light: 1 - thumbnail.brightnessP5 < light + THUMBNAIL_BRIGHTNESS_MARGIN};
+  const uncertain = uncertainVerdicts(thumbnail, dark, light);
   const settled = settleBrightnessByCount(full, dark, light, uncertain, kernels);
   if (settled) {
     return {brightnessP99: uncertain.dark ? settled.p99Above : thumbnail.brightnessP99, brightnessP5: uncertain.light ? settled.p5Below : thumbnail.brightnessP5};
